@@ -1,0 +1,54 @@
+# stqn task runner: a thin layer over scripts/, cmake and ctest. Parts add their targets in
+# scripts/mk/*.mk (one fragment per part).
+BUILD       ?= build
+BUILD_ASAN  ?= build-asan
+JOBS        ?= $(shell nproc)
+CMAKE_FLAGS ?=
+CTEST_FLAGS ?=
+BIN          = $(BUILD)
+export STQN_ROOT := $(CURDIR)
+
+.PHONY: help deps configure build test test-asan demo bench bench-golden clean
+
+help:
+	@echo "make deps        install/check the Debian packages (scripts/setup-deps.sh)"
+	@echo "make build       configure and build everything into $(BUILD)/"
+	@echo "make test        build and run every test (CTest)"
+	@echo "make test-asan   the golden-model tests under AddressSanitizer + UBSan"
+	@echo "make demo        the main job: run the golden model (and the RTL) on Fashion-MNIST"
+	@echo "make bench       every benchmark; results in bench/results/*.json"
+
+deps:
+	@scripts/setup-deps.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+
+configure: deps $(BUILD)/build.ninja
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
+
+# The sanitizer configuration covers the C++ libraries and tools without libtorch and Verilator.
+test-asan: deps
+	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTQN_SANITIZE=ON \
+	  -DSTQN_WITH_TORCH=OFF -DSTQN_WITH_RTL=OFF -DSTQN_NATIVE=OFF
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+	ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
+
+demo: build
+	@scripts/demo.sh $(BUILD)
+
+bench: bench-golden
+
+bench-golden: build
+	@mkdir -p bench/results
+	$(BUILD)/models/bench/stqn-bench-golden --json bench/results/golden.json
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)
+
+-include scripts/mk/*.mk

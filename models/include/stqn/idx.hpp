@@ -1,0 +1,33 @@
+// Reader for the IDX files of MNIST and Fashion-MNIST (plain or gzip-compressed).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace stqn {
+
+struct Dataset {
+  int count = 0, height = 0, width = 0;
+  std::vector<std::uint8_t> images;  // (count, height, width), row-major
+  std::vector<std::uint8_t> labels;  // (count)
+  const std::uint8_t* image(int i) const {
+    return images.data() + std::size_t(i) * height * width;
+  }
+};
+
+// IDX magic numbers: 0x00000803 for uint8 images (3 dims), 0x00000801 for uint8 labels (1 dim).
+inline constexpr std::uint32_t kIdxImagesMagic = 0x00000803;
+inline constexpr std::uint32_t kIdxLabelsMagic = 0x00000801;
+inline constexpr int kNumClasses = 10;
+
+// Loads split "train" or "t10k" from `dir`: <split>-images-idx3-ubyte[.gz] and
+// <split>-labels-idx1-ubyte[.gz]. Validates magic numbers, dimensions, counts, sizes and labels
+// (< kNumClasses). Throws Error naming the file.
+Dataset idx_load(const std::filesystem::path& dir, const std::string& split);
+
+// Reads a whole file, inflating it if it is gzip-compressed. Throws Error naming the file.
+std::string file_read_maybe_gzip(const std::filesystem::path& path);
+
+}  // namespace stqn

@@ -1,0 +1,42 @@
+// Generators of valid packages with random shapes, codes and thresholds, for tests and benchmarks
+// (the golden model's and the RTL's). Thresholds are calibrated on a random input so that every
+// output code occurs; a fraction of them are pushed to the edge cases of docs/semantics.md.
+#pragma once
+
+#include "stqn/package.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace stqn {
+
+struct RandomPackageOptions {
+  int min_size = 4, max_size = 16;        // input height and width
+  int max_channels = 48;                  // per conv layer
+  int max_conv_layers = 4;
+  std::vector<int> kernels = {1, 3, 5};
+  std::vector<int> strides = {1, 2};
+  // Kinds drawn for the hidden layers; the first layer is always int8 on uint8 pixels.
+  std::vector<WeightType> weight_types = {{format::WeightKind::Ternary, 2},
+                                          {format::WeightKind::Odd, 2},
+                                          {format::WeightKind::Odd, 3},
+                                          {format::WeightKind::Int, 4}};
+  std::vector<ActType> act_types = {{format::ActKind::Ternary, 2},
+                                    {format::ActKind::Uint, 2},
+                                    {format::ActKind::Uint, 3},
+                                    {format::ActKind::Int, 4}};
+  double edge_threshold_fraction = 0.05;  // thresholds moved to ties, extremes, beyond the bound
+};
+
+Package random_package(std::uint64_t seed, const RandomPackageOptions& options = {});
+
+// The reference network of shared/reference-net.md (Fashion-MNIST 28x28, stem 1->32, blocks
+// 32-32-64-64-128, max-pools after blocks 1 and 3, global average pool, dense 128->10) with random
+// codes of the given types and calibrated thresholds.
+Package reference_topology_package(std::uint64_t seed, WeightType block_weights, ActType block_acts);
+
+// Sets a layer's thresholds from quantiles of its accumulators over `calibration`, so that each
+// output code is about equally likely. Used by the generators; exposed for tests.
+void thresholds_calibrate(Layer& layer, const std::vector<std::int32_t>& accumulators);
+
+}  // namespace stqn
