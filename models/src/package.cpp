@@ -536,6 +536,12 @@ Package package_load(const std::filesystem::path& dir) {
            shape.c, shape.h, shape.w);
     }
     layer.in_shape = shape;
+    const bool last = i + 1 == n;
+    const bool logits = layer.has_weights() && layer.output == Output::Logits;
+    if (logits != last || (logits && layer.op != Op::Dense)) {
+      fail(where, "{}.output: the last layer, and only it, must be a dense layer with logits",
+           field);
+    }
     shape = layer_geometry(layer, shape, where, field);
     if (shape_parse(l.at("out_shape")) != shape) {
       fail(where, "{}.out_shape: expected [{}, {}, {}] from the layer's geometry", field, shape.c,
