@@ -3,8 +3,14 @@
 #include "stqn/error.hpp"
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <cstring>
 #include <thread>
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 namespace stqn {
 
@@ -17,6 +23,8 @@ namespace {
 
 using u64 = std::uint64_t;
 constexpr int kBitsPerWord = 64;
+// Output channels computed together by the ternary kernel (two 256-bit vectors of 64-bit lanes).
+constexpr int kLanes = 8;
 // Bit-serial layers cost (activation planes x weight planes) popcount passes; above this budget
 // a direct integer dot product is faster.
 constexpr int kMaxPlanePairs = 16;
@@ -94,12 +102,19 @@ struct Activation {
 struct FastEngine::Plan {
   const Layer* layer = nullptr;
   Kernel kernel = Kernel::Direct;
-  ActType in_act;            // bit-plane kernels only
+  int outputs = 0;           // output channels
+  // Output stage: thresholds level-major (levels, O) so that the compare loop vectorises.
+  int levels = 0;
+  std::int32_t act_min = 0;
+  std::vector<std::int32_t> theta_by_level;
+  // Bit-plane kernels.
+  ActType in_act;
   PlaneCode a_planes, w_planes;
   int channel_words = 0;     // words per pixel per plane: ceil(C / 64)
   int row_words = 0;         // words per im2col row: ceil(K*K*C / 64)
-  std::vector<u64> w_bits;   // [w_plane][o][row_words]
-  std::vector<std::int32_t> w_direct;  // (O, fan_in) in im2col order (tap-major, channel-minor)
+  std::vector<u64> w_bits;   // generic: [w_plane][o][row_words]; ternary: see ternary_pack
+  // Direct kernel: weights transposed to (fan_in, O) in im2col order (tap-major, channel-minor).
+  std::vector<std::int32_t> w_direct_t;
 };
 
 namespace {
@@ -110,17 +125,22 @@ struct Scratch {
   std::vector<u64> pixel_planes;  // [plane][pixel][channel_words]
   std::vector<u64> row;           // [plane][row_words]
   std::vector<std::int32_t> row_values;
-  std::vector<std::int32_t> acc;
+  std::vector<std::int32_t> acc;  // one pixel's accumulators, padded to a multiple of kLanes
 };
 
-// Writes the layer's output for one pixel's accumulators: threshold codes, or logits.
-inline std::int32_t output_value(const Layer& layer, int o, std::int32_t s) {
-  if (layer.output == Output::Logits) return s + layer.bias[o];
-  const int levels = layer.out_act.num_thresholds();
-  const std::int32_t* theta = layer.thresholds.data() + std::size_t(o) * levels;
-  std::int32_t code = layer.out_act.range().lo;
-  for (int l = 0; l < levels; ++l) code += s >= theta[l];
-  return code;
+// Turns one pixel's accumulators acc[0..O) into the layer's outputs: threshold codes or logits.
+inline void finish_row(const FastEngine::Plan& plan, const std::int32_t* acc, std::int32_t* dst) {
+  const int outputs = plan.outputs;
+  if (plan.layer->output == Output::Logits) {
+    const std::int32_t* bias = plan.layer->bias.data();
+    for (int o = 0; o < outputs; ++o) dst[o] = acc[o] + bias[o];
+    return;
+  }
+  for (int o = 0; o < outputs; ++o) dst[o] = plan.act_min;
+  for (int l = 0; l < plan.levels; ++l) {
+    const std::int32_t* theta = plan.theta_by_level.data() + std::size_t(l) * outputs;
+    for (int o = 0; o < outputs; ++o) dst[o] += acc[o] >= theta[o] ? 1 : 0;
+  }
 }
 
 // Input pixel of output (oy, ox) at tap (ky, kx), or -1 for padding.
@@ -131,16 +151,58 @@ inline int tap_pixel(const Layer& layer, const Shape& in, int oy, int ox, int ky
   return iy * in.w + ix;
 }
 
+#ifdef __AVX2__
+// acc[0..8B) = sum_n w[n, .] * row[n] with the accumulators held in registers.
+template <int B>
+void direct_dot_blocks(const std::int32_t* row, const std::int32_t* w, int fan_in,
+                       std::int32_t* acc) {
+  __m256i sum[B];
+  for (int b = 0; b < B; ++b) sum[b] = _mm256_setzero_si256();
+  for (int n = 0; n < fan_in; ++n) {
+    if (row[n] == 0) continue;
+    const __m256i a = _mm256_set1_epi32(row[n]);
+    const auto* wn = reinterpret_cast<const __m256i*>(w + std::size_t(n) * B * 8);
+    for (int b = 0; b < B; ++b) {
+      sum[b] = _mm256_add_epi32(sum[b], _mm256_mullo_epi32(_mm256_loadu_si256(wn + b), a));
+    }
+  }
+  for (int b = 0; b < B; ++b) _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc) + b, sum[b]);
+}
+#endif
+
+// acc[o] = sum_n w[n, o] * row[n]; zero activations (padding, background pixels, zero codes)
+// are skipped.
+void direct_dot(const std::int32_t* row, const std::int32_t* w, int fan_in, int outputs,
+                std::int32_t* acc) {
+#ifdef __AVX2__
+  switch (outputs) {
+    case 8: return direct_dot_blocks<1>(row, w, fan_in, acc);
+    case 16: return direct_dot_blocks<2>(row, w, fan_in, acc);
+    case 32: return direct_dot_blocks<4>(row, w, fan_in, acc);
+    case 64: return direct_dot_blocks<8>(row, w, fan_in, acc);
+    default: break;
+  }
+#endif
+  std::fill(acc, acc + outputs, 0);
+  for (int n = 0; n < fan_in; ++n) {
+    const std::int32_t a = row[n];
+    if (a == 0) continue;
+    const std::int32_t* wn = w + std::size_t(n) * outputs;
+    for (int o = 0; o < outputs; ++o) acc[o] += wn[o] * a;
+  }
+}
+
 void run_direct(const FastEngine::Plan& plan, const Activation& in, Activation& out,
                 Scratch& scratch) {
   const Layer& layer = *plan.layer;
   const int channels = in.shape.c;
   const int fan_in = layer.fan_in();
   out.shape = layer.out_shape;
-  out.hwc.assign(std::size_t(out.shape.size()), 0);
-  scratch.row_values.resize(std::size_t(fan_in));
-  std::int32_t* row = scratch.row_values.data();
+  out.hwc.resize(std::size_t(out.shape.size()));
   const int outputs = layer.out_channels;
+  scratch.row_values.resize(std::size_t(fan_in));
+  scratch.acc.resize(std::size_t(outputs + kLanes - 1) / kLanes * kLanes);
+  std::int32_t* row = scratch.row_values.data();
   for (int oy = 0; oy < out.shape.h; ++oy) {
     for (int ox = 0; ox < out.shape.w; ++ox) {
       // im2col: gather the receptive field, tap-major and channel-minor, zeros for padding.
@@ -156,40 +218,178 @@ void run_direct(const FastEngine::Plan& plan, const Activation& in, Activation& 
           }
         }
       }
-      std::int32_t* dst = out.hwc.data() + (std::size_t(oy) * out.shape.w + ox) * outputs;
-      for (int o = 0; o < outputs; ++o) {
-        const std::int32_t* w = plan.w_direct.data() + std::size_t(o) * fan_in;
-        std::int32_t s = 0;
-        for (int n = 0; n < fan_in; ++n) s += w[n] * row[n];
-        dst[o] = output_value(layer, o, s);
+      // acc[o] = sum_n w[n, o] * row[n]: the inner loop runs over outputs and vectorises;
+      // zero activations (padding, background pixels, zero codes) are skipped.
+      std::int32_t* acc = scratch.acc.data();
+      direct_dot(row, plan.w_direct_t.data(), fan_in, outputs, acc);
+      finish_row(plan, acc, out.hwc.data() + (std::size_t(oy) * out.shape.w + ox) * outputs);
+    }
+  }
+}
+
+// Bit mask of one plane for channels [c0, c0 + n) of one pixel, n <= 64.
+inline u64 plane_mask(const FastEngine::Plan& plan, bool ternary, int plane, const std::int32_t* v,
+                      int n) {
+  u64 mask = 0;
+  int c = 0;
+#ifdef __AVX2__
+  const __m256i zero = _mm256_setzero_si256();
+  for (; c + 8 <= n; c += 8) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + c));
+    __m256i bits;  // sign bit of each 32-bit lane holds the plane bit
+    if (ternary || plan.in_act.kind == ActKind::Ternary) {
+      bits = plane == 0 ? (ternary ? _mm256_xor_si256(_mm256_cmpeq_epi32(x, zero),
+                                                      _mm256_set1_epi32(-1))
+                                   : _mm256_cmpgt_epi32(x, zero))
+                        : _mm256_cmpgt_epi32(zero, x);
+    } else {
+      bits = _mm256_sll_epi32(x, _mm_cvtsi32_si128(31 - plane));
+    }
+    mask |= u64(unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(bits)))) << c;
+  }
+#endif
+  for (; c < n; ++c) {
+    const bool set = ternary ? (plane == 0 ? v[c] != 0 : v[c] < 0)
+                             : act_plane_bit(plan.in_act, v[c], plane);
+    mask |= u64{set} << c;
+  }
+  return mask;
+}
+
+// Packs every input pixel's channels into bit planes: pixel_planes[plane][pixel][channel_words].
+// The ternary kernel uses planes (nonzero, negative); the others use act_planes().
+void planes_build(const FastEngine::Plan& plan, const Activation& in, Scratch& scratch) {
+  const int channels = in.shape.c;
+  const std::size_t pixels = std::size_t(in.shape.h) * in.shape.w;
+  const int cw = plan.channel_words;
+  const bool ternary = plan.kernel == Kernel::BitplaneTernary;
+  const int planes = ternary ? 2 : plan.a_planes.count();
+  scratch.pixel_planes.resize(std::size_t(planes) * pixels * cw);
+  u64* base = scratch.pixel_planes.data();
+  for (std::size_t p = 0; p < pixels; ++p) {
+    const std::int32_t* v = in.hwc.data() + p * channels;
+    for (int k = 0; k < cw; ++k) {
+      const int n = std::min(kBitsPerWord, channels - k * kBitsPerWord);
+      for (int i = 0; i < planes; ++i) {
+        base[(i * pixels + p) * cw + k] = plane_mask(plan, ternary, i, v + k * kBitsPerWord, n);
       }
     }
   }
 }
 
-// Packs every input pixel's channels into bit planes: pixel_planes[plane][pixel][channel_words].
-void planes_build(const FastEngine::Plan& plan, const Activation& in, Scratch& scratch) {
-  const int channels = in.shape.c;
-  const std::size_t pixels = std::size_t(in.shape.h) * in.shape.w;
-  const int cw = plan.channel_words;
-  const int planes = plan.kernel == Kernel::BitplaneTernary ? 2 : plan.a_planes.count();
-  scratch.pixel_planes.assign(std::size_t(planes) * pixels * cw, 0);
-  u64* base = scratch.pixel_planes.data();
-  for (std::size_t p = 0; p < pixels; ++p) {
-    const std::int32_t* v = in.hwc.data() + p * channels;
-    for (int c = 0; c < channels; ++c) {
-      const u64 bit = u64{1} << (c % kBitsPerWord);
-      const std::size_t word = p * cw + c / kBitsPerWord;
-      if (plan.kernel == Kernel::BitplaneTernary) {
-        // Planes (nonzero, negative): a = nz * (1 - 2 neg).
-        if (v[c] != 0) base[word] |= bit;
-        if (v[c] < 0) base[pixels * cw + word] |= bit;
-      } else {
-        for (int i = 0; i < planes; ++i) {
-          if (act_plane_bit(plan.in_act, v[c], i)) base[i * pixels * cw + word] |= bit;
-        }
+// Ternary x ternary dot products of one im2col row with every output channel's weights.
+// With planes (nz, neg): a*w = nz_a nz_w (1 - 2 (neg_a xor neg_w)), so
+// S = popcount(nz_a & nz_w) - 2 popcount(nz_a & nz_w & (neg_a ^ neg_w)).
+// Weights are interleaved in blocks of kLanes channels: w[block][k][plane][lane].
+// Rows up to this many words get a kernel unrolled for their exact length.
+constexpr int kMaxUnrolledWords = 24;
+
+#ifdef __AVX2__
+// Per-byte popcount of a 256-bit vector (nibble lookup).
+inline __m256i popcount_bytes(__m256i v) {
+  const __m256i lookup = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1,
+                                          2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i low = _mm256_set1_epi8(0x0f);
+  const __m256i lo = _mm256_shuffle_epi8(lookup, _mm256_and_si256(v, low));
+  const __m256i hi = _mm256_shuffle_epi8(lookup, _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
+  return _mm256_add_epi8(lo, hi);
+}
+
+// Four 64-bit lane sums (nonzero count, negative count) -> four int32 S = nz - 2 neg.
+inline __m128i lanes_finish(__m256i count_nz, __m256i count_neg) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i sum = _mm256_sub_epi64(_mm256_sad_epu8(count_nz, zero),
+                                       _mm256_slli_epi64(_mm256_sad_epu8(count_neg, zero), 1));
+  const __m256i even = _mm256_permutevar8x32_epi32(sum, _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0));
+  return _mm256_castsi256_si128(even);
+}
+
+// RW words per row (RW <= 31, so byte counters of at most 8 per word cannot overflow).
+template <int RW>
+void ternary_dot_fixed(const u64* a_nz, const u64* a_neg, const u64* w, int blocks,
+                       std::int32_t* acc) {
+  static_assert(RW * 8 <= 255, "byte counters would overflow");
+  __m256i act_nz[RW], act_neg[RW];
+  for (int k = 0; k < RW; ++k) {
+    act_nz[k] = _mm256_set1_epi64x(static_cast<long long>(a_nz[k]));
+    act_neg[k] = _mm256_set1_epi64x(static_cast<long long>(a_neg[k]));
+  }
+  for (int b = 0; b < blocks; ++b) {
+    const auto* wb = reinterpret_cast<const __m256i*>(w + std::size_t(b) * RW * 2 * kLanes);
+    __m256i nz0 = _mm256_setzero_si256(), nz1 = nz0, neg0 = nz0, neg1 = nz0;
+    for (int k = 0; k < RW; ++k) {
+      const __m256i both0 = _mm256_and_si256(act_nz[k], _mm256_loadu_si256(wb + 4 * k));
+      const __m256i both1 = _mm256_and_si256(act_nz[k], _mm256_loadu_si256(wb + 4 * k + 1));
+      const __m256i sign0 = _mm256_xor_si256(act_neg[k], _mm256_loadu_si256(wb + 4 * k + 2));
+      const __m256i sign1 = _mm256_xor_si256(act_neg[k], _mm256_loadu_si256(wb + 4 * k + 3));
+      nz0 = _mm256_add_epi8(nz0, popcount_bytes(both0));
+      nz1 = _mm256_add_epi8(nz1, popcount_bytes(both1));
+      neg0 = _mm256_add_epi8(neg0, popcount_bytes(_mm256_and_si256(both0, sign0)));
+      neg1 = _mm256_add_epi8(neg1, popcount_bytes(_mm256_and_si256(both1, sign1)));
+    }
+    const __m256i result =
+        _mm256_setr_m128i(lanes_finish(nz0, neg0), lanes_finish(nz1, neg1));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + b * kLanes), result);
+  }
+}
+
+using TernaryDotFn = void (*)(const u64*, const u64*, const u64*, int, std::int32_t*);
+
+template <std::size_t... I>
+constexpr std::array<TernaryDotFn, sizeof...(I)> ternary_dot_table(std::index_sequence<I...>) {
+  return {&ternary_dot_fixed<int(I) + 1>...};
+}
+constexpr auto kTernaryDot = ternary_dot_table(std::make_index_sequence<kMaxUnrolledWords>());
+#endif
+
+// `acc` must have room for the outputs rounded up to kLanes.
+void ternary_dot(const u64* a_nz, const u64* a_neg, const u64* w, int rw, int outputs,
+                 std::int32_t* acc) {
+  const int blocks = (outputs + kLanes - 1) / kLanes;
+#ifdef __AVX2__
+  if (rw <= kMaxUnrolledWords) {
+    kTernaryDot[std::size_t(rw) - 1](a_nz, a_neg, w, blocks, acc);
+    return;
+  }
+#endif
+  for (int b = 0; b < blocks; ++b) {
+    const u64* wb = w + std::size_t(b) * rw * 2 * kLanes;
+    for (int j = 0; j < kLanes; ++j) {
+      std::int32_t nonzero = 0, negative = 0;
+      for (int k = 0; k < rw; ++k) {
+        const u64 both = a_nz[k] & wb[std::size_t(k) * 2 * kLanes + j];
+        nonzero += popcount(both);
+        negative += popcount(both & (a_neg[k] ^ wb[std::size_t(k) * 2 * kLanes + kLanes + j]));
+      }
+      acc[b * kLanes + j] = nonzero - 2 * negative;
+    }
+  }
+}
+
+// Bit-serial dot products for k-bit layers:
+// S = sum_ij ca_i cw_j popcount(a_i & w_j) + w_offset * sum_i ca_i popcount(a_i).
+void generic_dot(const FastEngine::Plan& plan, const u64* row, std::int32_t* acc) {
+  const int rw = plan.row_words, outputs = plan.outputs;
+  const int a_planes = plan.a_planes.count(), w_planes = plan.w_planes.count();
+  const std::size_t w_plane_stride = std::size_t(outputs) * rw;
+  std::int32_t act_sum = 0;
+  for (int i = 0; i < a_planes; ++i) {
+    std::int32_t n = 0;
+    for (int k = 0; k < rw; ++k) n += popcount(row[std::size_t(i) * rw + k]);
+    act_sum += plan.a_planes.coef[i] * n;
+  }
+  for (int o = 0; o < outputs; ++o) {
+    std::int32_t s = plan.w_planes.offset * act_sum;
+    for (int j = 0; j < w_planes; ++j) {
+      const u64* wj = plan.w_bits.data() + j * w_plane_stride + std::size_t(o) * rw;
+      for (int i = 0; i < a_planes; ++i) {
+        const u64* ai = row + std::size_t(i) * rw;
+        std::int32_t n = 0;
+        for (int k = 0; k < rw; ++k) n += popcount(ai[k] & wj[k]);
+        s += plan.a_planes.coef[i] * plan.w_planes.coef[j] * n;
       }
     }
+    acc[o] = s;
   }
 }
 
@@ -201,69 +401,62 @@ void run_bitplane(const FastEngine::Plan& plan, const Activation& in, Activation
   const int cw = plan.channel_words, rw = plan.row_words;
   const bool ternary = plan.kernel == Kernel::BitplaneTernary;
   const int a_planes = ternary ? 2 : plan.a_planes.count();
-  const int w_planes = ternary ? 2 : plan.w_planes.count();
   const int outputs = layer.out_channels;
   planes_build(plan, in, scratch);
   out.shape = layer.out_shape;
-  out.hwc.assign(std::size_t(out.shape.size()), 0);
+  out.hwc.resize(std::size_t(out.shape.size()));
   scratch.row.resize(std::size_t(a_planes) * rw);
+  scratch.acc.resize(std::size_t(outputs + kLanes - 1) / kLanes * kLanes);
   u64* row = scratch.row.data();
   const u64* w = plan.w_bits.data();
-  const std::size_t w_plane_stride = std::size_t(outputs) * rw;
+  std::vector<int> tap_pixels(std::size_t(layer.kernel) * layer.kernel);
 
   for (int oy = 0; oy < out.shape.h; ++oy) {
     for (int ox = 0; ox < out.shape.w; ++ox) {
       // im2col on bit planes: tap t's channels land at bits [t*C, (t+1)*C) of the row.
-      std::fill(row, row + std::size_t(a_planes) * rw, 0);
-      for (int ky = 0, t = 0; ky < layer.kernel; ++ky) {
-        for (int kx = 0; kx < layer.kernel; ++kx, ++t) {
-          const int p = tap_pixel(layer, in.shape, oy, ox, ky, kx);
-          if (p < 0) continue;
-          for (int i = 0; i < a_planes; ++i) {
-            bits_append(row + std::size_t(i) * rw, std::size_t(t) * channels,
-                        scratch.pixel_planes.data() + (i * pixels + std::size_t(p)) * cw,
-                        channels);
-          }
+      int taps = 0;
+      for (int ky = 0; ky < layer.kernel; ++ky) {
+        for (int kx = 0; kx < layer.kernel; ++kx) {
+          tap_pixels[std::size_t(taps++)] = tap_pixel(layer, in.shape, oy, ox, ky, kx);
         }
       }
-      std::int32_t* dst = out.hwc.data() + (std::size_t(oy) * out.shape.w + ox) * outputs;
-      if (ternary) {
-        // a*w = nz_a nz_w (1 - 2 (neg_a xor neg_w)).
-        const u64* a_nz = row;
-        const u64* a_neg = row + rw;
-        for (int o = 0; o < outputs; ++o) {
-          const u64* w_nz = w + std::size_t(o) * rw;
-          const u64* w_neg = w_nz + w_plane_stride;
-          std::int32_t nonzero = 0, negative = 0;
-          for (int k = 0; k < rw; ++k) {
-            const u64 both = a_nz[k] & w_nz[k];
-            nonzero += popcount(both);
-            negative += popcount(both & (a_neg[k] ^ w_neg[k]));
-          }
-          dst[o] = output_value(layer, o, nonzero - 2 * negative);
-        }
-      } else {
-        // Bit-serial: S = sum_ij ca_i cw_j popcount(a_i & w_j) + w_offset * sum_i ca_i popcount(a_i).
-        std::int32_t act_sum = 0;
-        for (int i = 0; i < a_planes; ++i) {
-          std::int32_t n = 0;
-          for (int k = 0; k < rw; ++k) n += popcount(row[std::size_t(i) * rw + k]);
-          act_sum += plan.a_planes.coef[i] * n;
-        }
-        for (int o = 0; o < outputs; ++o) {
-          std::int32_t s = plan.w_planes.offset * act_sum;
-          for (int j = 0; j < w_planes; ++j) {
-            const u64* wj = w + j * w_plane_stride + std::size_t(o) * rw;
-            for (int i = 0; i < a_planes; ++i) {
-              const u64* ai = row + std::size_t(i) * rw;
-              std::int32_t n = 0;
-              for (int k = 0; k < rw; ++k) n += popcount(ai[k] & wj[k]);
-              s += plan.a_planes.coef[i] * plan.w_planes.coef[j] * n;
+      for (int i = 0; i < a_planes; ++i) {
+        u64* dst = row + std::size_t(i) * rw;
+        const u64* plane = scratch.pixel_planes.data() + i * pixels * cw;
+        if (channels % 32 == 0) {
+          // Whole 32-bit chunks, assembled into 64-bit words in a register (little-endian
+          // chunk order), so no partial stores stall the loads of the dot product.
+          const int chunks = channels / 32;
+          u64 word = 0;
+          int half = 0, k = 0;
+          for (int t = 0; t < taps; ++t) {
+            const int p = tap_pixels[std::size_t(t)];
+            const auto* src = reinterpret_cast<const std::uint32_t*>(plane + std::size_t(p) * cw);
+            for (int j = 0; j < chunks; ++j) {
+              word |= u64{p < 0 ? 0u : src[j]} << (32 * half);
+              if (++half == 2) {
+                dst[k++] = word;
+                word = 0;
+                half = 0;
+              }
             }
           }
-          dst[o] = output_value(layer, o, s);
+          if (half) dst[k] = word;
+        } else {
+          std::fill(dst, dst + rw, 0);
+          for (int t = 0; t < taps; ++t) {
+            const int p = tap_pixels[std::size_t(t)];
+            if (p >= 0) bits_append(dst, std::size_t(t) * channels, plane + std::size_t(p) * cw, channels);
+          }
         }
       }
+      std::int32_t* acc = scratch.acc.data();
+      if (ternary) {
+        ternary_dot(row, row + rw, w, rw, outputs, acc);
+      } else {
+        generic_dot(plan, row, acc);
+      }
+      finish_row(plan, acc, out.hwc.data() + (std::size_t(oy) * out.shape.w + ox) * outputs);
     }
   }
 }
@@ -319,6 +512,7 @@ FastEngine::FastEngine(const Package& package) : package_(package) {
   for (const Layer& layer : package_.layers) {
     auto plan = std::make_unique<Plan>();
     plan->layer = &layer;
+    plan->outputs = layer.out_channels;
     switch (layer.op) {
       case Op::MaxPool: plan->kernel = Kernel::MaxPool; break;
       case Op::GlobalAvgPool:
@@ -340,7 +534,7 @@ FastEngine::FastEngine(const Package& package) : package_(package) {
         if (plan->kernel == Kernel::Direct) {
           // Weights in im2col order. Dense inputs arrive in (H, W, C) order, the package's in
           // (C, H, W): permute once here.
-          plan->w_direct.resize(layer.weights.size());
+          plan->w_direct_t.resize(layer.weights.size());
           const Shape in = layer.in_shape;
           for (int o = 0; o < layer.out_channels; ++o) {
             for (int n = 0; n < fan_in; ++n) {
@@ -349,7 +543,7 @@ FastEngine::FastEngine(const Package& package) : package_(package) {
                 const int c = n % in.c, pixel = n / in.c;
                 src = c * in.h * in.w + pixel;
               }
-              plan->w_direct[std::size_t(o) * fan_in + n] =
+              plan->w_direct_t[std::size_t(n) * layer.out_channels + o] =
                   layer.weights[std::size_t(o) * fan_in + src];
             }
           }
@@ -359,20 +553,39 @@ FastEngine::FastEngine(const Package& package) : package_(package) {
           plan->w_planes = wp;
           plan->channel_words = (layer.in_shape.c + kBitsPerWord - 1) / kBitsPerWord;
           plan->row_words = (fan_in + kBitsPerWord - 1) / kBitsPerWord;
-          const int planes = plan->kernel == Kernel::BitplaneTernary ? 2 : wp.count();
+          const bool ternary_kernel = plan->kernel == Kernel::BitplaneTernary;
+          const int planes = ternary_kernel ? 2 : wp.count();
+          const int padded = (layer.out_channels + kLanes - 1) / kLanes * kLanes;
           const std::size_t stride = std::size_t(layer.out_channels) * plan->row_words;
-          plan->w_bits.assign(std::size_t(planes) * stride, 0);
+          plan->w_bits.assign(std::size_t(planes) * padded * plan->row_words, 0);
           for (int o = 0; o < layer.out_channels; ++o) {
             for (int n = 0; n < fan_in; ++n) {
               const std::int32_t v = layer.weights[std::size_t(o) * fan_in + n];
               const u64 bit = u64{1} << (n % kBitsPerWord);
-              const std::size_t word = std::size_t(o) * plan->row_words + n / kBitsPerWord;
+              const int k = n / kBitsPerWord;
               for (int j = 0; j < planes; ++j) {
-                const bool set = plan->kernel == Kernel::BitplaneTernary
-                                     ? (j == 0 ? v != 0 : v < 0)
-                                     : weight_plane_bit(layer.weight_type, v, j);
-                if (set) plan->w_bits[j * stride + word] |= bit;
+                const bool set = ternary_kernel ? (j == 0 ? v != 0 : v < 0)
+                                                : weight_plane_bit(layer.weight_type, v, j);
+                if (!set) continue;
+                // Ternary: [block][k][plane][lane]; generic: [plane][o][k].
+                const std::size_t index =
+                    ternary_kernel
+                        ? ((std::size_t(o / kLanes) * plan->row_words + k) * 2 + j) * kLanes +
+                              o % kLanes
+                        : j * stride + std::size_t(o) * plan->row_words + k;
+                plan->w_bits[index] |= bit;
               }
+            }
+          }
+        }
+        if (layer.output == Output::Threshold) {
+          plan->levels = layer.out_act.num_thresholds();
+          plan->act_min = layer.out_act.range().lo;
+          plan->theta_by_level.resize(layer.thresholds.size());
+          for (int o = 0; o < layer.out_channels; ++o) {
+            for (int l = 0; l < plan->levels; ++l) {
+              plan->theta_by_level[std::size_t(l) * layer.out_channels + o] =
+                  layer.thresholds[std::size_t(o) * plan->levels + l];
             }
           }
         }
