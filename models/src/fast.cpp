@@ -144,12 +144,27 @@ inline void finish_row(const FastEngine::Plan& plan, const std::int32_t* acc, st
 }
 
 // Input pixel of output (oy, ox) at tap (ky, kx), or -1 for padding.
-inline int tap_pixel(const Layer& layer, const Shape& in, int oy, int ox, int ky, int kx) {
-  const int iy = oy * layer.stride + ky - layer.padding;
-  const int ix = ox * layer.stride + kx - layer.padding;
-  if (iy < 0 || iy >= in.h || ix < 0 || ix >= in.w) return -1;
-  return iy * in.w + ix;
-}
+// A conv window's geometry as plain values, copied into the kernels' locals so that stores to
+// the output cannot force the compiler to reload it.
+struct Window {
+  int kernel, stride, padding, in_h, in_w;
+  Window(const Layer& layer, const Shape& in)
+      : kernel(layer.kernel), stride(layer.stride), padding(layer.padding), in_h(in.h),
+        in_w(in.w) {}
+  // Fills pixels[t] for the K*K taps of output (oy, ox): input pixel index, or -1 for padding.
+  int taps(int oy, int ox, int* pixels) const {
+    int t = 0;
+    for (int ky = 0; ky < kernel; ++ky) {
+      const int iy = oy * stride + ky - padding;
+      for (int kx = 0; kx < kernel; ++kx) {
+        const int ix = ox * stride + kx - padding;
+        pixels[t++] = (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) ? -1 : iy * in_w + ix;
+      }
+    }
+    return t;
+  }
+};
+constexpr int kMaxTaps = format::kMaxKernel * format::kMaxKernel;
 
 #ifdef __AVX2__
 // acc[0..8B) = sum_n w[n, .] * row[n] with the accumulators held in registers.
@@ -203,23 +218,22 @@ void run_direct(const FastEngine::Plan& plan, const Activation& in, Activation& 
   scratch.row_values.resize(std::size_t(fan_in));
   scratch.acc.resize(std::size_t(outputs + kLanes - 1) / kLanes * kLanes);
   std::int32_t* row = scratch.row_values.data();
+  const Window window(layer, in.shape);
+  std::array<int, kMaxTaps> tap_pixels{};
   for (int oy = 0; oy < out.shape.h; ++oy) {
     for (int ox = 0; ox < out.shape.w; ++ox) {
       // im2col: gather the receptive field, tap-major and channel-minor, zeros for padding.
       if (layer.op == Op::Dense) {
         std::copy(in.hwc.begin(), in.hwc.end(), row);
       } else {
-        for (int ky = 0, t = 0; ky < layer.kernel; ++ky) {
-          for (int kx = 0; kx < layer.kernel; ++kx, ++t) {
-            const int p = tap_pixel(layer, in.shape, oy, ox, ky, kx);
-            std::int32_t* dst = row + std::size_t(t) * channels;
-            if (p < 0) std::fill(dst, dst + channels, 0);
-            else std::copy_n(in.hwc.data() + std::size_t(p) * channels, channels, dst);
-          }
+        const int taps = window.taps(oy, ox, tap_pixels.data());
+        for (int t = 0; t < taps; ++t) {
+          const int p = tap_pixels[std::size_t(t)];
+          std::int32_t* dst = row + std::size_t(t) * channels;
+          if (p < 0) std::fill(dst, dst + channels, 0);
+          else std::copy_n(in.hwc.data() + std::size_t(p) * channels, channels, dst);
         }
       }
-      // acc[o] = sum_n w[n, o] * row[n]: the inner loop runs over outputs and vectorises;
-      // zero activations (padding, background pixels, zero codes) are skipped.
       std::int32_t* acc = scratch.acc.data();
       direct_dot(row, plan.w_direct_t.data(), fan_in, outputs, acc);
       finish_row(plan, acc, out.hwc.data() + (std::size_t(oy) * out.shape.w + ox) * outputs);
@@ -409,17 +423,13 @@ void run_bitplane(const FastEngine::Plan& plan, const Activation& in, Activation
   scratch.acc.resize(std::size_t(outputs + kLanes - 1) / kLanes * kLanes);
   u64* row = scratch.row.data();
   const u64* w = plan.w_bits.data();
-  std::vector<int> tap_pixels(std::size_t(layer.kernel) * layer.kernel);
+  const Window window(layer, in.shape);
+  std::array<int, kMaxTaps> tap_pixels{};
 
   for (int oy = 0; oy < out.shape.h; ++oy) {
     for (int ox = 0; ox < out.shape.w; ++ox) {
       // im2col on bit planes: tap t's channels land at bits [t*C, (t+1)*C) of the row.
-      int taps = 0;
-      for (int ky = 0; ky < layer.kernel; ++ky) {
-        for (int kx = 0; kx < layer.kernel; ++kx) {
-          tap_pixels[std::size_t(taps++)] = tap_pixel(layer, in.shape, oy, ox, ky, kx);
-        }
-      }
+      const int taps = window.taps(oy, ox, tap_pixels.data());
       for (int i = 0; i < a_planes; ++i) {
         u64* dst = row + std::size_t(i) * rw;
         const u64* plane = scratch.pixel_planes.data() + i * pixels * cw;
