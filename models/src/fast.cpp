@@ -271,6 +271,7 @@ inline u64 plane_mask(const FastEngine::Plan& plan, bool ternary, int plane, con
 }
 
 // Packs every input pixel's channels into bit planes: pixel_planes[plane][pixel][channel_words].
+// Each plane has one extra all-zero pixel at index `pixels`, which padding taps read.
 // The ternary kernel uses planes (nonzero, negative); the others use act_planes().
 void planes_build(const FastEngine::Plan& plan, const Activation& in, Scratch& scratch) {
   const int channels = in.shape.c;
@@ -278,16 +279,20 @@ void planes_build(const FastEngine::Plan& plan, const Activation& in, Scratch& s
   const int cw = plan.channel_words;
   const bool ternary = plan.kernel == Kernel::BitplaneTernary;
   const int planes = ternary ? 2 : plan.a_planes.count();
-  scratch.pixel_planes.resize(std::size_t(planes) * pixels * cw);
+  scratch.pixel_planes.resize(std::size_t(planes) * (pixels + 1) * cw);
   u64* base = scratch.pixel_planes.data();
   for (std::size_t p = 0; p < pixels; ++p) {
     const std::int32_t* v = in.hwc.data() + p * channels;
     for (int k = 0; k < cw; ++k) {
       const int n = std::min(kBitsPerWord, channels - k * kBitsPerWord);
       for (int i = 0; i < planes; ++i) {
-        base[(i * pixels + p) * cw + k] = plane_mask(plan, ternary, i, v + k * kBitsPerWord, n);
+        base[(i * (pixels + 1) + p) * cw + k] =
+            plane_mask(plan, ternary, i, v + k * kBitsPerWord, n);
       }
     }
+  }
+  for (int i = 0; i < planes; ++i) {
+    std::fill_n(base + (i * (pixels + 1) + pixels) * cw, cw, u64{0});
   }
 }
 
@@ -430,33 +435,30 @@ void run_bitplane(const FastEngine::Plan& plan, const Activation& in, Activation
     for (int ox = 0; ox < out.shape.w; ++ox) {
       // im2col on bit planes: tap t's channels land at bits [t*C, (t+1)*C) of the row.
       const int taps = window.taps(oy, ox, tap_pixels.data());
+      for (int t = 0; t < taps; ++t) {
+        if (tap_pixels[std::size_t(t)] < 0) tap_pixels[std::size_t(t)] = int(pixels);  // zeros
+      }
       for (int i = 0; i < a_planes; ++i) {
         u64* dst = row + std::size_t(i) * rw;
-        const u64* plane = scratch.pixel_planes.data() + i * pixels * cw;
-        if (channels % 32 == 0) {
-          // Whole 32-bit chunks, assembled into 64-bit words in a register (little-endian
-          // chunk order), so no partial stores stall the loads of the dot product.
-          const int chunks = channels / 32;
-          u64 word = 0;
-          int half = 0, k = 0;
+        const u64* plane = scratch.pixel_planes.data() + i * (pixels + 1) * cw;
+        if (channels % kBitsPerWord == 0) {
+          // Each tap is cw whole words.
           for (int t = 0; t < taps; ++t) {
-            const int p = tap_pixels[std::size_t(t)];
-            const auto* src = reinterpret_cast<const std::uint32_t*>(plane + std::size_t(p) * cw);
-            for (int j = 0; j < chunks; ++j) {
-              word |= u64{p < 0 ? 0u : src[j]} << (32 * half);
-              if (++half == 2) {
-                dst[k++] = word;
-                word = 0;
-                half = 0;
-              }
-            }
+            const u64* src = plane + std::size_t(tap_pixels[std::size_t(t)]) * cw;
+            for (int j = 0; j < cw; ++j) dst[t * cw + j] = src[j];
           }
-          if (half) dst[k] = word;
+        } else if (channels == 32) {
+          // Two taps per word, assembled in a register (no partial stores).
+          for (int t = 0; t < taps; t += 2) {
+            const u64 lo = plane[std::size_t(tap_pixels[std::size_t(t)])] & 0xffffffffu;
+            const u64 hi = t + 1 < taps ? plane[std::size_t(tap_pixels[std::size_t(t + 1)])] : 0;
+            dst[t / 2] = lo | (hi << 32);
+          }
         } else {
           std::fill(dst, dst + rw, 0);
           for (int t = 0; t < taps; ++t) {
-            const int p = tap_pixels[std::size_t(t)];
-            if (p >= 0) bits_append(dst, std::size_t(t) * channels, plane + std::size_t(p) * cw, channels);
+            bits_append(dst, std::size_t(t) * channels,
+                        plane + std::size_t(tap_pixels[std::size_t(t)]) * cw, channels);
           }
         }
       }
