@@ -129,42 +129,66 @@ struct Scratch {
 };
 
 // Turns one pixel's accumulators acc[0..O) into the layer's outputs: threshold codes or logits.
-inline void finish_row(const FastEngine::Plan& plan, const std::int32_t* acc, std::int32_t* dst) {
+inline void finish_row(const FastEngine::Plan& plan, const std::int32_t* __restrict acc,
+                       std::int32_t* __restrict dst) {
   const int outputs = plan.outputs;
   if (plan.layer->output == Output::Logits) {
-    const std::int32_t* bias = plan.layer->bias.data();
+    const std::int32_t* __restrict bias = plan.layer->bias.data();
     for (int o = 0; o < outputs; ++o) dst[o] = acc[o] + bias[o];
     return;
   }
-  for (int o = 0; o < outputs; ++o) dst[o] = plan.act_min;
-  for (int l = 0; l < plan.levels; ++l) {
-    const std::int32_t* theta = plan.theta_by_level.data() + std::size_t(l) * outputs;
-    for (int o = 0; o < outputs; ++o) dst[o] += acc[o] >= theta[o] ? 1 : 0;
+  const std::int32_t act_min = plan.act_min;
+  const std::int32_t* __restrict theta = plan.theta_by_level.data();
+  if (plan.levels == 2) {  // ternary: the common case, vectorised over outputs
+    for (int o = 0; o < outputs; ++o) {
+      dst[o] = act_min + (acc[o] >= theta[o]) + (acc[o] >= theta[outputs + o]);
+    }
+    return;
+  }
+  for (int o = 0; o < outputs; ++o) {
+    std::int32_t code = act_min;
+    for (int l = 0; l < plan.levels; ++l) code += acc[o] >= theta[std::size_t(l) * outputs + o];
+    dst[o] = code;
   }
 }
 
-// Input pixel of output (oy, ox) at tap (ky, kx), or -1 for padding.
+constexpr int kMaxTaps = format::kMaxKernel * format::kMaxKernel;
+
 // A conv window's geometry as plain values, copied into the kernels' locals so that stores to
 // the output cannot force the compiler to reload it.
 struct Window {
   int kernel, stride, padding, in_h, in_w;
-  Window(const Layer& layer, const Shape& in)
+  int pad_pixel;  // index that padding taps get
+  std::array<int, kMaxTaps> offsets{};  // ky * in_w + kx
+
+  Window(const Layer& layer, const Shape& in, int pad)
       : kernel(layer.kernel), stride(layer.stride), padding(layer.padding), in_h(in.h),
-        in_w(in.w) {}
-  // Fills pixels[t] for the K*K taps of output (oy, ox): input pixel index, or -1 for padding.
+        in_w(in.w), pad_pixel(pad) {
+    for (int ky = 0, t = 0; ky < kernel; ++ky) {
+      for (int kx = 0; kx < kernel; ++kx) offsets[std::size_t(t++)] = ky * in_w + kx;
+    }
+  }
+  // Fills pixels[t] for the K*K taps of output (oy, ox): the input pixel index, or pad_pixel.
   int taps(int oy, int ox, int* pixels) const {
+    const int iy0 = oy * stride - padding, ix0 = ox * stride - padding;
+    const int n = kernel * kernel;
+    if (iy0 >= 0 && ix0 >= 0 && iy0 + kernel <= in_h && ix0 + kernel <= in_w) {
+      const int base = iy0 * in_w + ix0;  // interior: no padding tap
+      for (int t = 0; t < n; ++t) pixels[t] = base + offsets[std::size_t(t)];
+      return n;
+    }
     int t = 0;
     for (int ky = 0; ky < kernel; ++ky) {
-      const int iy = oy * stride + ky - padding;
+      const int iy = iy0 + ky;
       for (int kx = 0; kx < kernel; ++kx) {
-        const int ix = ox * stride + kx - padding;
-        pixels[t++] = (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) ? -1 : iy * in_w + ix;
+        const int ix = ix0 + kx;
+        pixels[t++] = (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) ? pad_pixel : iy * in_w + ix;
       }
     }
-    return t;
+    return n;
   }
 };
-constexpr int kMaxTaps = format::kMaxKernel * format::kMaxKernel;
+
 
 #ifdef __AVX2__
 // acc[0..8B) = sum_n w[n, .] * row[n] with the accumulators held in registers.
@@ -218,7 +242,7 @@ void run_direct(const FastEngine::Plan& plan, const Activation& in, Activation& 
   scratch.row_values.resize(std::size_t(fan_in));
   scratch.acc.resize(std::size_t(outputs + kLanes - 1) / kLanes * kLanes);
   std::int32_t* row = scratch.row_values.data();
-  const Window window(layer, in.shape);
+  const Window window(layer, in.shape, -1);
   std::array<int, kMaxTaps> tap_pixels{};
   for (int oy = 0; oy < out.shape.h; ++oy) {
     for (int ox = 0; ox < out.shape.w; ++ox) {
@@ -229,9 +253,9 @@ void run_direct(const FastEngine::Plan& plan, const Activation& in, Activation& 
         const int taps = window.taps(oy, ox, tap_pixels.data());
         for (int t = 0; t < taps; ++t) {
           const int p = tap_pixels[std::size_t(t)];
-          std::int32_t* dst = row + std::size_t(t) * channels;
-          if (p < 0) std::fill(dst, dst + channels, 0);
-          else std::copy_n(in.hwc.data() + std::size_t(p) * channels, channels, dst);
+          std::int32_t* __restrict dst = row + std::size_t(t) * channels;
+          const std::int32_t* __restrict src = in.hwc.data() + std::size_t(p) * channels;
+          for (int c = 0; c < channels; ++c) dst[c] = p < 0 ? 0 : src[c];
         }
       }
       std::int32_t* acc = scratch.acc.data();
@@ -428,16 +452,13 @@ void run_bitplane(const FastEngine::Plan& plan, const Activation& in, Activation
   scratch.acc.resize(std::size_t(outputs + kLanes - 1) / kLanes * kLanes);
   u64* row = scratch.row.data();
   const u64* w = plan.w_bits.data();
-  const Window window(layer, in.shape);
+  const Window window(layer, in.shape, int(pixels));  // padding reads the all-zero pixel
   std::array<int, kMaxTaps> tap_pixels{};
 
   for (int oy = 0; oy < out.shape.h; ++oy) {
     for (int ox = 0; ox < out.shape.w; ++ox) {
       // im2col on bit planes: tap t's channels land at bits [t*C, (t+1)*C) of the row.
       const int taps = window.taps(oy, ox, tap_pixels.data());
-      for (int t = 0; t < taps; ++t) {
-        if (tap_pixels[std::size_t(t)] < 0) tap_pixels[std::size_t(t)] = int(pixels);  // zeros
-      }
       for (int i = 0; i < a_planes; ++i) {
         u64* dst = row + std::size_t(i) * rw;
         const u64* plane = scratch.pixel_planes.data() + i * (pixels + 1) * cw;
