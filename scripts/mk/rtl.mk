@@ -1,0 +1,15 @@
+# RTL targets (accelerator in rtl/, testbenches in tb/). Scripts live in scripts/rtl/.
+.PHONY: lint area test-rtl
+
+# verilator --lint-only -Wall for every named configuration, and Yosys parse + no-latch check.
+lint:
+	@scripts/rtl/lint.sh
+
+# Yosys synthesis of each configuration; cells by type and LUT4 per ternary MAC in
+# reports/area.json.
+area:
+	@scripts/rtl/area.py --out reports/area.json
+
+# Only the RTL testbenches (label "rtl") of the default build.
+test-rtl: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L rtl $(CTEST_FLAGS)
