@@ -17,6 +17,7 @@
 namespace {
 
 constexpr int kChunk = 256;  // images per fast-engine call between progress updates
+constexpr int kMaxCount = 1 << 30;  // bound for counts and indices given on the command line
 
 struct Options {
   std::string model, data = STQN_DEFAULT_DATA_DIR, split = "t10k", json_out, dump_out;
@@ -117,17 +118,17 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"t10k", "train"}))
       ->capture_default_str();
   app.add_option("--limit", opt.limit, "run only the first N images (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, kMaxCount));
   app.add_option("--json", opt.json_out, "write results as JSON to this file");
   app.add_option("--engine", opt.engine, "fast (bit-plane) or reference (plain loops)")
       ->check(CLI::IsMember({"fast", "reference"}))
       ->capture_default_str();
   app.add_option("--threads", opt.threads, "worker threads for the fast engine (0: all CPUs)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, kMaxCount));
   app.add_option("--dump-layer", opt.dump_layer,
                  "write layer L's integer output for one image (--image) as JSON and exit")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--image", opt.image, "image index for --dump-layer")->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, kMaxCount));
+  app.add_option("--image", opt.image, "image index for --dump-layer")->check(CLI::Range(0, kMaxCount));
   app.add_option("--dump-out", opt.dump_out, "file for --dump-layer (default: stdout)");
   CLI11_PARSE(app, argc, argv);
   try {
