@@ -5,7 +5,7 @@ set -euo pipefail
 
 # One list for the whole project. Keep Recommends on: fpga-icestorm-chipdb comes that way.
 PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config git
+  build-essential cmake ninja-build ccache pkg-config git jq python3
   zlib1g-dev libgtest-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libtorch-dev python3-torch
   libsystemc-dev verilator iverilog
