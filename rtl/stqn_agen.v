@@ -1,0 +1,173 @@
+// stqn_agen: address generator of a stride-1 conv layer (im2col on the fly). Walks the loop nest
+// of docs/architecture.md section 7 and emits one array beat per step: for every activation bank
+// the address to read (or none, for padding), the rotation that maps banks to pixel columns, the
+// weight address, the digit-plane shift and the end of the accumulation group.
+//
+// Activation layout (section 6.1): pixel (y, x), channel chunk k, digit plane b lives in bank
+// x mod COLS at in_base + ((y * in_wb + x / COLS) * chunks + k) * aplanes + b.
+// Weight layout (section 6.2): in w_base + (((og * K + ky) * K + kx) * chunks + k) * wplanes + bw.
+// Loop nest, outermost first: y, xg, og, ky, kx, k, bw, ba. One group = all (ky..ba) of a
+// (y, xg, og). Descriptor inputs must hold still while busy_o is high.
+`default_nettype none
+
+module stqn_agen #(
+  parameter integer COLS  = 4,    // a power of two >= 2
+  parameter integer AW    = 9,    // activation bank address bits
+  parameter integer WAW   = 14,   // weight address bits
+  parameter integer DIM_W = 11,   // spatial sizes up to 2^DIM_W - 1
+  parameter integer CNT_W = 10    // chunks, output groups, kernel, planes up to 2^CNT_W - 1
+) (
+  input  wire                    clk_i,
+  input  wire                    rst_ni,
+  input  wire                    start_i,        // starts a layer when idle
+  output wire                    busy_o,
+  // Descriptor.
+  input  wire [DIM_W-1:0]        cfg_in_h_i,
+  input  wire [DIM_W-1:0]        cfg_in_w_i,
+  input  wire [DIM_W-1:0]        cfg_out_h_i,
+  input  wire [DIM_W-1:0]        cfg_out_w_i,
+  input  wire [DIM_W-1:0]        cfg_in_wb_i,    // ceil(in_w / COLS): words per row per bank
+  input  wire [CNT_W-1:0]        cfg_kernel_i,
+  input  wire [CNT_W-1:0]        cfg_pad_i,
+  input  wire [CNT_W-1:0]        cfg_chunks_i,   // ceil(in_channels / LANES)
+  input  wire [CNT_W-1:0]        cfg_ogroups_i,  // ceil(out_channels / ROWS)
+  input  wire [CNT_W-1:0]        cfg_wplanes_i,
+  input  wire [CNT_W-1:0]        cfg_aplanes_i,
+  input  wire [AW-1:0]           cfg_in_base_i,
+  input  wire [WAW-1:0]          cfg_w_base_i,
+  // Beat stream.
+  output wire                    out_valid_o,
+  input  wire                    out_ready_i,
+  output wire [COLS-1:0]         out_bank_en_o,   // bank j is read (its tap is inside the image)
+  output wire [COLS*AW-1:0]      out_bank_addr_o, // bank j at [j*AW +: AW]
+  output wire [$clog2(COLS)-1:0] out_rot_o,       // column c reads bank (c + rot) mod COLS
+  output wire [COLS-1:0]         out_col_en_o,    // column c's tap is inside the image
+  output wire [WAW-1:0]          out_w_addr_o,
+  output wire [3:0]              out_shift_o,     // bw + ba
+  output wire                    out_last_o,
+  output wire [DIM_W-1:0]        out_y_o,         // the group's output row ...
+  output wire [DIM_W-1:0]        out_xg_o,        // ... pixel group (x = xg * COLS + c) ...
+  output wire [CNT_W-1:0]        out_og_o         // ... and output-channel group
+);
+  localparam integer LOGC = $clog2(COLS);
+  localparam integer SW = 32;  // width of the signed address arithmetic
+
+  generate
+    if (COLS < 2 || (1 << LOGC) != COLS) begin : g_bad_cols
+      $error("stqn_agen: COLS must be a power of two >= 2");
+    end
+  endgenerate
+
+  // ---- Loop counters: the state is the current beat -------------------------------------------
+  reg              busy_q;
+  reg [DIM_W-1:0]  y_q, xg_q;
+  reg [CNT_W-1:0]  og_q, ky_q, kx_q, k_q, bw_q, ba_q;
+
+  wire fire = busy_q && out_ready_i;
+  wire ba_end = ba_q == cfg_aplanes_i - 1'b1;
+  wire bw_end = bw_q == cfg_wplanes_i - 1'b1;
+  wire k_end  = k_q == cfg_chunks_i - 1'b1;
+  wire kx_end = kx_q == cfg_kernel_i - 1'b1;
+  wire ky_end = ky_q == cfg_kernel_i - 1'b1;
+  wire og_end = og_q == cfg_ogroups_i - 1'b1;
+  wire xg_end = xg_q == (cfg_out_w_i - 1'b1) >> LOGC;
+  wire y_end  = y_q == cfg_out_h_i - 1'b1;
+  wire last   = ba_end && bw_end && k_end && kx_end && ky_end;
+  wire done   = last && og_end && xg_end && y_end;
+
+  // Odometer: each counter wraps when it and every inner counter are at their end.
+  wire             inc_bw = ba_end;
+  wire             inc_k  = inc_bw && bw_end;
+  wire             inc_kx = inc_k && k_end;
+  wire             inc_ky = inc_kx && kx_end;
+  wire             inc_og = inc_ky && ky_end;
+  wire             inc_xg = inc_og && og_end;
+  wire             inc_y  = inc_xg && xg_end;
+  wire [CNT_W-1:0] one_c = {{(CNT_W-1){1'b0}}, 1'b1};
+  wire [DIM_W-1:0] one_d = {{(DIM_W-1){1'b0}}, 1'b1};
+
+  reg              busy_d;
+  reg [DIM_W-1:0]  y_d, xg_d;
+  reg [CNT_W-1:0]  og_d, ky_d, kx_d, k_d, bw_d, ba_d;
+  always @(*) begin
+    busy_d = busy_q;
+    {y_d, xg_d, og_d, ky_d, kx_d, k_d, bw_d, ba_d} = {y_q, xg_q, og_q, ky_q, kx_q, k_q, bw_q, ba_q};
+    if (!busy_q && start_i) begin
+      busy_d = 1'b1;
+      {y_d, xg_d} = {(2 * DIM_W){1'b0}};
+      {og_d, ky_d, kx_d, k_d, bw_d, ba_d} = {(6 * CNT_W){1'b0}};
+    end else if (fire) begin
+      if (done) busy_d = 1'b0;
+      ba_d = ba_end ? {CNT_W{1'b0}} : ba_q + one_c;
+      if (inc_bw) bw_d = bw_end ? {CNT_W{1'b0}} : bw_q + one_c;
+      if (inc_k)  k_d  = k_end  ? {CNT_W{1'b0}} : k_q + one_c;
+      if (inc_kx) kx_d = kx_end ? {CNT_W{1'b0}} : kx_q + one_c;
+      if (inc_ky) ky_d = ky_end ? {CNT_W{1'b0}} : ky_q + one_c;
+      if (inc_og) og_d = og_end ? {CNT_W{1'b0}} : og_q + one_c;
+      if (inc_xg) xg_d = xg_end ? {DIM_W{1'b0}} : xg_q + one_d;
+      if (inc_y)  y_d  = y_end  ? {DIM_W{1'b0}} : y_q + one_d;
+    end
+  end
+
+  always @(posedge clk_i) begin
+    if (!rst_ni) busy_q <= 1'b0;
+    else         busy_q <= busy_d;
+    {y_q, xg_q, og_q, ky_q, kx_q, k_q, bw_q, ba_q} <= {y_d, xg_d, og_d, ky_d, kx_d, k_d, bw_d, ba_d};
+  end
+
+  // ---- Addresses of the current beat ----------------------------------------------------------
+  wire signed [SW-1:0] iy  = $signed({{(SW-DIM_W){1'b0}}, y_q}) + $signed({{(SW-CNT_W){1'b0}}, ky_q})
+                             - $signed({{(SW-CNT_W){1'b0}}, cfg_pad_i});
+  wire signed [SW-1:0] ix0 = $signed({{(SW-DIM_W-LOGC){1'b0}}, xg_q, {LOGC{1'b0}}})
+                             + $signed({{(SW-CNT_W){1'b0}}, kx_q})
+                             - $signed({{(SW-CNT_W){1'b0}}, cfg_pad_i});
+  wire row_ok = iy >= 0 && iy < $signed({{(SW-DIM_W){1'b0}}, cfg_in_h_i});
+  wire [LOGC-1:0] rot = ix0[LOGC-1:0];
+  // Part of the address that is the same for every bank: chunk and plane within a pixel.
+  wire [SW-1:0] chunk_words = {{(SW-CNT_W){1'b0}}, cfg_chunks_i} * {{(SW-CNT_W){1'b0}}, cfg_aplanes_i};
+  wire [SW-1:0] pixel_offset = {{(SW-CNT_W){1'b0}}, k_q} * {{(SW-CNT_W){1'b0}}, cfg_aplanes_i}
+                               + {{(SW-CNT_W){1'b0}}, ba_q};
+  wire [SW-1:0] row_words = iy * $signed({{(SW-DIM_W){1'b0}}, cfg_in_wb_i});
+
+  genvar c;
+  generate
+    for (c = 0; c < COLS; c = c + 1) begin : g_col
+      wire signed [SW-1:0] ix = ix0 + c;
+      assign out_col_en_o[c] = row_ok && ix >= 0 && ix < $signed({{(SW-DIM_W){1'b0}}, cfg_in_w_i});
+    end
+    for (c = 0; c < COLS; c = c + 1) begin : g_bank
+      // Bank c serves column (c - rot) mod COLS, at input column ix0 + that.
+      wire [LOGC-1:0]      col = c[LOGC-1:0] - rot;
+      wire signed [SW-1:0] ix  = ix0 + {{(SW-LOGC){1'b0}}, col};
+      wire [SW-1:0]        pixel = row_words + {{LOGC{ix[SW-1]}}, ix[SW-1:LOGC]};
+      wire [SW-1:0]        addr = {{(SW-AW){1'b0}}, cfg_in_base_i} + pixel * chunk_words
+                                  + pixel_offset;
+      assign out_bank_en_o[c] = out_col_en_o[col];
+      assign out_bank_addr_o[c*AW +: AW] = addr[AW-1:0];
+      wire unused_addr_bits = &{1'b0, addr[SW-1:AW]};
+    end
+  endgenerate
+
+  wire [SW-1:0] tap   = {{(SW-CNT_W){1'b0}}, og_q} * {{(SW-CNT_W){1'b0}}, cfg_kernel_i}
+                        + {{(SW-CNT_W){1'b0}}, ky_q};
+  wire [SW-1:0] taps  = tap * {{(SW-CNT_W){1'b0}}, cfg_kernel_i} + {{(SW-CNT_W){1'b0}}, kx_q};
+  wire [SW-1:0] wword = (taps * {{(SW-CNT_W){1'b0}}, cfg_chunks_i} + {{(SW-CNT_W){1'b0}}, k_q})
+                        * {{(SW-CNT_W){1'b0}}, cfg_wplanes_i} + {{(SW-CNT_W){1'b0}}, bw_q};
+  wire [SW-1:0] w_addr = {{(SW-WAW){1'b0}}, cfg_w_base_i} + wword;
+  wire [CNT_W-1:0] shift = bw_q + ba_q;
+
+  assign busy_o       = busy_q;
+  assign out_valid_o  = busy_q;
+  assign out_rot_o    = rot;
+  assign out_w_addr_o = w_addr[WAW-1:0];
+  assign out_shift_o  = shift[3:0];
+  assign out_last_o   = last;
+  assign out_y_o      = y_q;
+  assign out_xg_o     = xg_q;
+  assign out_og_o     = og_q;
+
+  // Only the low bits of the wide address arithmetic are used; the descriptor check bounds them.
+  wire unused_ok = &{1'b0, w_addr[SW-1:WAW], shift[CNT_W-1:4], ix0[SW-1:LOGC]};
+endmodule
+
+`default_nettype wire
