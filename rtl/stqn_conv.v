@@ -1,0 +1,208 @@
+// stqn_conv: the conv datapath of one layer: address generator (stqn_agen), COLS activation
+// banks and the weight memory (stqn_ram_dp), the bank-to-column rotation with zero padding, and
+// the PE array (stqn_array). Emits the accumulators of every (row, pixel group, output-channel
+// group) with its position. Thresholding and the write-back of codes are downstream.
+// Memories are written by the host port while the engine is idle.
+`default_nettype none
+
+module stqn_conv #(
+  parameter integer LANES = 16,
+  parameter integer ROWS  = 2,
+  parameter integer COLS  = 4,
+  parameter integer ACC_W = 24,
+  parameter integer AW    = 9,    // activation bank address bits
+  parameter integer WAW   = 14,   // weight address bits
+  parameter integer DIM_W = 11,
+  parameter integer CNT_W = 10
+) (
+  input  wire                       clk_i,
+  input  wire                       rst_ni,
+  // Host write port into the memories (idle only).
+  input  wire                       act_wr_en_i,
+  input  wire [$clog2(COLS)-1:0]    act_wr_bank_i,
+  input  wire [AW-1:0]              act_wr_addr_i,
+  input  wire [2*LANES-1:0]         act_wr_data_i,
+  input  wire                       w_wr_en_i,
+  input  wire [WAW-1:0]             w_wr_addr_i,
+  input  wire [2*LANES*ROWS-1:0]    w_wr_data_i,
+  // Descriptor (see stqn_agen) and control.
+  input  wire                       start_i,
+  output wire                       busy_o,
+  input  wire [DIM_W-1:0]           cfg_in_h_i,
+  input  wire [DIM_W-1:0]           cfg_in_w_i,
+  input  wire [DIM_W-1:0]           cfg_out_h_i,
+  input  wire [DIM_W-1:0]           cfg_out_w_i,
+  input  wire [DIM_W-1:0]           cfg_in_wb_i,
+  input  wire [CNT_W-1:0]           cfg_kernel_i,
+  input  wire [CNT_W-1:0]           cfg_pad_i,
+  input  wire [CNT_W-1:0]           cfg_chunks_i,
+  input  wire [CNT_W-1:0]           cfg_ogroups_i,
+  input  wire [CNT_W-1:0]           cfg_wplanes_i,
+  input  wire [CNT_W-1:0]           cfg_aplanes_i,
+  input  wire [AW-1:0]              cfg_in_base_i,
+  input  wire [WAW-1:0]             cfg_w_base_i,
+  // Accumulators of each finished group.
+  output wire                       out_valid_o,
+  input  wire                       out_ready_i,
+  output wire [ROWS*COLS*ACC_W-1:0] out_acc_o,
+  output wire [DIM_W-1:0]           out_y_o,
+  output wire [DIM_W-1:0]           out_xg_o,
+  output wire [CNT_W-1:0]           out_og_o
+);
+  localparam integer LOGC  = $clog2(COLS);
+  localparam integer TAG_W = 2 * DIM_W + CNT_W;
+
+  // ---- Address generator ----------------------------------------------------------------------
+  wire                  ag_valid, ag_last;
+  wire [COLS-1:0]       ag_bank_en, ag_col_en;
+  wire [COLS*AW-1:0]    ag_bank_addr;
+  wire [LOGC-1:0]       ag_rot;
+  wire [WAW-1:0]        ag_w_addr;
+  wire [3:0]            ag_shift;
+  wire [DIM_W-1:0]      ag_y, ag_xg;
+  wire [CNT_W-1:0]      ag_og;
+  wire                  advance;  // the array takes a beat this cycle (or has room for one)
+  wire                  agen_busy;
+
+  stqn_agen #(.COLS(COLS), .AW(AW), .WAW(WAW), .DIM_W(DIM_W), .CNT_W(CNT_W)) u_agen (
+    .clk_i          (clk_i),
+    .rst_ni         (rst_ni),
+    .start_i        (start_i),
+    .busy_o         (agen_busy),
+    .cfg_in_h_i     (cfg_in_h_i),
+    .cfg_in_w_i     (cfg_in_w_i),
+    .cfg_out_h_i    (cfg_out_h_i),
+    .cfg_out_w_i    (cfg_out_w_i),
+    .cfg_in_wb_i    (cfg_in_wb_i),
+    .cfg_kernel_i   (cfg_kernel_i),
+    .cfg_pad_i      (cfg_pad_i),
+    .cfg_chunks_i   (cfg_chunks_i),
+    .cfg_ogroups_i  (cfg_ogroups_i),
+    .cfg_wplanes_i  (cfg_wplanes_i),
+    .cfg_aplanes_i  (cfg_aplanes_i),
+    .cfg_in_base_i  (cfg_in_base_i),
+    .cfg_w_base_i   (cfg_w_base_i),
+    .out_valid_o    (ag_valid),
+    .out_ready_i    (advance),
+    .out_bank_en_o  (ag_bank_en),
+    .out_bank_addr_o(ag_bank_addr),
+    .out_rot_o      (ag_rot),
+    .out_col_en_o   (ag_col_en),
+    .out_w_addr_o   (ag_w_addr),
+    .out_shift_o    (ag_shift),
+    .out_last_o     (ag_last),
+    .out_y_o        (ag_y),
+    .out_xg_o       (ag_xg),
+    .out_og_o       (ag_og)
+  );
+
+  // ---- Memory stage: reads issued for the generator's beat, results one cycle later ----------
+  wire ag_fire = ag_valid && advance;
+  reg             m_valid_q, m_last_q;
+  reg [LOGC-1:0]  m_rot_q;
+  reg [COLS-1:0]  m_col_en_q;
+  reg [3:0]       m_shift_q;
+  reg [TAG_W-1:0] m_tag_q;
+  wire            m_valid_d  = advance ? ag_valid : m_valid_q;
+  wire            m_last_d   = advance ? ag_last : m_last_q;
+  wire [LOGC-1:0] m_rot_d    = advance ? ag_rot : m_rot_q;
+  wire [COLS-1:0] m_col_en_d = advance ? ag_col_en : m_col_en_q;
+  wire [3:0]      m_shift_d  = advance ? ag_shift : m_shift_q;
+  wire [TAG_W-1:0] m_tag_d   = advance ? {ag_y, ag_xg, ag_og} : m_tag_q;
+
+  always @(posedge clk_i) begin
+    if (!rst_ni) m_valid_q <= 1'b0;
+    else         m_valid_q <= m_valid_d;
+    m_last_q   <= m_last_d;
+    m_rot_q    <= m_rot_d;
+    m_col_en_q <= m_col_en_d;
+    m_shift_q  <= m_shift_d;
+    m_tag_q    <= m_tag_d;
+  end
+
+  wire [COLS*2*LANES-1:0] bank_data;
+  wire [2*LANES*ROWS-1:0] w_data;
+  genvar j;
+  generate
+    for (j = 0; j < COLS; j = j + 1) begin : g_bank
+      stqn_ram_dp #(.WIDTH(2 * LANES), .DEPTH(1 << AW)) u_ram (
+        .clk_i    (clk_i),
+        .wr_en_i  (act_wr_en_i && act_wr_bank_i == j[LOGC-1:0]),
+        .wr_addr_i(act_wr_addr_i),
+        .wr_data_i(act_wr_data_i),
+        .rd_en_i  (ag_fire && ag_bank_en[j]),
+        .rd_addr_i(ag_bank_addr[j*AW +: AW]),
+        .rd_data_o(bank_data[j*2*LANES +: 2*LANES])
+      );
+    end
+  endgenerate
+
+  stqn_ram_dp #(.WIDTH(2 * LANES * ROWS), .DEPTH(1 << WAW)) u_wram (
+    .clk_i    (clk_i),
+    .wr_en_i  (w_wr_en_i),
+    .wr_addr_i(w_wr_addr_i),
+    .wr_data_i(w_wr_data_i),
+    .rd_en_i  (ag_fire),
+    .rd_addr_i(ag_w_addr),
+    .rd_data_o(w_data)
+  );
+
+  // Column c reads bank (c + rot) mod COLS; taps outside the image read digit 0.
+  wire [COLS*2*LANES-1:0] act;
+  genvar c;
+  generate
+    for (c = 0; c < COLS; c = c + 1) begin : g_col
+      wire [LOGC-1:0] bank = c[LOGC-1:0] + m_rot_q;
+      assign act[c*2*LANES +: 2*LANES] =
+          m_col_en_q[c] ? bank_data[bank*2*LANES +: 2*LANES] : {(2*LANES){1'b0}};
+    end
+  endgenerate
+
+  // ---- Array and the positions of the groups in flight ----------------------------------------
+  wire array_in_ready, array_out_valid;
+  assign advance = array_in_ready;
+
+  stqn_array #(.LANES(LANES), .ROWS(ROWS), .COLS(COLS), .ACC_W(ACC_W), .SHIFT_W(4)) u_array (
+    .clk_i      (clk_i),
+    .rst_ni     (rst_ni),
+    .in_valid_i (m_valid_q),
+    .in_ready_o (array_in_ready),
+    .in_shift_i (m_shift_q),
+    .in_last_i  (m_last_q),
+    .in_w_i     (w_data),
+    .in_a_i     (act),
+    .out_valid_o(array_out_valid),
+    .out_ready_i(out_ready_i),
+    .out_acc_o  (out_acc_o)
+  );
+
+  // At most two groups are between the array's input and its output register; depth 4 is slack.
+  wire tag_push = m_valid_q && m_last_q && advance;
+  wire tag_ready;
+  wire [2:0] unused_tag_count;
+  wire tag_valid;
+  stqn_fifo #(.WIDTH(TAG_W), .DEPTH(4)) u_tags (
+    .clk_i      (clk_i),
+    .rst_ni     (rst_ni),
+    .in_valid_i (tag_push),
+    .in_ready_o (tag_ready),
+    .in_data_i  (m_tag_q),
+    .out_valid_o(tag_valid),
+    .out_ready_i(array_out_valid && out_ready_i),
+    .out_data_o ({out_y_o, out_xg_o, out_og_o}),
+    .count_o    (unused_tag_count)
+  );
+
+  assign out_valid_o = array_out_valid;
+  assign busy_o = agen_busy || m_valid_q || tag_valid;
+
+`ifdef STQN_ASSERT
+  always @(posedge clk_i) begin
+    if (rst_ni && tag_push && !tag_ready) $error("stqn_conv: tag FIFO overflow");
+    if (rst_ni && array_out_valid && !tag_valid) $error("stqn_conv: group without a tag");
+  end
+`endif
+  wire unused_ok = &{1'b0, unused_tag_count, tag_ready};
+endmodule
+
+`default_nettype wire

@@ -1,0 +1,61 @@
+// The accelerator's memory layout of a stride-1 conv layer (docs/architecture.md section 6):
+// banked activation words and weight words of 2-bit lane digits, in digit planes. Shared by the
+// testbenches (and the future program compiler) so that the layout is written down once in C++.
+#pragma once
+
+#include "stqn/reference.hpp"
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace stqn_tb {
+
+using Digits = std::vector<int>;  // one memory word: one digit in {-1, 0, 1} per lane
+inline constexpr int kUnwritten = 9;  // marks words never written (reading one is a bug)
+
+// Digit plane b of a value. Activations: ternary (1 plane) or int:P (two's complement, MSB plane
+// negative). Weights: ternary (1 plane) or odd:P (v = 2j - M, digits +-1).
+int act_digit(int v, int planes, int b);
+int weight_digit(int v, int planes, int b);
+
+struct ConvGeometry {
+  // Hardware.
+  int lanes = 0, rows = 0, cols = 0;
+  // Layer: input (c, h, w), o output channels, kernel k, padding pad, stride 1.
+  int c = 0, h = 0, w = 0, o = 0, k = 0, pad = 0, wplanes = 1, aplanes = 1;
+  int in_base = 0, w_base = 0;
+
+  int ho() const { return h + 2 * pad - k + 1; }
+  int wo() const { return w + 2 * pad - k + 1; }
+  int chunks() const { return (c + lanes - 1) / lanes; }
+  int ogroups() const { return (o + rows - 1) / rows; }
+  int wb() const { return (w + cols - 1) / cols; }
+  int xgroups() const { return (wo() + cols - 1) / cols; }
+  int act_words_per_bank() const { return in_base + h * wb() * chunks() * aplanes; }
+  int weight_words() const { return w_base + ogroups() * k * k * chunks() * wplanes; }
+  std::int64_t beats() const {
+    return std::int64_t{ho()} * xgroups() * ogroups() * k * k * chunks() * wplanes * aplanes;
+  }
+  std::int64_t groups() const { return std::int64_t{ho()} * xgroups() * ogroups(); }
+};
+
+// banks[bank][address]: activation words of `in` (c, h, w); unlisted words hold kUnwritten.
+std::vector<std::vector<Digits>> act_image(const ConvGeometry& g, const stqn::Tensor& in,
+                                           int bank_depth);
+// words[address]: weight words of `weights` (o, k, k, c); row r of a word at lanes r*lanes...
+std::vector<Digits> weight_image(const ConvGeometry& g, const std::vector<std::int8_t>& weights,
+                                 int depth);
+
+// A random stride-1 conv layer that fits the memories: geometry, the golden layer (kernel,
+// padding, out_shape, weights; ternary or odd:wplanes) and an input tensor (ternary or
+// int:aplanes).
+struct ConvCase {
+  ConvGeometry g;
+  stqn::Layer golden;
+  stqn::Tensor in;
+};
+ConvCase conv_random(std::mt19937_64& rng, int lanes, int rows, int cols, int bank_depth,
+                     int weight_depth, int max_size = 12);
+
+}  // namespace stqn_tb

@@ -1,0 +1,212 @@
+// stqn_conv: memories loaded through the host port with the layout of tb/common, random stride-1
+// conv layers run under random back-pressure, every group's accumulators compared bit-exactly
+// with the golden conv2d_accumulate (naming channel and pixel). The reference network's block
+// shapes run at one beat per cycle; their cycles and utilisation are printed (and written as JSON
+// when STQN_BENCH_OUT is set).
+#include STQN_TB_HEADER
+
+#include "stqn/reference.hpp"
+#include "stqn_tb/harness.hpp"
+#include "stqn_tb/host.hpp"
+#include "stqn_tb/layout.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr int kLanes = STQN_P_LANES, kRows = STQN_P_ROWS, kCols = STQN_P_COLS;
+constexpr int kAccBits = STQN_P_ACC_W, kAddrBits = STQN_P_AW, kWAddrBits = STQN_P_WAW;
+constexpr int kBankDepth = 1 << kAddrBits, kWDepth = 1 << kWAddrBits;
+using Dut = STQN_TB_MODEL;
+using stqn_tb::Digits;
+using stqn_tb::kUnwritten;
+
+struct Fixture : ::testing::Test {
+  std::uint64_t seed = stqn_tb::test_seed();
+  std::mt19937_64 rng{seed};
+  stqn_tb::Harness<Dut> h{seed};
+
+  // --x-initial unique randomizes the inputs too: every control input starts inactive.
+  void SetUp() override {
+    h->start_i = 0;
+    h->act_wr_en_i = 0;
+    h->w_wr_en_i = 0;
+    h->out_ready_i = 0;
+  }
+
+  void load(const stqn_tb::ConvCase& cc) {
+    const auto banks = stqn_tb::act_image(cc.g, cc.in, kBankDepth);
+    const auto wmem = stqn_tb::weight_image(cc.g, cc.golden.weights, kWDepth);
+    h->act_wr_en_i = 1;
+    for (int b = 0; b < kCols; ++b)
+      for (int a = 0; a < cc.g.act_words_per_bank(); ++a) {
+        if (banks[b][a][0] == kUnwritten) continue;
+        h->act_wr_bank_i = b;
+        h->act_wr_addr_i = a;
+        for (int i = 0; i < kLanes; ++i)
+          stqn_tb::field_put(h->act_wr_data_i, 2 * i, 2, stqn_tb::digit_encode(banks[b][a][i]));
+        h.tick();
+      }
+    h->act_wr_en_i = 0;
+    h->w_wr_en_i = 1;
+    for (int a = 0; a < cc.g.weight_words(); ++a) {
+      if (wmem[a][0] == kUnwritten) continue;
+      h->w_wr_addr_i = a;
+      for (int i = 0; i < kRows * kLanes; ++i)
+        stqn_tb::field_put(h->w_wr_data_i, 2 * i, 2, stqn_tb::digit_encode(wmem[a][i]));
+      h.tick();
+    }
+    h->w_wr_en_i = 0;
+  }
+
+  // Runs a loaded layer and checks every group; returns the cycles from start to the last group.
+  std::uint64_t run(const stqn_tb::ConvCase& cc, double p_ready) {
+    const stqn_tb::ConvGeometry& g = cc.g;
+    const stqn::Tensor expected = stqn::conv2d_accumulate(cc.golden, cc.in);
+    h->cfg_in_h_i = g.h;
+    h->cfg_in_w_i = g.w;
+    h->cfg_out_h_i = g.ho();
+    h->cfg_out_w_i = g.wo();
+    h->cfg_in_wb_i = g.wb();
+    h->cfg_kernel_i = g.k;
+    h->cfg_pad_i = g.pad;
+    h->cfg_chunks_i = g.chunks();
+    h->cfg_ogroups_i = g.ogroups();
+    h->cfg_wplanes_i = g.wplanes;
+    h->cfg_aplanes_i = g.aplanes;
+    h->cfg_in_base_i = g.in_base;
+    h->cfg_w_base_i = g.w_base;
+    h->start_i = 1;
+    h.tick();
+    h->start_i = 0;
+    const std::uint64_t start = h.cycles();
+    std::int64_t groups = 0;
+    stqn_tb::Coin sink(rng, p_ready);
+    const std::uint64_t limit = start + 100 + 4 * g.beats() / p_ready;
+    while (groups < g.groups() && h.cycles() < limit) {
+      h->out_ready_i = sink.flip();
+      h.settle();
+      if (h->out_valid_o && h->out_ready_i) {
+        const int y = h->out_y_o, xg = h->out_xg_o, og = h->out_og_o;
+        for (int r = 0; r < kRows; ++r)
+          for (int c = 0; c < kCols; ++c) {
+            const int o = og * kRows + r, x = xg * kCols + c;
+            if (o >= g.o || x >= g.wo()) continue;
+            const int p = r * kCols + c;
+            const std::int64_t got = stqn_tb::sign_extend(
+                stqn_tb::field_get(h->out_acc_o, p * kAccBits, kAccBits), kAccBits);
+            if (got != expected.at(o, y, x)) {
+              ADD_FAILURE() << "channel " << o << " pixel (" << y << ", " << x << "): RTL " << got
+                            << ", golden " << expected.at(o, y, x);
+              return 0;
+            }
+          }
+        ++groups;
+      }
+      h.tick();
+    }
+    EXPECT_EQ(groups, g.groups()) << "timed out";
+    h.settle();
+    EXPECT_EQ(h->busy_o, 0);
+    EXPECT_FALSE(h.assertion_failed());
+    return h.cycles() - start;
+  }
+};
+
+TEST_F(Fixture, MatchesGoldenConvolutionUnderBackPressure) {
+  h.reset();
+  for (int n = 0; n < 20; ++n) {
+    const auto cc = stqn_tb::conv_random(rng, kLanes, kRows, kCols, kBankDepth, kWDepth);
+    const auto& g = cc.g;
+    SCOPED_TRACE(testing::Message() << "layer " << n << ": C=" << g.c << " O=" << g.o << " "
+                                    << g.h << "x" << g.w << " K=" << g.k << " pad=" << g.pad
+                                    << " planes w/a=" << g.wplanes << "/" << g.aplanes);
+    load(cc);
+    run(cc, n % 2 ? 1.0 : 0.5);
+    if (HasFailure()) return;
+  }
+}
+
+TEST_F(Fixture, ResetMidLayerThenRunsNextLayer) {
+  h.reset();
+  const auto first = stqn_tb::conv_random(rng, kLanes, kRows, kCols, kBankDepth, kWDepth);
+  load(first);
+  h->cfg_out_h_i = first.g.ho();
+  h->cfg_out_w_i = first.g.wo();
+  h->cfg_kernel_i = first.g.k;
+  h->cfg_chunks_i = first.g.chunks();
+  h->cfg_ogroups_i = first.g.ogroups();
+  h->cfg_wplanes_i = first.g.wplanes;
+  h->cfg_aplanes_i = first.g.aplanes;
+  h->start_i = 1;
+  h->out_ready_i = 0;
+  for (int n = 0; n < 23; ++n) h.tick();
+  h->start_i = 0;
+  h.reset(1);
+  h.settle();
+  EXPECT_EQ(h->busy_o, 0);
+  EXPECT_EQ(h->out_valid_o, 0);
+  const auto next = stqn_tb::conv_random(rng, kLanes, kRows, kCols, kBankDepth, kWDepth);
+  load(next);
+  run(next, 0.7);
+}
+
+// Blocks 1 to 4 of the reference network (ternary, 3x3, padding 1) where they fit this
+// configuration's memories: bit-exact, and the cycle count is the beat count plus the pipeline
+// latency, i.e. the array never idles inside a layer.
+TEST_F(Fixture, ReferenceBlocksRunAtOneBeatPerCycle) {
+  struct Block { const char* name; int c, o, size; };
+  const Block blocks[] = {{"block1", 32, 32, 28}, {"block2", 32, 64, 14},
+                          {"block3", 64, 64, 14}, {"block4", 64, 128, 7}};
+  std::string json = "{\n  \"point\": \"" STQN_TB_POINT "\",\n  \"peak_macs_per_cycle\": " +
+                     std::to_string(kLanes * kRows * kCols) + ",\n  \"layers\": [";
+  int ran = 0;
+  h.reset();
+  for (const Block& b : blocks) {
+    stqn_tb::ConvCase cc;
+    stqn_tb::ConvGeometry& g = cc.g;
+    g.lanes = kLanes, g.rows = kRows, g.cols = kCols;
+    g.c = b.c, g.o = b.o, g.h = b.size, g.w = b.size, g.k = 3, g.pad = 1;
+    if (g.act_words_per_bank() > kBankDepth || g.weight_words() > kWDepth) {
+      std::printf("[ skip     ] %s does not fit this configuration's memories\n", b.name);
+      continue;
+    }
+    cc.golden.kernel = 3;
+    cc.golden.stride = 1;
+    cc.golden.padding = 1;
+    cc.golden.out_channels = g.o;
+    cc.golden.out_shape = stqn::Shape{g.o, g.ho(), g.wo()};
+    std::uniform_int_distribution<int> digit(-1, 1);
+    for (int n = 0; n < g.o * 9 * g.c; ++n) cc.golden.weights.push_back(static_cast<std::int8_t>(digit(rng)));
+    cc.in = stqn::Tensor(stqn::Shape{g.c, g.h, g.w});
+    for (auto& v : cc.in.data) v = digit(rng);
+    load(cc);
+    const std::uint64_t cycles = run(cc, 1.0);
+    if (HasFailure()) return;
+    const std::int64_t macs = std::int64_t{g.o} * g.ho() * g.wo() * 9 * g.c;
+    const double util = double(macs) / (double(cycles) * kLanes * kRows * kCols);
+    // Generator -> memory -> array stage 1 -> output register: 3 cycles of latency, no bubbles.
+    EXPECT_EQ(cycles, static_cast<std::uint64_t>(g.beats()) + 3) << b.name;
+    std::printf("[ cycles   ] %s: %llu cycles, %lld beats, %lld MACs, utilisation %.1f%%\n",
+                b.name, static_cast<unsigned long long>(cycles), static_cast<long long>(g.beats()),
+                static_cast<long long>(macs), 100.0 * util);
+    json += std::string(ran++ ? "," : "") + "\n    {\"layer\": \"" + b.name +
+            "\", \"cycles\": " + std::to_string(cycles) + ", \"beats\": " +
+            std::to_string(g.beats()) + ", \"macs\": " + std::to_string(macs) +
+            ", \"utilization\": " + std::to_string(util) + "}";
+  }
+  json += "\n  ]\n}\n";
+  if (const char* out = std::getenv("STQN_BENCH_OUT"); out != nullptr && *out != '\0') {
+    std::ofstream(out) << json;
+  }
+}
+
+}  // namespace
