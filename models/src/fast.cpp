@@ -448,9 +448,12 @@ void run_bitplane(const FastEngine::Plan& plan, const Activation& in, Activation
   planes_build(plan, in, scratch);
   out.shape = layer.out_shape;
   out.hwc.resize(std::size_t(out.shape.size()));
-  scratch.row.resize(std::size_t(a_planes) * rw);
+  const std::size_t row_size = std::size_t(a_planes) * rw;
+  scratch.row.resize(2 * row_size);  // this pixel's row and the previous pixel's
   scratch.acc.resize(std::size_t(outputs + kLanes - 1) / kLanes * kLanes);
   u64* row = scratch.row.data();
+  u64* previous = row + row_size;
+  bool have_previous = false;
   const u64* w = plan.w_bits.data();
   const Window window(layer, in.shape, int(pixels));  // padding reads the all-zero pixel
   std::array<int, kMaxTaps> tap_pixels{};
@@ -483,11 +486,17 @@ void run_bitplane(const FastEngine::Plan& plan, const Activation& in, Activation
           }
         }
       }
+      // Uniform regions (image background) repeat the previous pixel's row exactly; its
+      // accumulators are still in `acc`.
       std::int32_t* acc = scratch.acc.data();
-      if (ternary) {
-        ternary_dot(row, row + rw, w, rw, outputs, acc);
-      } else {
-        generic_dot(plan, row, acc);
+      if (!have_previous || !std::equal(row, row + row_size, previous)) {
+        if (ternary) {
+          ternary_dot(row, row + rw, w, rw, outputs, acc);
+        } else {
+          generic_dot(plan, row, acc);
+        }
+        std::swap(row, previous);
+        have_previous = true;
       }
       finish_row(plan, acc, out.hwc.data() + (std::size_t(oy) * out.shape.w + ox) * outputs);
     }

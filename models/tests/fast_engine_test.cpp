@@ -80,6 +80,15 @@ TEST(FastEngine, EqualsReferenceOnReferenceTopologies) {
     const Tensor input = random_input(package, rng);
     expect_layers_equal(package, reference_forward(package, input), engine.forward_all(input),
                         seed);
+    // Uniform regions (as image backgrounds) take the engine's repeated-row shortcut.
+    Tensor banded = input;
+    for (int y = 0; y < banded.shape.h; ++y) {
+      for (int x = 0; x < banded.shape.w; ++x) {
+        if (x < banded.shape.w / 2 || y % 7 == 0) banded.at(0, y, x) = y < 14 ? 0 : 200;
+      }
+    }
+    expect_layers_equal(package, reference_forward(package, banded), engine.forward_all(banded),
+                        seed);
   }
 }
 
