@@ -2,7 +2,8 @@
 // banks and the weight memory (stqn_ram_dp), the bank-to-column rotation with zero padding, and
 // the PE array (stqn_array). Emits the accumulators of every (row, pixel group, output-channel
 // group) with its position. Thresholding and the write-back of codes are downstream.
-// Memories are written by the host port while the engine is idle.
+// The activation banks take writes (host loads or the write-back of codes) at any time the
+// layer being computed does not read those words; the host read port works while idle.
 `default_nettype none
 
 module stqn_conv #(
@@ -17,11 +18,15 @@ module stqn_conv #(
 ) (
   input  wire                       clk_i,
   input  wire                       rst_ni,
-  // Host write port into the memories (idle only).
-  input  wire                       act_wr_en_i,
-  input  wire [$clog2(COLS)-1:0]    act_wr_bank_i,
+  // Activation bank writes: bank j takes word j of the data when its enable is set.
+  input  wire [COLS-1:0]            act_wr_en_i,
   input  wire [AW-1:0]              act_wr_addr_i,
-  input  wire [2*LANES-1:0]         act_wr_data_i,
+  input  wire [COLS*2*LANES-1:0]    act_wr_data_i,
+  // Host read of one bank word (while idle), data one cycle later.
+  input  wire                       act_rd_en_i,
+  input  wire [$clog2(COLS)-1:0]    act_rd_bank_i,
+  input  wire [AW-1:0]              act_rd_addr_i,
+  output wire [2*LANES-1:0]         act_rd_data_o,
   input  wire                       w_wr_en_i,
   input  wire [WAW-1:0]             w_wr_addr_i,
   input  wire [2*LANES*ROWS-1:0]    w_wr_data_i,
@@ -125,13 +130,14 @@ module stqn_conv #(
   genvar j;
   generate
     for (j = 0; j < COLS; j = j + 1) begin : g_bank
+      wire host_rd = !agen_busy && act_rd_en_i && act_rd_bank_i == j[LOGC-1:0];
       stqn_ram_dp #(.WIDTH(2 * LANES), .DEPTH(1 << AW)) u_ram (
         .clk_i    (clk_i),
-        .wr_en_i  (act_wr_en_i && act_wr_bank_i == j[LOGC-1:0]),
+        .wr_en_i  (act_wr_en_i[j]),
         .wr_addr_i(act_wr_addr_i),
-        .wr_data_i(act_wr_data_i),
-        .rd_en_i  (ag_fire && ag_bank_en[j]),
-        .rd_addr_i(ag_bank_addr[j*AW +: AW]),
+        .wr_data_i(act_wr_data_i[j*2*LANES +: 2*LANES]),
+        .rd_en_i  ((ag_fire && ag_bank_en[j]) || host_rd),
+        .rd_addr_i(agen_busy ? ag_bank_addr[j*AW +: AW] : act_rd_addr_i),
         .rd_data_o(bank_data[j*2*LANES +: 2*LANES])
       );
     end
@@ -146,6 +152,10 @@ module stqn_conv #(
     .rd_addr_i(ag_w_addr),
     .rd_data_o(w_data)
   );
+
+  reg [LOGC-1:0] rd_bank_q;
+  always @(posedge clk_i) rd_bank_q <= act_rd_bank_i;
+  assign act_rd_data_o = bank_data[rd_bank_q*2*LANES +: 2*LANES];
 
   // Column c reads bank (c + rot) mod COLS; taps outside the image read digit 0.
   wire [COLS*2*LANES-1:0] act;

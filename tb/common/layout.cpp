@@ -5,10 +5,10 @@
 
 namespace stqn_tb {
 
-int act_digit(int v, int planes, int b) {
-  if (planes == 1) return v;
+int act_digit(int v, int planes, int b, bool is_signed) {
+  if (planes == 1 && is_signed) return v;  // ternary (or int1)
   const int bit = (static_cast<unsigned>(v) >> b) & 1;
-  return b == planes - 1 ? -bit : bit;
+  return (is_signed && b == planes - 1) ? -bit : bit;
 }
 
 int weight_digit(int v, int planes, int b) {
@@ -29,7 +29,7 @@ std::vector<std::vector<Digits>> act_image(const ConvGeometry& g, const stqn::Te
               g.in_base + ((y * g.wb() + x / g.cols) * g.chunks() + k) * g.aplanes + b);
           for (int i = 0; i < g.lanes; ++i) {
             const int ch = k * g.lanes + i;
-            word[i] = ch < g.c ? act_digit(in.at(ch, y, x), g.aplanes, b) : 0;
+            word[i] = ch < g.c ? act_digit(in.at(ch, y, x), g.aplanes, b, g.asigned) : 0;
           }
         }
   return banks;

@@ -38,6 +38,7 @@ struct Fixture : ::testing::Test {
   void SetUp() override {
     h->start_i = 0;
     h->act_wr_en_i = 0;
+    h->act_rd_en_i = 0;
     h->w_wr_en_i = 0;
     h->out_ready_i = 0;
   }
@@ -45,14 +46,14 @@ struct Fixture : ::testing::Test {
   void load(const stqn_tb::ConvCase& cc) {
     const auto banks = stqn_tb::act_image(cc.g, cc.in, kBankDepth);
     const auto wmem = stqn_tb::weight_image(cc.g, cc.golden.weights, kWDepth);
-    h->act_wr_en_i = 1;
     for (int b = 0; b < kCols; ++b)
       for (int a = 0; a < cc.g.act_words_per_bank(); ++a) {
         if (banks[b][a][0] == kUnwritten) continue;
-        h->act_wr_bank_i = b;
+        h->act_wr_en_i = 1u << b;
         h->act_wr_addr_i = a;
         for (int i = 0; i < kLanes; ++i)
-          stqn_tb::field_put(h->act_wr_data_i, 2 * i, 2, stqn_tb::digit_encode(banks[b][a][i]));
+          stqn_tb::field_put(h->act_wr_data_i, (b * kLanes + i) * 2, 2,
+                             stqn_tb::digit_encode(banks[b][a][i]));
         h.tick();
       }
     h->act_wr_en_i = 0;
@@ -132,6 +133,23 @@ TEST_F(Fixture, MatchesGoldenConvolutionUnderBackPressure) {
     load(cc);
     run(cc, n % 2 ? 1.0 : 0.5);
     if (HasFailure()) return;
+    // The host read port returns what was loaded (and the layer did not disturb it).
+    const auto banks = stqn_tb::act_image(g, cc.in, kBankDepth);
+    for (int probe = 0; probe < 16; ++probe) {
+      const int b = static_cast<int>(rng() % kCols);
+      const int a = g.in_base + static_cast<int>(rng() % (g.act_words_per_bank() - g.in_base));
+      if (banks[b][a][0] == kUnwritten) continue;
+      h->act_rd_en_i = 1;
+      h->act_rd_bank_i = b;
+      h->act_rd_addr_i = a;
+      h.tick();
+      h->act_rd_en_i = 0;
+      h->act_rd_bank_i = static_cast<int>(rng() % kCols);  // the data must not follow the select
+      h.settle();
+      for (int i = 0; i < kLanes; ++i)
+        ASSERT_EQ(stqn_tb::field_get(h->act_rd_data_o, 2 * i, 2), stqn_tb::digit_encode(banks[b][a][i]))
+            << "bank " << b << " address " << a << " lane " << i;
+    }
   }
 }
 

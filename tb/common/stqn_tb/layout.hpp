@@ -14,9 +14,10 @@ namespace stqn_tb {
 using Digits = std::vector<int>;  // one memory word: one digit in {-1, 0, 1} per lane
 inline constexpr int kUnwritten = 9;  // marks words never written (reading one is a bug)
 
-// Digit plane b of a value. Activations: ternary (1 plane) or int:P (two's complement, MSB plane
-// negative). Weights: ternary (1 plane) or odd:P (v = 2j - M, digits +-1).
-int act_digit(int v, int planes, int b);
+// Digit plane b of a value. Activations: ternary (1 plane), int:P (two's complement, MSB plane
+// negative) or, with is_signed false, uint:P. Weights: ternary (1 plane) or odd:P (v = 2j - M,
+// digits +-1).
+int act_digit(int v, int planes, int b, bool is_signed = true);
 int weight_digit(int v, int planes, int b);
 
 struct ConvGeometry {
@@ -24,6 +25,7 @@ struct ConvGeometry {
   int lanes = 0, rows = 0, cols = 0;
   // Layer: input (c, h, w), o output channels, kernel k, padding pad, stride 1.
   int c = 0, h = 0, w = 0, o = 0, k = 0, pad = 0, wplanes = 1, aplanes = 1;
+  bool asigned = true;  // activation planes: int (MSB negative) or uint
   int in_base = 0, w_base = 0;
 
   int ho() const { return h + 2 * pad - k + 1; }

@@ -1,0 +1,283 @@
+// stqn_core: whole conv layers (conv + multi-threshold + write-back of codes as digit planes),
+// loaded and read back through the host port, compared bit-exactly with the golden model's
+// threshold_apply(conv2d_accumulate(...)), naming layer, channel and pixel; two layers chained
+// through the activation banks (ping-pong by base address); reset in the middle of a layer.
+#include STQN_TB_HEADER
+
+#include "stqn/reference.hpp"
+#include "stqn_tb/harness.hpp"
+#include "stqn_tb/host.hpp"
+#include "stqn_tb/layout.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+namespace {
+
+constexpr int kLanes = STQN_P_LANES, kRows = STQN_P_ROWS, kCols = STQN_P_COLS;
+constexpr int kAccBits = STQN_P_ACC_W, kNth = STQN_P_NTH;
+constexpr int kBankDepth = STQN_P_ACT_BANK_DEPTH, kWDepth = STQN_P_WGT_DEPTH;
+constexpr int kTDepth = STQN_P_THR_DEPTH;
+constexpr int kCodeBits = 9;
+using Dut = STQN_TB_MODEL;
+using stqn::format::ActKind;
+using stqn_tb::Digits;
+using stqn_tb::kUnwritten;
+
+struct LayerRun {
+  stqn_tb::ConvCase cc;   // input side: geometry, weights, input tensor
+  stqn_tb::ConvGeometry out;  // output tensor layout (c = O, planes of out_act, base)
+  int thr_base = 0;
+  stqn::Tensor expected;  // golden codes (O, Ho, Wo)
+};
+
+int planes_of(const stqn::ActType& t) { return t.kind == ActKind::Ternary ? 1 : t.bits; }
+
+// Output side of a layer: a random activation type, thresholds calibrated on the layer's own
+// accumulators (plus edge cases), placed after `first_free` in the banks.
+bool layer_finish(LayerRun& L, std::mt19937_64& rng, int first_free) {
+  const std::vector<stqn::ActType> types = {
+      {ActKind::Ternary, 2}, {ActKind::Uint, 1}, {ActKind::Uint, 2}, {ActKind::Int, 3}, {ActKind::Uint, 3}};
+  stqn::Layer& layer = L.cc.golden;
+  layer.out_act = types[rng() % types.size()];
+  const stqn::Tensor acc = stqn::conv2d_accumulate(layer, L.cc.in);
+  const int levels = layer.out_act.num_thresholds();
+  layer.thresholds.clear();
+  for (int o = 0; o < L.cc.g.o; ++o) {
+    std::vector<std::int32_t> t;
+    for (int l = 0; l < levels; ++l) {
+      switch (rng() % 10) {
+        case 0: t.push_back(std::numeric_limits<std::int32_t>::min()); break;
+        case 1: t.push_back(std::numeric_limits<std::int32_t>::max()); break;
+        default: t.push_back(acc.data[rng() % acc.data.size()] + static_cast<int>(rng() % 3) - 1);
+      }
+    }
+    std::sort(t.begin(), t.end());
+    layer.thresholds.insert(layer.thresholds.end(), t.begin(), t.end());
+  }
+  L.expected = stqn::threshold_apply(layer, acc);
+
+  stqn_tb::ConvGeometry& out = L.out;
+  out.lanes = kLanes, out.rows = kRows, out.cols = kCols;
+  out.c = L.cc.g.o, out.h = L.cc.g.ho(), out.w = L.cc.g.wo(), out.k = 1;
+  out.aplanes = planes_of(layer.out_act);
+  out.asigned = layer.out_act.kind != ActKind::Uint;
+  out.in_base = first_free + static_cast<int>(rng() % 4);
+  L.thr_base = static_cast<int>(rng() % 8);
+  const int thr_words = (levels + kNth - 1) / kNth;
+  return out.act_words_per_bank() <= kBankDepth && L.thr_base + L.cc.g.o * thr_words <= kTDepth;
+}
+
+struct Fixture : ::testing::Test {
+  std::uint64_t seed = stqn_tb::test_seed();
+  std::mt19937_64 rng{seed};
+  stqn_tb::Harness<Dut> h{seed};
+
+  void SetUp() override {
+    h->start_i = 0;
+    h->act_wr_en_i = 0;
+    h->act_rd_en_i = 0;
+    h->w_wr_en_i = 0;
+    h->thr_wr_en_i = 0;
+  }
+
+  void load_acts(const stqn_tb::ConvGeometry& g, const stqn::Tensor& t) {
+    const auto banks = stqn_tb::act_image(g, t, kBankDepth);
+    h->act_wr_en_i = 1;
+    for (int b = 0; b < kCols; ++b)
+      for (int a = g.in_base; a < g.act_words_per_bank(); ++a) {
+        if (banks[b][a][0] == kUnwritten) continue;
+        h->act_wr_bank_i = b;
+        h->act_wr_addr_i = a;
+        for (int i = 0; i < kLanes; ++i)
+          stqn_tb::field_put(h->act_wr_data_i, 2 * i, 2, stqn_tb::digit_encode(banks[b][a][i]));
+        h.tick();
+      }
+    h->act_wr_en_i = 0;
+  }
+
+  void load_layer(const LayerRun& L) {
+    const auto& g = L.cc.g;
+    const auto wmem = stqn_tb::weight_image(g, L.cc.golden.weights, kWDepth);
+    h->w_wr_en_i = 1;
+    for (int a = g.w_base; a < g.weight_words(); ++a) {
+      h->w_wr_addr_i = a;
+      for (int i = 0; i < kRows * kLanes; ++i)
+        stqn_tb::field_put(h->w_wr_data_i, 2 * i, 2, stqn_tb::digit_encode(wmem[a][i]));
+      h.tick();
+    }
+    h->w_wr_en_i = 0;
+    // Thresholds: channel o at thr_base + o * words, NTH per word, saturated to ACC_W.
+    const int levels = L.cc.golden.out_act.num_thresholds();
+    const int words = (levels + kNth - 1) / kNth;
+    const std::int64_t bound = std::int64_t{g.k} * g.k * g.c * (g.wplanes == 1 ? 1 : 3) *
+                               ((1 << g.aplanes) - 1);
+    h->thr_wr_en_i = 1;
+    for (int o = 0; o < g.o; ++o)
+      for (int j = 0; j < words; ++j) {
+        h->thr_wr_addr_i = L.thr_base + o * words + j;
+        for (int l = 0; l < kNth; ++l) {
+          const int idx = j * kNth + l;
+          const std::int32_t t = idx < levels ? stqn_tb::threshold_saturate(
+                                                    L.cc.golden.thresholds[o * levels + idx], kAccBits, bound)
+                                              : 0;
+          stqn_tb::field_put(h->thr_wr_data_i, l * kAccBits, kAccBits, static_cast<std::uint32_t>(t));
+        }
+        h.tick();
+      }
+    h->thr_wr_en_i = 0;
+  }
+
+  void run_layer(const LayerRun& L) {
+    const auto& g = L.cc.g;
+    const auto& act = L.cc.golden.out_act;
+    h->cfg_in_h_i = g.h;
+    h->cfg_in_w_i = g.w;
+    h->cfg_out_h_i = g.ho();
+    h->cfg_out_w_i = g.wo();
+    h->cfg_in_wb_i = g.wb();
+    h->cfg_out_wb_i = L.out.wb();
+    h->cfg_kernel_i = g.k;
+    h->cfg_pad_i = g.pad;
+    h->cfg_chunks_i = g.chunks();
+    h->cfg_out_chunks_i = L.out.chunks();
+    h->cfg_ogroups_i = g.ogroups();
+    h->cfg_wplanes_i = g.wplanes;
+    h->cfg_aplanes_i = g.aplanes;
+    h->cfg_out_planes_i = L.out.aplanes;
+    h->cfg_out_ternary_i = act.kind == ActKind::Ternary;
+    h->cfg_out_signed_i = act.kind == ActKind::Int;
+    h->cfg_act_min_i = static_cast<std::uint32_t>(act.range().lo) & ((1u << kCodeBits) - 1);
+    h->cfg_levels_i = act.num_thresholds();
+    h->cfg_thr_words_i = (act.num_thresholds() + kNth - 1) / kNth;
+    h->cfg_thr_base_i = L.thr_base;
+    h->cfg_in_base_i = g.in_base;
+    h->cfg_out_base_i = L.out.in_base;
+    h->cfg_w_base_i = g.w_base;
+    h->start_i = 1;
+    h.tick();
+    h->start_i = 0;
+    const std::uint64_t limit = h.cycles() + 1000 + 4 * g.beats() + 40 * g.groups();
+    do {
+      h.tick();
+      h.settle();
+    } while (h->busy_o && h.cycles() < limit);
+    ASSERT_EQ(h->busy_o, 0) << "layer did not finish";
+    EXPECT_FALSE(h.assertion_failed());
+  }
+
+  // Reads the output region back and compares every lane of a real channel with the golden codes.
+  void check_output(const LayerRun& L, const char* name) {
+    const auto banks = stqn_tb::act_image(L.out, L.expected, kBankDepth);
+    const auto& out = L.out;
+    for (int y = 0; y < out.h; ++y)
+      for (int x = 0; x < out.w; ++x)
+        for (int k = 0; k < out.chunks(); ++k)
+          for (int b = 0; b < out.aplanes; ++b) {
+            const int bank = x % kCols;
+            const int addr = out.in_base + ((y * out.wb() + x / kCols) * out.chunks() + k) * out.aplanes + b;
+            h->act_rd_en_i = 1;
+            h->act_rd_bank_i = bank;
+            h->act_rd_addr_i = addr;
+            h.tick();
+            h->act_rd_en_i = 0;
+            h.settle();
+            for (int i = 0; i < kLanes && k * kLanes + i < out.c; ++i) {
+              const int o = k * kLanes + i;
+              const int got = stqn_tb::digit_decode(
+                  static_cast<std::uint32_t>(stqn_tb::field_get(h->act_rd_data_o, 2 * i, 2)));
+              ASSERT_EQ(got, banks[bank][addr][i])
+                  << name << ": channel " << o << " pixel (" << y << ", " << x << ") plane " << b
+                  << " (code " << L.expected.at(o, y, x) << ", " << L.cc.golden.out_act.name() << ")";
+            }
+          }
+  }
+
+  LayerRun layer_random() {
+    for (;;) {
+      LayerRun L;
+      L.cc = stqn_tb::conv_random(rng, kLanes, kRows, kCols, kBankDepth, kWDepth, 10);
+      if (layer_finish(L, rng, L.cc.g.act_words_per_bank())) return L;
+    }
+  }
+};
+
+TEST_F(Fixture, ConvLayersMatchGoldenCodes) {
+  h.reset();
+  for (int n = 0; n < 12; ++n) {
+    const LayerRun L = layer_random();
+    const auto& g = L.cc.g;
+    SCOPED_TRACE(testing::Message() << "layer " << n << ": C=" << g.c << " O=" << g.o << " " << g.h
+                                    << "x" << g.w << " K=" << g.k << " pad=" << g.pad << " planes w/a="
+                                    << g.wplanes << "/" << g.aplanes << " -> "
+                                    << L.cc.golden.out_act.name());
+    load_acts(g, L.cc.in);
+    load_layer(L);
+    run_layer(L);
+    check_output(L, "layer");
+    if (HasFailure()) return;
+  }
+}
+
+TEST_F(Fixture, TwoLayersChainThroughTheBanks) {
+  h.reset();
+  for (int n = 0; n < 4; ++n) {
+    LayerRun A = layer_random();
+    // B reads A's output where A wrote it and writes back below it (ping-pong by base address).
+    LayerRun B;
+    bool ok = false;
+    for (int tries = 0; tries < 100 && !ok; ++tries) {
+      B.cc = stqn_tb::conv_random(rng, kLanes, kRows, kCols, kBankDepth, kWDepth, 10);
+      stqn_tb::ConvGeometry& g = B.cc.g;
+      const int k = g.k;
+      if (A.out.h + 2 * g.pad < k || A.out.w + 2 * g.pad < k) continue;
+      g.c = A.out.c, g.h = A.out.h, g.w = A.out.w, g.aplanes = A.out.aplanes;
+      g.asigned = A.out.asigned, g.in_base = A.out.in_base;
+      if (g.weight_words() > kWDepth) continue;
+      B.cc.golden.out_shape = stqn::Shape{g.o, g.ho(), g.wo()};
+      B.cc.golden.weights.resize(std::size_t(g.o) * k * k * g.c);
+      for (auto& w : B.cc.golden.weights)
+        w = static_cast<std::int8_t>(g.wplanes == 1 ? int(rng() % 3) - 1 : 2 * int(rng() % 4) - 3);
+      B.cc.in = A.expected;
+      ok = layer_finish(B, rng, 0);
+      // B's output must not overlap its input (A's output).
+      ok = ok && B.out.act_words_per_bank() <= A.out.in_base;
+    }
+    if (!ok) continue;
+    load_acts(A.cc.g, A.cc.in);
+    load_layer(A);
+    run_layer(A);
+    check_output(A, "first layer");
+    load_layer(B);
+    run_layer(B);
+    check_output(B, "second layer");
+    if (HasFailure()) return;
+  }
+}
+
+TEST_F(Fixture, ResetMidLayerThenRunsNextLayer) {
+  h.reset();
+  const LayerRun first = layer_random();
+  load_acts(first.cc.g, first.cc.in);
+  load_layer(first);
+  h->cfg_out_h_i = first.cc.g.ho();
+  h->start_i = 1;
+  h.tick();
+  h->start_i = 0;
+  for (int n = 0; n < 37; ++n) h.tick();
+  h.reset(1);
+  h.settle();
+  EXPECT_EQ(h->busy_o, 0);
+  const LayerRun next = layer_random();
+  load_acts(next.cc.g, next.cc.in);
+  load_layer(next);
+  run_layer(next);
+  check_output(next, "layer after reset");
+}
+
+}  // namespace
