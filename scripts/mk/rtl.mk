@@ -13,3 +13,12 @@ area:
 # Only the RTL testbenches (label "rtl") of the default build.
 test-rtl: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L rtl $(CTEST_FLAGS)
+
+# Cycle counts of the reference network's blocks 1-4 through the RTL conv datapath (up5k
+# configuration), written to bench/results/rtl.json. Stem, pooling and head are not in RTL yet.
+.PHONY: bench-rtl
+bench-rtl: build
+	@mkdir -p bench/results
+	STQN_BENCH_OUT=bench/results/rtl.json $(BUILD)/tb/stqn_conv_up5k_test \
+	  --gtest_filter='*ReferenceBlocksRunAtOneBeatPerCycle'
+	@echo "bench-rtl: wrote bench/results/rtl.json"

@@ -260,6 +260,63 @@ TEST_F(Fixture, TwoLayersChainThroughTheBanks) {
   }
 }
 
+// The reference network's blocks (ternary 3x3, padding 1, ternary codes out) where input and
+// unpooled output fit the banks together: bit-exact codes, and the write-back keeps up with the
+// array (cycles = beats + a constant latency).
+TEST_F(Fixture, ReferenceBlocksKeepTheArrayBusy) {
+  struct Block { const char* name; int c, o, size; };
+  const Block blocks[] = {{"block1", 32, 32, 28}, {"block2", 32, 64, 14},
+                          {"block3", 64, 64, 14}, {"block4", 64, 128, 7}};
+  h.reset();
+  for (const Block& b : blocks) {
+    LayerRun L;
+    stqn_tb::ConvGeometry& g = L.cc.g;
+    g.lanes = kLanes, g.rows = kRows, g.cols = kCols;
+    g.c = b.c, g.o = b.o, g.h = b.size, g.w = b.size, g.k = 3, g.pad = 1;
+    L.cc.golden.kernel = 3;
+    L.cc.golden.stride = 1;
+    L.cc.golden.padding = 1;
+    L.cc.golden.out_channels = g.o;
+    L.cc.golden.out_shape = stqn::Shape{g.o, g.ho(), g.wo()};
+    for (int n = 0; n < g.o * 9 * g.c; ++n)
+      L.cc.golden.weights.push_back(static_cast<std::int8_t>(int(rng() % 3) - 1));
+    L.cc.in = stqn::Tensor(stqn::Shape{g.c, g.h, g.w});
+    for (auto& v : L.cc.in.data) v = int(rng() % 3) - 1;
+    bool fits = false;  // layer_finish draws a random output type; retry until one fits
+    for (int tries = 0; tries < 50 && !fits && g.weight_words() <= kWDepth; ++tries)
+      fits = layer_finish(L, rng, g.act_words_per_bank());
+    if (!fits) {
+      std::printf("[ skip     ] %s does not fit this configuration's memories unpooled\n", b.name);
+      continue;
+    }
+    // Ternary codes out, as in the reference network.
+    L.cc.golden.out_act = {ActKind::Ternary, 2};
+    const stqn::Tensor acc = stqn::conv2d_accumulate(L.cc.golden, L.cc.in);
+    L.cc.golden.thresholds.clear();
+    for (int o = 0; o < g.o; ++o) {
+      std::int32_t t0 = acc.data[rng() % acc.data.size()], t1 = acc.data[rng() % acc.data.size()];
+      L.cc.golden.thresholds.push_back(std::min(t0, t1));
+      L.cc.golden.thresholds.push_back(std::max(t0, t1));
+    }
+    L.expected = stqn::threshold_apply(L.cc.golden, acc);
+    L.out.aplanes = 1;
+    L.out.asigned = true;
+    if (L.out.act_words_per_bank() > kBankDepth) continue;
+    load_acts(g, L.cc.in);
+    load_layer(L);
+    const std::uint64_t start = h.cycles();
+    run_layer(L);
+    const std::uint64_t cycles = h.cycles() - start;
+    check_output(L, b.name);
+    if (HasFailure()) return;
+    const std::int64_t macs = std::int64_t{g.o} * g.ho() * g.wo() * 9 * g.c;
+    std::printf("[ cycles   ] %s: %llu cycles (start to idle), %lld beats, utilisation %.1f%%\n",
+                b.name, static_cast<unsigned long long>(cycles), static_cast<long long>(g.beats()),
+                100.0 * double(macs) / (double(cycles) * kLanes * kRows * kCols));
+    EXPECT_LE(cycles, static_cast<std::uint64_t>(g.beats()) + 32) << b.name;
+  }
+}
+
 TEST_F(Fixture, ResetMidLayerThenRunsNextLayer) {
   h.reset();
   const LayerRun first = layer_random();
