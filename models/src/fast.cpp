@@ -674,12 +674,18 @@ void FastEngine::run(const std::uint8_t* images, int count, std::int32_t* logits
   const std::size_t image_size = std::size_t(package_.input_shape.size());
   const int classes = package_.num_classes();
   threads = std::max(1, std::min(threads, count));
+  const Shape in = package_.input_shape;
+  const std::size_t pixels = std::size_t(in.h) * in.w;
   auto work = [&](int begin, int end) {
     Scratch scratch;
     for (int i = begin; i < end; ++i) {
-      // The input has one channel, so (C, H, W) and (H, W, C) orders coincide.
-      scratch.a.shape = package_.input_shape;
-      scratch.a.hwc.assign(images + i * image_size, images + (i + 1) * image_size);
+      // (C, H, W) uint8 -> (H, W, C) int32.
+      const std::uint8_t* image = images + std::size_t(i) * image_size;
+      scratch.a.shape = in;
+      scratch.a.hwc.resize(image_size);
+      for (std::size_t p = 0; p < pixels; ++p) {
+        for (int c = 0; c < in.c; ++c) scratch.a.hwc[p * in.c + c] = image[c * pixels + p];
+      }
       const Activation& result = forward(plans_, scratch, [](const Activation&) {});
       std::copy_n(result.hwc.data(), classes, logits + std::size_t(i) * classes);
     }
@@ -690,7 +696,8 @@ void FastEngine::run(const std::uint8_t* images, int count, std::int32_t* logits
   }
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
-    pool.emplace_back(work, count * t / threads, count * (t + 1) / threads);
+    pool.emplace_back(work, static_cast<int>(std::int64_t{count} * t / threads),
+                      static_cast<int>(std::int64_t{count} * (t + 1) / threads));
   }
   for (auto& thread : pool) thread.join();
 }

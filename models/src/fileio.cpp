@@ -13,10 +13,16 @@
 
 namespace stqn {
 
-std::string file_read(const std::filesystem::path& path) {
+std::string file_read(const std::filesystem::path& path, std::size_t max_bytes) {
   std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) fail(path.string(), "file not found");
   if (!std::filesystem::is_regular_file(path, ec)) {
-    fail(path.string(), "file not found (expected a regular file)");
+    fail(path.string(), "not a regular file (a directory or device?)");
+  }
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > max_bytes) {
+    fail(path.string(), "file of {} bytes exceeds the limit of {} bytes for this kind of file",
+         size, max_bytes);
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path.string(), "cannot open: {}", std::strerror(errno));
@@ -32,13 +38,13 @@ void file_write_atomic(const std::filesystem::path& path, std::string_view conte
       path.string() + fmt::format(".tmp-{}-{:08x}", ::getpid(), entropy());
   {
     std::FILE* file = std::fopen(tmp.c_str(), "wb");
-    if (!file) fail(tmp.string(), "cannot create: {}", std::strerror(errno));
+    if (!file) fail(path.string(), "cannot create a file beside it: {}", std::strerror(errno));
     const bool written = std::fwrite(contents.data(), 1, contents.size(), file) == contents.size();
     const bool flushed = std::fflush(file) == 0 && ::fsync(::fileno(file)) == 0;
     const bool closed = std::fclose(file) == 0;
     if (!written || !flushed || !closed) {
       std::filesystem::remove(tmp);
-      fail(tmp.string(), "write failed: {}", std::strerror(errno));
+      fail(path.string(), "write failed: {}", std::strerror(errno));
     }
   }
   std::error_code ec;
@@ -60,8 +66,16 @@ int hex_digit_value(char c) {
 
 }  // namespace
 
-std::vector<format::Word> hex_read(const std::filesystem::path& path, std::size_t expected_words) {
-  const std::string text = file_read(path);
+std::vector<format::Word> hex_read(const std::filesystem::path& path, std::size_t expected_words,
+                                   std::vector<std::size_t>* lines) {
+  // Room for every word plus comments and line ends; anything larger is not a valid image.
+  constexpr std::size_t kCommentAllowance = std::size_t{1} << 20;
+  const std::string text =
+      file_read(path, expected_words * (format::kHexDigitsPerWord + 2) + kCommentAllowance);
+  if (lines) {
+    lines->clear();
+    lines->reserve(expected_words);
+  }
   std::vector<format::Word> words;
   words.reserve(expected_words);
   std::size_t line_number = 0;
@@ -79,13 +93,14 @@ std::vector<format::Word> hex_read(const std::filesystem::path& path, std::size_
     if (line.empty() || line.substr(0, 2) == "//") continue;
     if (line.size() != format::kHexDigitsPerWord) {
       fail(path.string(), "line {}: expected a word of exactly {} hex digits, got \"{}\"",
-           line_number, format::kHexDigitsPerWord, line.substr(0, 40));
+           line_number, format::kHexDigitsPerWord, printable(line));
     }
     format::Word word = 0;
     for (char c : line) {
       const int digit = hex_digit_value(c);
       if (digit < 0) {
-        fail(path.string(), "line {}: '{}' is not a hex digit in \"{}\"", line_number, c, line);
+        fail(path.string(), "line {}: '{}' is not a hex digit in \"{}\"", line_number,
+             printable(std::string_view(&c, 1)), printable(line));
       }
       word = (word << 4) | static_cast<format::Word>(digit);
     }
@@ -93,6 +108,7 @@ std::vector<format::Word> hex_read(const std::filesystem::path& path, std::size_
       fail(path.string(), "line {}: more words than the {} expected", line_number, expected_words);
     }
     words.push_back(word);
+    if (lines) lines->push_back(line_number);
   }
   if (words.size() != expected_words) {
     fail(path.string(), "expected {} words, found {} (truncated image?)", expected_words,

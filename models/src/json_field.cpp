@@ -10,20 +10,60 @@ namespace stqn {
 
 namespace {
 
+// The type and, for scalars, a short rendering; never a dump of a large or deep value.
 std::string describe(const nlohmann::json& value) {
-  std::string text = value.dump();
-  if (text.size() > 40) text = text.substr(0, 37) + "...";
-  return fmt::format("{} {}", value.type_name(), text);
+  if (value.is_object()) return fmt::format("an object of {} fields", value.size());
+  if (value.is_array()) return fmt::format("an array of {} elements", value.size());
+  return fmt::format("{} {}", value.type_name(), printable(value.dump()));
 }
 
 }  // namespace
 
 nlohmann::json JsonField::parse_file(const std::filesystem::path& file) {
-  const std::string text = file_read(file);
+  const std::string text = file_read(file, kMaxFileBytes);
+  // Track the keys of every open object to refuse duplicates, and the nesting depth.
+  std::vector<std::vector<std::string>> open_keys;
+  std::string problem;
+  const nlohmann::json::parser_callback_t check =
+      [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        using Event = nlohmann::json::parse_event_t;
+        if (depth > kMaxDepth && problem.empty()) {
+          problem = fmt::format("nesting deeper than {} levels", kMaxDepth);
+        }
+        if (event == Event::object_start) open_keys.emplace_back();
+        if (event == Event::object_end && !open_keys.empty()) open_keys.pop_back();
+        if (event == Event::key && !open_keys.empty()) {
+          const std::string key = parsed.get<std::string>();
+          auto& keys = open_keys.back();
+          if (std::find(keys.begin(), keys.end(), key) != keys.end() && problem.empty()) {
+            problem = fmt::format("duplicate key \"{}\"", printable(key));
+          }
+          keys.push_back(key);
+        }
+        // Stop building values once something is wrong; the parse still checks syntax.
+        return problem.empty();
+      };
+  nlohmann::json doc;
   try {
-    return nlohmann::json::parse(text);
+    doc = nlohmann::json::parse(text, check);
   } catch (const nlohmann::json::parse_error& e) {
-    fail(file.string(), "invalid JSON at byte {}: {}", e.byte, e.what());
+    fail(file.string(), "invalid JSON at byte {}: {}", e.byte, printable(e.what(), 200));
+  } catch (const nlohmann::json::exception& e) {
+    fail(file.string(), "invalid JSON: {}", printable(e.what(), 200));
+  }
+  if (!problem.empty()) fail(file.string(), "invalid JSON: {}", problem);
+  return doc;
+}
+
+void JsonField::allow_only(const std::vector<std::string>& allowed) const {
+  if (!value_->is_object()) error("an object");
+  for (const auto& item : value_->items()) {
+    if (std::find(allowed.begin(), allowed.end(), item.key()) == allowed.end()) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      fail(file_, "{}: unknown field \"{}\" (expected only: {})",
+           path_.empty() ? "(root)" : path_, printable(item.key()), list);
+    }
   }
 }
 
@@ -86,7 +126,12 @@ double JsonField::number() const {
 
 std::string JsonField::string() const {
   if (!value_->is_string()) error("a string");
-  return value_->get<std::string>();
+  const std::string text = value_->get<std::string>();
+  if (std::any_of(text.begin(), text.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    error("a string without control characters");
+  }
+  return text;
 }
 
 std::string JsonField::one_of(const std::vector<std::string>& choices) const {

@@ -314,6 +314,7 @@ std::size_t weight_words(const Layer& layer) {
 }
 
 std::vector<std::int8_t> weights_unpack(const Layer& layer, const std::vector<Word>& words,
+                                        const std::vector<std::size_t>& lines,
                                         const std::string& file) {
   const int bits = layer.weight_type.bits;
   const int per_word = format::codes_per_word(bits);
@@ -332,15 +333,15 @@ std::vector<std::int8_t> weights_unpack(const Layer& layer, const std::vector<Wo
       for (int i = 0; i < in_word; ++i) {
         const Word code = (word >> (i * bits)) & mask;
         if (!layer.weight_type.code_valid(code)) {
-          fail(file, "word {} (line of data {}): code {:#x} at position {} is not a valid {} code",
-               index, index + 1, code, i, layer.weight_type.name());
+          fail(file, "line {} (word {}): code {:#x} at position {} is not a valid {} code",
+               lines[index], index, code, i, layer.weight_type.name());
         }
         values.push_back(static_cast<std::int8_t>(layer.weight_type.decode(code)));
       }
       const int used_bits = in_word * bits;
       if (used_bits < format::kWordBits && (word >> used_bits) != 0) {
-        fail(file, "word {}: unused bits above bit {} must be zero (got {:08x})", index,
-             used_bits - 1, word);
+        fail(file, "line {} (word {}): unused bits above bit {} must be zero (got {:08x})",
+             lines[index], index, used_bits - 1, word);
       }
     }
   }
@@ -407,6 +408,7 @@ nlohmann::json act_json(const ActType& a) {
 }
 
 ActType act_parse(const JsonField& f) {
+  f.allow_only({"kind", "bits"});
   const std::string kind = f.at("kind").one_of({"ternary", "uint", "int"});
   ActType a;
   if (kind == "ternary") {
@@ -431,6 +433,7 @@ nlohmann::json weight_type_json(const WeightType& t) {
 }
 
 WeightType weight_type_parse(const JsonField& f) {
+  f.allow_only({"kind", "bits", "file", "words"});
   const std::string kind = f.at("kind").one_of({"ternary", "odd", "int"});
   WeightType t;
   if (kind == "ternary") {
@@ -464,6 +467,7 @@ Package package_load(const std::filesystem::path& dir) {
   const nlohmann::json doc = JsonField::parse_file(manifest_path);
   const std::string where = manifest_path.string();
   const JsonField root(doc, where, "");
+  root.allow_only({"format", "version", "name", "input", "layers", "meta"});
 
   if (root.at("format").string() != format::kFormatName) {
     root.at("format").error(fmt::format("\"{}\"", format::kFormatName));
@@ -476,7 +480,9 @@ Package package_load(const std::filesystem::path& dir) {
 
   Package package;
   package.name = root.at("name").string();
+  root.at("input").allow_only({"shape", "act"});
   package.input_shape = shape_parse(root.at("input").at("shape"));
+  check_shape(package.input_shape, where, "input.shape");
   package.input_act = act_parse(root.at("input").at("act"));
   if (root.has("meta")) {
     if (!root.at("meta").json().is_object()) root.at("meta").error("an object");
@@ -501,6 +507,19 @@ Package package_load(const std::filesystem::path& dir) {
                : op == "maxpool"        ? Op::MaxPool
                : op == "global_avgpool" ? Op::GlobalAvgPool
                                         : Op::Dense;
+    // Each op has its own fields; a field of another op is a mistake, not something to ignore.
+    const std::vector<std::string> common = {"name", "op", "in_shape", "out_shape"};
+    std::vector<std::string> allowed = common;
+    switch (layer.op) {
+      case Op::Conv2d:
+        allowed.insert(allowed.end(),
+                       {"kernel", "stride", "padding", "out_channels", "weights", "output"});
+        break;
+      case Op::MaxPool: allowed.insert(allowed.end(), {"kernel", "stride"}); break;
+      case Op::GlobalAvgPool: break;
+      case Op::Dense: allowed.insert(allowed.end(), {"out_features", "weights", "output"}); break;
+    }
+    l.allow_only(allowed);
     if (layer.op == Op::Conv2d || layer.op == Op::MaxPool) {
       layer.kernel = static_cast<int>(l.at("kernel").integer(1, format::kMaxKernel));
       layer.stride = static_cast<int>(l.at("stride").integer(1, format::kMaxStride));
@@ -516,11 +535,14 @@ Package package_load(const std::filesystem::path& dir) {
       const JsonField out = l.at("output");
       const std::string kind = out.at("kind").one_of({"threshold", "logits"});
       if (kind == "threshold") {
+        out.allow_only({"kind", "act", "file", "words"});
         layer.output = Output::Threshold;
         layer.out_act = act_parse(out.at("act"));
       } else {
+        out.allow_only({"kind", "scale", "file", "words"});
         layer.output = Output::Logits;
         layer.logit_scale = out.at("scale").number();
+        if (!(layer.logit_scale > 0)) out.at("scale").error("a positive number");
       }
     }
     package.layers.push_back(std::move(layer));
@@ -562,16 +584,32 @@ Package package_load(const std::filesystem::path& dir) {
     const std::size_t rows =
         std::size_t(layer.out_channels) * (layer.op == Op::Conv2d ? layer.kernel * layer.kernel : 1);
     const std::size_t words = rows * format::words_per_row(codes, layer.weight_type.bits);
+    std::vector<std::size_t> lines;
     const auto weights_path = image_path(l.at("weights"), dir, words);
-    layer.weights = weights_unpack(layer, hex_read(weights_path, words), weights_path.string());
+    const std::vector<Word> weight_words = hex_read(weights_path, words, &lines);
+    layer.weights = weights_unpack(layer, weight_words, lines, weights_path.string());
     const JsonField out = l.at("output");
     if (layer.output == Output::Threshold) {
-      const std::size_t count = std::size_t(layer.out_channels) * layer.out_act.num_thresholds();
+      const int levels = layer.out_act.num_thresholds();
+      const std::size_t count = std::size_t(layer.out_channels) * levels;
       const auto path = image_path(out, dir, count);
-      layer.thresholds = words_int32(hex_read(path, count));
+      layer.thresholds = words_int32(hex_read(path, count, &lines));
+      for (std::size_t k = 1; k < count; ++k) {
+        if (k % std::size_t(levels) != 0 && layer.thresholds[k] < layer.thresholds[k - 1]) {
+          fail(path.string(), "line {}: threshold {} of channel {} is below the previous one "
+               "(thresholds must be non-decreasing within a channel)",
+               lines[k], k % levels, k / levels);
+        }
+      }
     } else {
       const auto path = image_path(out, dir, std::size_t(layer.out_channels));
-      layer.bias = words_int32(hex_read(path, std::size_t(layer.out_channels)));
+      layer.bias = words_int32(hex_read(path, std::size_t(layer.out_channels), &lines));
+      for (std::size_t k = 0; k < layer.bias.size(); ++k) {
+        if (std::llabs(layer.bias[k]) > format::kMaxAccumulator) {
+          fail(path.string(), "line {}: bias {} is outside [-{}, {}]", lines[k], layer.bias[k],
+               format::kMaxAccumulator, format::kMaxAccumulator);
+        }
+      }
     }
   }
   package_validate(package, where);
@@ -587,17 +625,8 @@ std::string layer_comment(const Package& package, std::size_t i, const std::stri
   return fmt::format("{} '{}' layer {} ({}): {}", format::kFormatName, package.name, i, l.name, what);
 }
 
-}  // namespace
-
-void package_save(const Package& original, const std::filesystem::path& dir) {
-  Package package = original;
-  package_validate(package, dir.string());
-
-  std::random_device entropy;
-  const std::filesystem::path tmp_dir =
-      dir.string() + fmt::format(".tmp-{}-{:08x}", ::getpid(), entropy());
-  std::filesystem::create_directories(tmp_dir);
-
+// Writes the manifest and every memory image of a validated package into `dir`.
+void package_write_files(const Package& package, const std::filesystem::path& tmp_dir) {
   nlohmann::json manifest;
   manifest["format"] = format::kFormatName;
   manifest["version"] = format::kFormatVersion;
@@ -656,16 +685,45 @@ void package_save(const Package& original, const std::filesystem::path& dir) {
   manifest["meta"] = package.meta;
   file_write_atomic(tmp_dir / std::string(format::kManifestFile), manifest.dump(2) + "\n");
 
-  // Swap the finished directory into place; the previous package survives until then.
+}
+
+}  // namespace
+
+void package_save(const Package& original, const std::filesystem::path& requested_dir) {
+  Package package = original;
+  // "out/pkg/" names the directory "out/pkg".
+  std::filesystem::path dir = requested_dir.lexically_normal();
+  if (dir.filename().empty()) dir = dir.parent_path();
+  package_validate(package, dir.string());
+
+  std::random_device entropy;
+  const std::filesystem::path tmp_dir =
+      dir.string() + fmt::format(".tmp-{}-{:08x}", ::getpid(), entropy());
   std::error_code ec;
+  std::filesystem::create_directories(tmp_dir, ec);
+  if (ec) fail(tmp_dir.string(), "cannot create directory: {}", ec.message());
+  try {
+    package_write_files(package, tmp_dir);
+  } catch (...) {
+    std::filesystem::remove_all(tmp_dir, ec);
+    throw;
+  }
+
+  // Swap the finished directory into place; the previous package survives until then.
   const std::filesystem::path old_dir = tmp_dir.string() + ".old";
   const bool had_old = std::filesystem::exists(dir);
   if (had_old) std::filesystem::rename(dir, old_dir, ec);
-  if (ec) fail(dir.string(), "cannot move the previous package aside: {}", ec.message());
+  if (ec) {
+    const std::string message = ec.message();
+    std::filesystem::remove_all(tmp_dir, ec);
+    fail(dir.string(), "cannot move the previous package aside: {}", message);
+  }
   std::filesystem::rename(tmp_dir, dir, ec);
   if (ec) {
-    if (had_old) std::filesystem::rename(old_dir, dir);
-    fail(dir.string(), "cannot move the new package into place: {}", ec.message());
+    const std::string message = ec.message();
+    if (had_old) std::filesystem::rename(old_dir, dir, ec);
+    std::filesystem::remove_all(tmp_dir, ec);
+    fail(dir.string(), "cannot move the new package into place: {}", message);
   }
   if (had_old) std::filesystem::remove_all(old_dir);
 }

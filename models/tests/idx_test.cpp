@@ -50,6 +50,7 @@ class IdxTest : public ::testing::Test {
       const std::string message = e.what();
       EXPECT_NE(message.find(file), std::string::npos) << message;
       EXPECT_NE(message.find(part), std::string::npos) << message;
+      EXPECT_EQ(message.find('\n'), std::string::npos) << "not one line: " << message;
     }
   }
   fs::path dir_;
@@ -115,6 +116,27 @@ TEST_F(IdxTest, LabelOutOfRange) {
   labels_.back() = 10;
   write();
   expect_error("t10k-labels-idx1-ubyte", "label 2");
+}
+
+TEST_F(IdxTest, NoImages) {
+  images_ = be32(kIdxImagesMagic) + be32(0) + be32(28) + be32(28);
+  labels_ = be32(kIdxLabelsMagic) + be32(0);
+  write();
+  expect_error("t10k-images-idx3-ubyte", "count: expected 1 to");
+}
+
+// A small gzip file that inflates to far more than its header promises is refused without
+// inflating all of it.
+TEST_F(IdxTest, GzipBomb) {
+  write(true);
+  gzFile f = gzopen((dir_ / "t10k-images-idx3-ubyte.gz").c_str(), "wb9");
+  ASSERT_NE(f, nullptr);
+  gzwrite(f, images_.data(), unsigned(images_.size()));
+  const std::string zeros(1 << 20, '\0');
+  for (int i = 0; i < 64; ++i) gzwrite(f, zeros.data(), unsigned(zeros.size()));
+  gzclose(f);
+  EXPECT_LT(fs::file_size(dir_ / "t10k-images-idx3-ubyte.gz"), 1u << 20);
+  expect_error("t10k-images-idx3-ubyte.gz", "decompresses to more than the 40 bytes expected");
 }
 
 TEST_F(IdxTest, CorruptGzip) {

@@ -21,8 +21,16 @@ struct CliResult {
   std::string out, err;
 };
 
+// Each test works in its own directory, so that ctest -j can run them side by side.
+fs::path test_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const fs::path dir = fs::path(STQN_TEST_TMP) / (std::string("cli-") + info->name());
+  fs::create_directories(dir);
+  return dir;
+}
+
 CliResult cli_run(const std::string& args) {
-  const fs::path dir = fs::path(STQN_TEST_TMP) / "cli";
+  const fs::path dir = test_dir();
   fs::create_directories(dir);
   const std::string cmd = std::string(STQN_INFER) + " " + args + " >" + (dir / "out").string() +
                           " 2>" + (dir / "err").string();
@@ -31,7 +39,7 @@ CliResult cli_run(const std::string& args) {
 }
 
 fs::path reference_package_dir() {
-  const fs::path dir = fs::path(STQN_TEST_TMP) / "cli-package";
+  const fs::path dir = test_dir() / "package";
   package_save(reference_topology_package(3, {format::WeightKind::Ternary, 2},
                                           {format::ActKind::Ternary, 2}),
                dir);
@@ -41,7 +49,7 @@ fs::path reference_package_dir() {
 TEST(InferCli, RunsAPackageAndWritesJson) {
   if (!fs::exists(STQN_DATA_DIR)) GTEST_SKIP() << STQN_DATA_DIR << " not installed";
   const fs::path pkg = reference_package_dir();
-  const fs::path json = fs::path(STQN_TEST_TMP) / "cli-result.json";
+  const fs::path json = test_dir() / "result.json";
   const CliResult r = cli_run("--model " + pkg.string() + " --limit 300 --json " + json.string());
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("300 images"), std::string::npos) << r.out;
@@ -51,7 +59,7 @@ TEST(InferCli, RunsAPackageAndWritesJson) {
   EXPECT_EQ(doc["correct"].get<int>(),
             static_cast<int>(doc["accuracy"].get<double>() * 300 + 0.5));
   // The reference engine gives the same predictions.
-  const fs::path json2 = fs::path(STQN_TEST_TMP) / "cli-result-ref.json";
+  const fs::path json2 = test_dir() / "result-ref.json";
   ASSERT_EQ(cli_run("--model " + pkg.string() + " --limit 40 --engine reference --json " +
                 json2.string())
                 .status,

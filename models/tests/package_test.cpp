@@ -103,8 +103,8 @@ TEST_F(PackageTest, RoundTripOfRandomPackagesOfEveryKind) {
   }
 }
 
-// The documented packing example of docs/formats.md: ternary codes -1, 0, +1, +1 then zeros
-// pack LSB-first at 2 bits each into 0x00000053 (0b01_01_00_11).
+// The documented packing example of docs/formats.md: ternary codes -1, 0, +1, +1, -1 pack
+// LSB-first at 2 bits each into 0x00000353 (0b11_01_01_00_11).
 TEST(Packing, WorkedExampleOfTheFormatDocument) {
   Layer layer;
   layer.op = format::Op::Dense;
@@ -222,8 +222,79 @@ TEST_F(PackageTest, UnusedBitsSet) {
 
 TEST_F(PackageTest, ThresholdsNotSorted) {
   const std::string file = thresholds_file_name(1, package_.layers[1]);
-  edit_word(file, 0, "7fffffff");
-  expect_error({"thresholds", "not non-decreasing"});
+  edit_word(file, 0, "7fffffff");  // line 2; the word on line 3 is now below it
+  expect_error({file, "line 3", "non-decreasing"});
+}
+
+TEST_F(PackageTest, BiasBeyondTheAccumulatorRange) {
+  const std::string file = bias_file_name(8, package_.layers[8]);
+  edit_word(file, 4, "7fffffff");
+  expect_error({file, "line 6", "bias 2147483647"});
+}
+
+TEST_F(PackageTest, NonPositiveLogitScale) {
+  edit_manifest([](nlohmann::json& m) { m["layers"][8]["output"]["scale"] = -0.5; });
+  expect_error({"manifest.json", "layers[8].output.scale", "positive"});
+}
+
+TEST_F(PackageTest, NumberTooLargeForADouble) {
+  std::string text = file_read(dir_ / "manifest.json");
+  text.replace(text.find("\"scale\": "), 9, "\"scale\": 1e400, \"x\": ");
+  file_write_atomic(dir_ / "manifest.json", text);
+  expect_error({"manifest.json", "invalid JSON"});
+}
+
+TEST_F(PackageTest, UnknownField) {
+  edit_manifest([](nlohmann::json& m) { m["layers"][1]["strides"] = 1; });
+  expect_error({"manifest.json", "layers[1]", "unknown field \"strides\""});
+}
+
+TEST_F(PackageTest, FieldOfAnotherOp) {
+  edit_manifest([](nlohmann::json& m) { m["layers"][2]["padding"] = 1; });  // a maxpool
+  expect_error({"manifest.json", "layers[2]", "unknown field \"padding\""});
+}
+
+TEST_F(PackageTest, DuplicateKey) {
+  std::string text = file_read(dir_ / "manifest.json");
+  text.replace(text.find("\"version\""), 0, "\"version\": 2, ");
+  file_write_atomic(dir_ / "manifest.json", text);
+  expect_error({"manifest.json", "duplicate key \"version\""});
+}
+
+TEST_F(PackageTest, DeeplyNestedJson) {
+  nlohmann::json doc = manifest();
+  std::string text = doc.dump();
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  text.replace(text.rfind('}'), 1, ", \"deep\": " + deep + "}");
+  file_write_atomic(dir_ / "manifest.json", text);
+  expect_error({"manifest.json", "nesting deeper than 64"});
+}
+
+TEST_F(PackageTest, EmptyManifest) {
+  file_write_atomic(dir_ / "manifest.json", "");
+  expect_error({"manifest.json", "invalid JSON"});
+}
+
+TEST_F(PackageTest, ManifestIsADirectory) {
+  fs::remove(dir_ / "manifest.json");
+  fs::create_directory(dir_ / "manifest.json");
+  expect_error({"manifest.json", "not a regular file"});
+}
+
+TEST_F(PackageTest, ControlCharacterInAName) {
+  edit_manifest([](nlohmann::json& m) { m["name"] = "two\nlines"; });
+  expect_error({"manifest.json", "name", "control characters"});
+}
+
+TEST_F(PackageTest, InputLargerThanAnyTensor) {
+  edit_manifest([](nlohmann::json& m) { m["input"]["shape"] = {4096, 1024, 1024}; });
+  expect_error({"manifest.json", "input.shape"});
+}
+
+TEST_F(PackageTest, ImageLargerThanItsWordsCouldBe) {
+  const std::string file = weights_file_name(1, package_.layers[1]);
+  file_write_atomic(dir_ / file, std::string(4 << 20, '/') + file_read(dir_ / file));
+  expect_error({file, "exceeds the limit"});
 }
 
 TEST_F(PackageTest, LogitsLayerNotLast) {
@@ -234,16 +305,20 @@ TEST_F(PackageTest, LogitsLayerNotLast) {
 }
 
 TEST(PackageSave, ReplacesAPackageAtomically) {
-  const fs::path dir = fs::path(STQN_TEST_TMP) / "PackageSave";
-  fs::remove_all(dir);
-  fs::create_directories(dir.parent_path());
+  const fs::path parent = fs::path(STQN_TEST_TMP) / "PackageSave";  // this test's alone
+  const fs::path dir = parent / "pkg";
+  fs::remove_all(parent);
+  fs::create_directories(parent);
   const Package a = random_package(1), b = random_package(2);
   package_save(a, dir);
   package_save(b, dir);
   EXPECT_EQ(package_load(dir).name, b.name);
-  for (const auto& entry : fs::directory_iterator(dir.parent_path())) {
+  for (const auto& entry : fs::directory_iterator(parent)) {
     EXPECT_EQ(entry.path().string().find(".tmp-"), std::string::npos) << entry.path();
   }
+  // A trailing slash names the same directory.
+  package_save(a, parent / "pkg/");
+  EXPECT_EQ(package_load(dir).name, a.name);
 }
 
 TEST(PackageValidate, RejectsWeightsThatAreNotOfTheirKind) {

@@ -11,7 +11,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 
 namespace {
@@ -51,6 +53,14 @@ void dump_layer(const stqn::Package& package, const stqn::Dataset& data, const O
 }
 
 int run(const Options& opt) {
+  // Check where results go before the work, not after it.
+  for (const std::string& out : {opt.json_out, opt.dump_out}) {
+    if (out.empty()) continue;
+    const std::filesystem::path parent = std::filesystem::absolute(out).parent_path();
+    if (!std::filesystem::is_directory(parent)) {
+      stqn::fail(out, "cannot write here: directory {} does not exist", parent.string());
+    }
+  }
   const stqn::Package package = stqn::package_load(opt.model);
   const stqn::Dataset data = stqn::idx_load(opt.data, opt.split);
   if (opt.dump_layer >= 0) {
@@ -63,7 +73,9 @@ int run(const Options& opt) {
   stqn::input_from_pixels(package, data.image(0), data.height, data.width);
 
   std::vector<std::int32_t> logits(std::size_t(count) * classes);
-  const int threads = opt.threads > 0 ? opt.threads : stqn::default_thread_count();
+  // Threads split each chunk of images, so more than a chunk's worth would sit idle.
+  const int threads = std::min({opt.threads > 0 ? opt.threads : stqn::default_thread_count(),
+                                kChunk, count});
   stqn::Progress progress(fmt::format("stqn-infer ({})", opt.engine), count);
   const auto start = std::chrono::steady_clock::now();
   if (opt.engine == "fast") {

@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace stqn {
 
@@ -18,6 +19,19 @@ class Error : public std::runtime_error {
 template <typename... Args>
 [[noreturn]] void fail(const std::string& where, fmt::format_string<Args...> format, Args&&... args) {
   throw Error(where + ": " + fmt::format(format, std::forward<Args>(args)...));
+}
+
+// Text from a file, made safe for a one-line message: control characters become \xNN and the
+// result is cut at `max_chars` with "...".
+inline std::string printable(std::string_view text, std::size_t max_chars = 40) {
+  std::string out;
+  for (char c : text.substr(0, max_chars)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) out += fmt::format("\\x{:02x}", u);
+    else out += c;
+  }
+  if (text.size() > max_chars) out += "...";
+  return out;
 }
 
 }  // namespace stqn

@@ -24,10 +24,13 @@ inline constexpr int kNumClasses = 10;
 
 // Loads split "train" or "t10k" from `dir`: <split>-images-idx3-ubyte[.gz] and
 // <split>-labels-idx1-ubyte[.gz]. Validates magic numbers, dimensions, counts, sizes and labels
-// (< kNumClasses). Throws Error naming the file.
+// (< kNumClasses), and that there is at least one image. Throws Error naming the file.
 Dataset idx_load(const std::filesystem::path& dir, const std::string& split);
 
-// Reads a whole file, inflating it if it is gzip-compressed. Throws Error naming the file.
-std::string file_read_maybe_gzip(const std::filesystem::path& path);
+// Reads a file, inflating it if it is gzip-compressed. More than `max_bytes` (after inflation)
+// is an error, or, with `prefix_only`, the first `max_bytes` are returned. Throws Error naming
+// the file.
+std::string file_read_maybe_gzip(const std::filesystem::path& path, std::size_t max_bytes,
+                                 bool prefix_only = false);
 
 }  // namespace stqn

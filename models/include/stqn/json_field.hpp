@@ -16,8 +16,15 @@ class JsonField {
   JsonField(const nlohmann::json& value, std::string file, std::string path)
       : value_(&value), file_(std::move(file)), path_(std::move(path)) {}
 
-  // Parses a whole file. A syntax error names the file and the byte position.
+  // Parses a whole file (at most kMaxFileBytes). A syntax error names the file and the byte
+  // position; so do duplicate keys in an object and nesting deeper than kMaxDepth.
   static nlohmann::json parse_file(const std::filesystem::path& file);
+  static constexpr int kMaxDepth = 64;
+  static constexpr std::size_t kMaxFileBytes = std::size_t{64} << 20;
+
+  // The value must be an object whose keys are all in `allowed` (a misspelt or misplaced field
+  // is an error, not silently ignored).
+  void allow_only(const std::vector<std::string>& allowed) const;
 
   bool has(const std::string& key) const;
   JsonField at(const std::string& key) const;      // object member; missing -> error
