@@ -14,7 +14,8 @@ module stqn_conv #(
   parameter integer AW    = 9,    // activation bank address bits
   parameter integer WAW   = 14,   // weight address bits
   parameter integer DIM_W = 11,
-  parameter integer CNT_W = 10
+  parameter integer CNT_W = 10,
+  parameter integer WGT_SPRAM = 0 // weights in iCE40 SPRAM (see stqn_wmem)
 ) (
   input  wire                       clk_i,
   input  wire                       rst_ni,
@@ -143,7 +144,7 @@ module stqn_conv #(
     end
   endgenerate
 
-  stqn_ram_dp #(.WIDTH(2 * LANES * ROWS), .DEPTH(1 << WAW)) u_wram (
+  stqn_wmem #(.WIDTH(2 * LANES * ROWS), .DEPTH(1 << WAW), .USE_SPRAM(WGT_SPRAM)) u_wram (
     .clk_i    (clk_i),
     .wr_en_i  (w_wr_en_i),
     .wr_addr_i(w_wr_addr_i),

@@ -13,6 +13,7 @@ module stqn_core #(
   parameter integer ACT_BANK_DEPTH = 512,    // words per activation bank (a power of two)
   parameter integer WGT_DEPTH      = 16384,  // weight words (a power of two)
   parameter integer THR_DEPTH      = 512,    // threshold words (a power of two)
+  parameter integer WGT_SPRAM      = 0,      // weights in iCE40 SPRAM (stqn_wmem)
   // Derived address widths (Verilog-2005 has no localparam in the parameter list): do not set.
   parameter integer AW     = $clog2(ACT_BANK_DEPTH),
   parameter integer WAW    = $clog2(WGT_DEPTH),
@@ -82,7 +83,7 @@ module stqn_core #(
   wire            wb_owns = wb_busy || conv_busy;
 
   stqn_conv #(.LANES(LANES), .ROWS(ROWS), .COLS(COLS), .ACC_W(ACC_W), .AW(AW), .WAW(WAW),
-              .DIM_W(DIM_W), .CNT_W(CNT_W)) u_conv (
+              .DIM_W(DIM_W), .CNT_W(CNT_W), .WGT_SPRAM(WGT_SPRAM)) u_conv (
     .clk_i        (clk_i),
     .rst_ni       (rst_ni),
     .act_wr_en_i  (wb_owns ? wb_wr_en : host_wr_en),
