@@ -1,5 +1,6 @@
 #include "stqn/random_package.hpp"
 
+#include "stqn/error.hpp"
 #include "stqn/reference.hpp"
 
 #include <algorithm>
@@ -147,13 +148,25 @@ void logits_append(Package& package, Tensor& current, Rng& rng, int classes) {
   fc.name = "fc";
   fc.op = Op::Dense;
   fc.out_channels = classes;
-  fc.weight_type = {format::WeightKind::Int, 8};
+  fc.weight_type = {format::WeightKind::Int, 8};  // narrowed below if the bound demands it
   fc.output = Output::Logits;
   fc.logit_scale = 1.0 / 64;
   fc.bias.assign(std::size_t(classes), 0);
   package.layers.push_back(fc);
   Layer& added = package.layers.back();
   added.in_shape = current.shape;
+  // Wide pooled sums on a large fan-in can exceed the accumulator bound with int8 weights.
+  for (const int bits : {8, 4, 2}) {
+    added.weight_type = {format::WeightKind::Int, bits};
+    Package probe = package;
+    probe.layers.back().weights.assign(std::size_t(added.fan_in()) * classes, 0);
+    try {
+      package_validate(probe);
+      break;
+    } catch (const Error&) {
+      if (bits == 2) throw;
+    }
+  }
   weights_fill(added, rng);
   package_validate(package);
   const auto spread = static_cast<int>(std::min<std::int64_t>(added.accumulator_bound / 8, 1 << 20));
@@ -168,27 +181,74 @@ Package random_package(std::uint64_t seed, const RandomPackageOptions& options) 
   Rng rng(seed);
   Package package;
   package.name = "random-" + std::to_string(seed);
-  package.input_shape = {1, uniform(rng, options.min_size, options.max_size),
+  package.input_shape = {uniform(rng, 1, options.max_input_channels),
+                         uniform(rng, options.min_size, options.max_size),
                          uniform(rng, options.min_size, options.max_size)};
   package.input_act = {format::ActKind::Uint, 8};
   package.meta = {{"generator", "random_package"}, {"seed", seed}};
   Tensor current = random_input(package, rng);
+  const double edges = options.edge_threshold_fraction;
+
+  // Appends a layer drawn by `draw`; a draw whose accumulators could exceed the format's bound
+  // (wide operands on a large fan-in) is drawn again.
+  auto append_drawn = [&](auto&& draw) {
+    constexpr int kDraws = 20;
+    for (int attempt = 0;; ++attempt) {
+      const Package before = package;
+      try {
+        layer_append(package, draw(attempt), current, rng, edges);
+        return;
+      } catch (const Error&) {
+        package = before;
+        if (attempt + 1 == kDraws) throw;
+      }
+    }
+  };
 
   const int convs = uniform(rng, 1, options.max_conv_layers);
   for (int i = 0; i < convs; ++i) {
     const Shape in = current.shape;
-    const int k = pick(rng, options.kernels);
-    const int padding = uniform(rng, std::max(0, k - std::min(in.h, in.w)), k - 1);
-    const int stride = std::min(in.h, in.w) > 4 ? pick(rng, options.strides) : 1;
-    const WeightType wt = i == 0 ? WeightType{format::WeightKind::Int, 8} : pick(rng, options.weight_types);
-    Layer conv = conv_layer("conv" + std::to_string(i), uniform(rng, 1, options.max_channels), k,
-                            stride, padding, wt, pick(rng, options.act_types));
-    layer_append(package, conv, current, rng, options.edge_threshold_fraction);
-    if (std::min(current.shape.h, current.shape.w) >= 4 && uniform(rng, 0, 2) == 0) {
-      layer_append(package, pool_layer("pool" + std::to_string(i), 2, 2), current, rng, 0);
+    append_drawn([&](int attempt) {
+      const int k = pick(rng, options.kernels);
+      const int padding = uniform(rng, std::max(0, k - std::min(in.h, in.w)), k - 1);
+      const int stride = std::min(in.h, in.w) > 4 ? pick(rng, options.strides) : 1;
+      const WeightType ternary{format::WeightKind::Ternary, 2};
+      const WeightType wt = attempt > 10 ? ternary
+                            : i == 0     ? pick(rng, options.first_weight_types)
+                                         : pick(rng, options.weight_types);
+      return conv_layer("conv" + std::to_string(i), uniform(rng, 1, options.max_channels), k,
+                        stride, padding, wt, pick(rng, options.act_types));
+    });
+    const int side = std::min(current.shape.h, current.shape.w);
+    if (side >= 4 && uniform(rng, 0, 2) == 0) {
+      const int k = pick(rng, options.pool_kernels);
+      layer_append(package, pool_layer("pool" + std::to_string(i), k, uniform(rng, 1, k)),
+                   current, rng, 0);
     }
   }
-  if (uniform(rng, 0, 3) != 0) layer_append(package, gap_layer(), current, rng, 0);
+  if (uniform(rng, 0, 3) != 0) {
+    layer_append(package, gap_layer(), current, rng, 0);
+    // A 1x1 conv on the pooled sums (a conv after the global pool).
+    if (uniform(rng, 0, 3) == 0) {
+      append_drawn([&](int) {
+        return conv_layer("conv_pooled", uniform(rng, 1, options.max_channels), 1, 1, 0,
+                          {format::WeightKind::Ternary, 2}, pick(rng, options.act_types));
+      });
+    }
+  }
+  if (std::bernoulli_distribution(options.hidden_dense_probability)(rng)) {
+    append_drawn([&](int attempt) {
+      Layer dense;
+      dense.name = "dense_hidden";
+      dense.op = Op::Dense;
+      dense.out_channels = uniform(rng, 1, options.max_channels);
+      dense.weight_type = attempt > 10 ? WeightType{format::WeightKind::Ternary, 2}
+                                       : pick(rng, options.weight_types);
+      dense.output = Output::Threshold;
+      dense.out_act = pick(rng, options.act_types);
+      return dense;
+    });
+  }
   logits_append(package, current, rng, uniform(rng, 2, 10));
   return package;
 }

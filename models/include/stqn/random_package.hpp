@@ -12,20 +12,32 @@ namespace stqn {
 
 struct RandomPackageOptions {
   int min_size = 4, max_size = 16;        // input height and width
+  int max_input_channels = 1;             // uint8 input planes (data sets have 1)
   int max_channels = 48;                  // per conv layer
   int max_conv_layers = 4;
   std::vector<int> kernels = {1, 3, 5};
   std::vector<int> strides = {1, 2};
-  // Kinds drawn for the hidden layers; the first layer is always int8 on uint8 pixels.
+  std::vector<int> pool_kernels = {2, 3};
+  // Kinds drawn for the first layer (on uint8 pixels) and for the hidden layers.
+  std::vector<WeightType> first_weight_types = {{format::WeightKind::Int, 8},
+                                                {format::WeightKind::Int, 2},
+                                                {format::WeightKind::Ternary, 2}};
   std::vector<WeightType> weight_types = {{format::WeightKind::Ternary, 2},
                                           {format::WeightKind::Odd, 2},
                                           {format::WeightKind::Odd, 3},
-                                          {format::WeightKind::Int, 4}};
+                                          {format::WeightKind::Odd, 4},
+                                          {format::WeightKind::Int, 2},
+                                          {format::WeightKind::Int, 4},
+                                          {format::WeightKind::Int, 8}};
   std::vector<ActType> act_types = {{format::ActKind::Ternary, 2},
+                                    {format::ActKind::Uint, 1},
                                     {format::ActKind::Uint, 2},
                                     {format::ActKind::Uint, 3},
-                                    {format::ActKind::Int, 4}};
-  double edge_threshold_fraction = 0.05;  // thresholds moved to ties, extremes, beyond the bound
+                                    {format::ActKind::Uint, 8},
+                                    {format::ActKind::Int, 4},
+                                    {format::ActKind::Int, 8}};
+  double hidden_dense_probability = 0.25;  // a thresholded dense layer before the logits
+  double edge_threshold_fraction = 0.05;   // thresholds moved to ties, extremes, beyond the bound
 };
 
 Package random_package(std::uint64_t seed, const RandomPackageOptions& options = {});
