@@ -35,7 +35,7 @@ test: build
 # The sanitizer configuration covers the C++ libraries and tools without libtorch and Verilator.
 test-asan: deps
 	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTQN_SANITIZE=ON \
-	  -DSTQN_WITH_TORCH=OFF -DSTQN_WITH_RTL=OFF
+	  -DSTQN_WITH_TORCH=OFF -DSTQN_WITH_RTL=OFF -DSTQN_NATIVE=ON
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
 
