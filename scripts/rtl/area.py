@@ -3,8 +3,10 @@
 (synth_ice40 / synth_ecp5 / synth_xilinx, by the configuration's device family) and writes cells
 by type and LUTs per ternary MAC to a JSON report.
 
-Today the synthesized unit is stqn_array (the PE array alone); the whole accelerator is added
-once its top level exists (docs/architecture.md, section 12).
+Units: stqn_array (the PE array alone) and stqn_core (the conv layer engine: address
+generator, activation banks, weight memory, array, thresholds, write-back). The controller,
+pooling and the head are not RTL yet (docs/architecture.md, section 12), so "core" is not yet the
+whole accelerator.
 Usage: scripts/rtl/area.py [--out reports/area.json] [--config NAME ...]
 """
 import argparse
@@ -86,11 +88,22 @@ def main():
                 "luts_per_mac": round(luts / macs, 3),
                 "synth_seconds": round(secs, 1),
             },
-            "accelerator": None,  # no top level yet
         }
+        cells, secs = synthesize("stqn_core", dev["family"], p)
+        core_luts = sum(cells.get(c, 0) for c in LUT_CELLS[dev["family"]])
+        entry["core"] = {
+            "cells": cells,
+            "luts": core_luts,
+            "luts_per_mac": round(core_luts / macs, 3),
+            "synth_seconds": round(secs, 1),
+        }
+        if dev["family"] == "ice40":
+            ffs = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
+            entry["core"]["logic_cells_estimate"] = max(core_luts, ffs)
+            entry["core"]["device_logic_cells"] = dev["logic_cells"]
         report["configs"][name] = entry
         print(f"area: {name:7s} array {macs:5d} MACs/cycle  {luts:6d} LUTs  "
-              f"{luts / macs:5.2f} LUT/MAC  cells {cells}")
+              f"{luts / macs:5.2f} LUT/MAC;  core {core_luts:6d} LUTs  cells {cells}")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2)

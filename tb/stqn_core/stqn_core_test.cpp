@@ -84,6 +84,7 @@ struct Fixture : ::testing::Test {
     h->act_rd_en_i = 0;
     h->w_wr_en_i = 0;
     h->thr_wr_en_i = 0;
+    h->pool_start_i = 0;
   }
 
   void load_acts(const stqn_tb::ConvGeometry& g, const stqn::Tensor& t) {
@@ -315,6 +316,62 @@ TEST_F(Fixture, ReferenceBlocksKeepTheArrayBusy) {
                 100.0 * double(macs) / (double(cycles) * kLanes * kRows * kCols));
     EXPECT_LE(cycles, static_cast<std::uint64_t>(g.beats()) + 32) << b.name;
   }
+}
+
+// A conv layer, then max-pooling of its codes into another region of the banks, read back and
+// compared with the golden maxpool_apply of the golden layer output.
+TEST_F(Fixture, ConvThenMaxPoolMatchGolden) {
+  h.reset();
+  int pooled = 0;
+  for (int n = 0; n < 10; ++n) {
+    LayerRun A = layer_random();
+    stqn::Layer pool;
+    pool.op = stqn::format::Op::MaxPool;
+    pool.kernel = 1 + static_cast<int>(rng() % 3);
+    pool.stride = 1 + static_cast<int>(rng() % 3);
+    if (A.out.h < pool.kernel || A.out.w < pool.kernel) continue;
+    LayerRun P;  // only its output side is used: the pooled tensor's layout
+    P.cc.golden.out_act = A.cc.golden.out_act;
+    P.out = A.out;
+    P.out.h = (A.out.h - pool.kernel) / pool.stride + 1;
+    P.out.w = (A.out.w - pool.kernel) / pool.stride + 1;
+    P.out.in_base = A.out.act_words_per_bank();
+    if (P.out.act_words_per_bank() > kBankDepth) continue;
+    pool.out_shape = stqn::Shape{A.out.c, P.out.h, P.out.w};
+    P.expected = stqn::maxpool_apply(pool, A.expected);
+    SCOPED_TRACE(testing::Message() << "case " << n << ": " << A.cc.golden.out_act.name() << " C="
+                                    << A.out.c << " " << A.out.h << "x" << A.out.w << " pool k="
+                                    << pool.kernel << " s=" << pool.stride);
+    load_acts(A.cc.g, A.cc.in);
+    load_layer(A);
+    run_layer(A);
+    check_output(A, "conv");
+    h->pool_in_wb_i = A.out.wb();
+    h->pool_out_h_i = P.out.h;
+    h->pool_out_w_i = P.out.w;
+    h->pool_out_wb_i = P.out.wb();
+    h->pool_kernel_i = pool.kernel;
+    h->pool_stride_i = pool.stride;
+    h->pool_chunks_i = A.out.chunks();
+    h->pool_planes_i = A.out.aplanes;
+    h->pool_ternary_i = A.cc.golden.out_act.kind == ActKind::Ternary;
+    h->pool_signed_i = A.cc.golden.out_act.kind == ActKind::Int;
+    h->pool_in_base_i = A.out.in_base;
+    h->pool_out_base_i = P.out.in_base;
+    h->pool_start_i = 1;
+    h.tick();
+    h->pool_start_i = 0;
+    for (int guard = 0; guard < 200000; ++guard) {
+      h.settle();
+      if (!h->pool_busy_o) break;
+      h.tick();
+    }
+    ASSERT_EQ(h->pool_busy_o, 0) << "pooling did not finish";
+    check_output(P, "maxpool");
+    if (HasFailure()) return;
+    ++pooled;
+  }
+  EXPECT_GT(pooled, 0);
 }
 
 TEST_F(Fixture, ResetMidLayerThenRunsNextLayer) {
