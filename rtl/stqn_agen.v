@@ -4,7 +4,9 @@
 // weight address, the digit-plane shift and the end of the accumulation group.
 //
 // Activation layout (section 6.1): pixel (y, x), channel chunk k, digit plane b lives in bank
-// x mod COLS at in_base + ((y * in_wb + x / COLS) * chunks + k) * aplanes + b.
+// x mod COLS at in_base + y * row_words + (x / COLS) * pix_words + k * aplanes + b, with
+// pix_words = chunks * aplanes and row_words = ceil(in_w / COLS) * pix_words. Addresses are
+// kept in incremental registers (no multipliers); the descriptor carries the products.
 // Weight layout (section 6.2): in w_base + (((og * K + ky) * K + kx) * chunks + k) * wplanes + bw.
 // Loop nest, outermost first: y, xg, og, ky, kx, k, bw, ba. One group = all (ky..ba) of a
 // (y, xg, og). Descriptor inputs must hold still while busy_o is high.
@@ -26,7 +28,10 @@ module stqn_agen #(
   input  wire [DIM_W-1:0]        cfg_in_w_i,
   input  wire [DIM_W-1:0]        cfg_out_h_i,
   input  wire [DIM_W-1:0]        cfg_out_w_i,
-  input  wire [DIM_W-1:0]        cfg_in_wb_i,    // ceil(in_w / COLS): words per row per bank
+  input  wire [AW-1:0]           cfg_pix_words_i, // chunks * aplanes
+  input  wire [AW-1:0]           cfg_row_words_i, // ceil(in_w / COLS) * pix_words
+  input  wire [AW-1:0]           cfg_row_off_i,   // (-pad * row_words) mod 2^AW
+  input  wire [AW-1:0]           cfg_col_off_i,   // (floor(-pad / COLS) * pix_words) mod 2^AW
   input  wire [CNT_W-1:0]        cfg_kernel_i,
   input  wire [CNT_W-1:0]        cfg_pad_i,
   input  wire [CNT_W-1:0]        cfg_chunks_i,   // ceil(in_channels / LANES)
@@ -50,7 +55,6 @@ module stqn_agen #(
   output wire [CNT_W-1:0]        out_og_o         // ... and output-channel group
 );
   localparam integer LOGC = $clog2(COLS);
-  localparam integer SW = 32;  // width of the signed address arithmetic
 
   generate
     if (COLS < 2 || (1 << LOGC) != COLS) begin : g_bad_cols
@@ -115,59 +119,96 @@ module stqn_agen #(
     {y_q, xg_q, og_q, ky_q, kx_q, k_q, bw_q, ba_q} <= {y_d, xg_d, og_d, ky_d, kx_d, k_d, bw_d, ba_d};
   end
 
-  // ---- Addresses of the current beat ----------------------------------------------------------
-  wire signed [SW-1:0] iy  = $signed({{(SW-DIM_W){1'b0}}, y_q}) + $signed({{(SW-CNT_W){1'b0}}, ky_q})
-                             - $signed({{(SW-CNT_W){1'b0}}, cfg_pad_i});
-  wire signed [SW-1:0] ix0 = $signed({{(SW-DIM_W-LOGC){1'b0}}, xg_q, {LOGC{1'b0}}})
-                             + $signed({{(SW-CNT_W){1'b0}}, kx_q})
-                             - $signed({{(SW-CNT_W){1'b0}}, cfg_pad_i});
-  wire row_ok = iy >= 0 && iy < $signed({{(SW-DIM_W){1'b0}}, cfg_in_h_i});
-  wire [LOGC-1:0] rot = ix0[LOGC-1:0];
-  // Part of the address that is the same for every bank: chunk and plane within a pixel.
-  wire [SW-1:0] chunk_words = {{(SW-CNT_W){1'b0}}, cfg_chunks_i} * {{(SW-CNT_W){1'b0}}, cfg_aplanes_i};
-  wire [SW-1:0] pixel_offset = {{(SW-CNT_W){1'b0}}, k_q} * {{(SW-CNT_W){1'b0}}, cfg_aplanes_i}
-                               + {{(SW-CNT_W){1'b0}}, ba_q};
-  wire [SW-1:0] row_words = iy * $signed({{(SW-DIM_W){1'b0}}, cfg_in_wb_i});
+  // ---- Address registers, updated with the loop counters --------------------------------------
+  // act address of bank j = in_base + yrow + kyrow + xcol + kxcol + kpl + ba
+  //                         + (j < rot ? pix_words : 0)                       (all mod 2^AW)
+  reg  [AW-1:0]   yrow_q, kyrow_q, xcol_q, kxcol_q, kpl_q;
+  reg  [AW-1:0]   yrow_d, kyrow_d, xcol_d, kxcol_d, kpl_d;
+  reg  [LOGC-1:0] rot_q, rot_d;    // (kx - pad) mod COLS
+  reg  [WAW-1:0]  w_addr_q, w_addr_d;
+  wire [LOGC-1:0] rot0 = ~cfg_pad_i[LOGC-1:0] + 1'b1;  // (-pad) mod COLS
+  wire [LOGC-1:0] rot_max = {LOGC{1'b1}};
+  wire [AW+CNT_W-1:0] aplanes_ext = {{AW{1'b0}}, cfg_aplanes_i};
+  wire [AW+CNT_W-1:0] ba_ext      = {{AW{1'b0}}, ba_q};
+  wire [AW-1:0]   aplanes_aw = aplanes_ext[AW-1:0];
+
+  always @(*) begin
+    {yrow_d, kyrow_d, xcol_d, kxcol_d, kpl_d, rot_d, w_addr_d} =
+        {yrow_q, kyrow_q, xcol_q, kxcol_q, kpl_q, rot_q, w_addr_q};
+    if (!busy_q && start_i) begin
+      {yrow_d, xcol_d, kpl_d} = {(3 * AW){1'b0}};
+      kyrow_d  = cfg_row_off_i;
+      kxcol_d  = cfg_col_off_i;
+      rot_d    = rot0;
+      w_addr_d = cfg_w_base_i;
+    end else if (fire) begin
+      // Weights are stored in loop order: one word per (og, ky, kx, k, bw); replayed per (y, xg).
+      if (inc_bw) w_addr_d = inc_xg ? cfg_w_base_i : w_addr_q + 1'b1;
+      if (inc_k)  kpl_d = k_end ? {AW{1'b0}} : kpl_q + aplanes_aw;
+      if (inc_kx) begin
+        if (kx_end) begin
+          kxcol_d = cfg_col_off_i;
+          rot_d   = rot0;
+        end else begin
+          rot_d = rot_q + 1'b1;
+          if (rot_q == rot_max) kxcol_d = kxcol_q + cfg_pix_words_i;
+        end
+      end
+      if (inc_ky) kyrow_d = ky_end ? cfg_row_off_i : kyrow_q + cfg_row_words_i;
+      if (inc_xg) xcol_d  = xg_end ? {AW{1'b0}} : xcol_q + cfg_pix_words_i;
+      if (inc_y)  yrow_d  = y_end ? {AW{1'b0}} : yrow_q + cfg_row_words_i;
+    end
+  end
+
+  always @(posedge clk_i) begin
+    {yrow_q, kyrow_q, xcol_q, kxcol_q, kpl_q, rot_q, w_addr_q} <=
+        {yrow_d, kyrow_d, xcol_d, kxcol_d, kpl_d, rot_d, w_addr_d};
+  end
+
+  // ---- Validity of the taps: small signed arithmetic on the coordinates -----------------------
+  localparam integer CW = DIM_W + 2;  // signed coordinate width
+  wire signed [CW-1:0] iy  = $signed({2'b00, y_q}) + $signed({{(CW-CNT_W){1'b0}}, ky_q})
+                             - $signed({{(CW-CNT_W){1'b0}}, cfg_pad_i});
+  wire signed [CW-1:0] ix0 = $signed({2'b00, xg_q[DIM_W-1-LOGC:0], {LOGC{1'b0}}})
+                             + $signed({{(CW-CNT_W){1'b0}}, kx_q})
+                             - $signed({{(CW-CNT_W){1'b0}}, cfg_pad_i});
+  wire row_ok = iy >= 0 && iy < $signed({2'b00, cfg_in_h_i});
+  wire [AW-1:0] base_addr = cfg_in_base_i + yrow_q + kyrow_q + xcol_q + kxcol_q + kpl_q
+                            + ba_ext[AW-1:0];
 
   genvar c;
   generate
     for (c = 0; c < COLS; c = c + 1) begin : g_col
-      wire signed [SW-1:0] ix = ix0 + c;
-      assign out_col_en_o[c] = row_ok && ix >= 0 && ix < $signed({{(SW-DIM_W){1'b0}}, cfg_in_w_i});
+      wire signed [CW-1:0] ix = ix0 + c;
+      assign out_col_en_o[c] = row_ok && ix >= 0 && ix < $signed({2'b00, cfg_in_w_i});
     end
     for (c = 0; c < COLS; c = c + 1) begin : g_bank
-      // Bank c serves column (c - rot) mod COLS, at input column ix0 + that.
-      wire [LOGC-1:0]      col = c[LOGC-1:0] - rot;
-      wire signed [SW-1:0] ix  = ix0 + {{(SW-LOGC){1'b0}}, col};
-      wire [SW-1:0]        pixel = row_words + {{LOGC{ix[SW-1]}}, ix[SW-1:LOGC]};
-      wire [SW-1:0]        addr = {{(SW-AW){1'b0}}, cfg_in_base_i} + pixel * chunk_words
-                                  + pixel_offset;
+      // Bank c serves column (c - rot) mod COLS, which lies one word further on when c < rot.
+      wire [LOGC-1:0] col = c[LOGC-1:0] - rot_q;
       assign out_bank_en_o[c] = out_col_en_o[col];
-      assign out_bank_addr_o[c*AW +: AW] = addr[AW-1:0];
-      wire unused_addr_bits = &{1'b0, addr[SW-1:AW]};
+      if (c == COLS - 1) begin : g_last  // c < rot never holds
+        assign out_bank_addr_o[c*AW +: AW] = base_addr;
+      end else begin : g_other
+        assign out_bank_addr_o[c*AW +: AW] =
+            base_addr + ((c[LOGC-1:0] < rot_q) ? cfg_pix_words_i : {AW{1'b0}});
+      end
     end
   endgenerate
 
-  wire [SW-1:0] tap   = {{(SW-CNT_W){1'b0}}, og_q} * {{(SW-CNT_W){1'b0}}, cfg_kernel_i}
-                        + {{(SW-CNT_W){1'b0}}, ky_q};
-  wire [SW-1:0] taps  = tap * {{(SW-CNT_W){1'b0}}, cfg_kernel_i} + {{(SW-CNT_W){1'b0}}, kx_q};
-  wire [SW-1:0] wword = (taps * {{(SW-CNT_W){1'b0}}, cfg_chunks_i} + {{(SW-CNT_W){1'b0}}, k_q})
-                        * {{(SW-CNT_W){1'b0}}, cfg_wplanes_i} + {{(SW-CNT_W){1'b0}}, bw_q};
-  wire [SW-1:0] w_addr = {{(SW-WAW){1'b0}}, cfg_w_base_i} + wword;
   wire [CNT_W-1:0] shift = bw_q + ba_q;
 
   assign busy_o       = busy_q;
   assign out_valid_o  = busy_q;
-  assign out_rot_o    = rot;
-  assign out_w_addr_o = w_addr[WAW-1:0];
+  assign out_rot_o    = rot_q;
+  assign out_w_addr_o = w_addr_q;
   assign out_shift_o  = shift[3:0];
   assign out_last_o   = last;
   assign out_y_o      = y_q;
   assign out_xg_o     = xg_q;
   assign out_og_o     = og_q;
 
-  // Only the low bits of the wide address arithmetic are used; the descriptor check bounds them.
-  wire unused_ok = &{1'b0, w_addr[SW-1:WAW], shift[CNT_W-1:4], ix0[SW-1:LOGC]};
+  // Planes are at most 8 (shift <= 14); the descriptor check bounds them.
+  wire unused_ok = &{1'b0, shift[CNT_W-1:4], aplanes_ext[AW+CNT_W-1:AW], ba_ext[AW+CNT_W-1:AW]};
 endmodule
 
 `default_nettype wire

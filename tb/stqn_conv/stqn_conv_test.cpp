@@ -76,7 +76,10 @@ struct Fixture : ::testing::Test {
     h->cfg_in_w_i = g.w;
     h->cfg_out_h_i = g.ho();
     h->cfg_out_w_i = g.wo();
-    h->cfg_in_wb_i = g.wb();
+    h->cfg_pix_words_i = g.pix_words();
+    h->cfg_row_words_i = g.row_words();
+    h->cfg_row_off_i = g.row_off(kAddrBits);
+    h->cfg_col_off_i = g.col_off(kAddrBits);
     h->cfg_kernel_i = g.k;
     h->cfg_pad_i = g.pad;
     h->cfg_chunks_i = g.chunks();

@@ -22,6 +22,7 @@ namespace {
 constexpr int kLanes = STQN_P_LANES, kRows = STQN_P_ROWS, kCols = STQN_P_COLS;
 constexpr int kAccBits = STQN_P_ACC_W, kNth = STQN_P_NTH;
 constexpr int kBankDepth = STQN_P_ACT_BANK_DEPTH, kWDepth = STQN_P_WGT_DEPTH;
+constexpr int kAddrBits = [] { int b = 0; while ((1 << b) < kBankDepth) ++b; return b; }();
 constexpr int kTDepth = STQN_P_THR_DEPTH;
 constexpr int kCodeBits = 9;
 using Dut = STQN_TB_MODEL;
@@ -141,7 +142,10 @@ struct Fixture : ::testing::Test {
     h->cfg_in_w_i = g.w;
     h->cfg_out_h_i = g.ho();
     h->cfg_out_w_i = g.wo();
-    h->cfg_in_wb_i = g.wb();
+    h->cfg_pix_words_i = g.pix_words();
+    h->cfg_row_words_i = g.row_words();
+    h->cfg_row_off_i = g.row_off(kAddrBits);
+    h->cfg_col_off_i = g.col_off(kAddrBits);
     h->cfg_out_wb_i = L.out.wb();
     h->cfg_kernel_i = g.k;
     h->cfg_pad_i = g.pad;

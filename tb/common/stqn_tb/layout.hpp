@@ -34,6 +34,16 @@ struct ConvGeometry {
   int ogroups() const { return (o + rows - 1) / rows; }
   int wb() const { return (w + cols - 1) / cols; }
   int xgroups() const { return (wo() + cols - 1) / cols; }
+  // Address-generator descriptor fields (stqn_agen), modulo 2^aw where negative.
+  int pix_words() const { return chunks() * aplanes; }
+  int row_words() const { return wb() * pix_words(); }
+  std::uint32_t row_off(int aw) const {
+    return static_cast<std::uint32_t>(-pad * row_words()) & ((1u << aw) - 1);
+  }
+  std::uint32_t col_off(int aw) const {
+    const int q = pad == 0 ? 0 : -((pad + cols - 1) / cols);  // floor(-pad / cols)
+    return static_cast<std::uint32_t>(q * pix_words()) & ((1u << aw) - 1);
+  }
   int act_words_per_bank() const { return in_base + h * wb() * chunks() * aplanes; }
   int weight_words() const { return w_base + ogroups() * k * k * chunks() * wplanes; }
   std::int64_t beats() const {
