@@ -6,6 +6,9 @@
 // pixels, and LANES / ROWS consecutive groups of the same pixel group fill one word per pixel and
 // plane, written to the COLS banks at once (pixel x lives in bank x mod COLS). Per group it takes
 // ROWS * COLS * thr_words + 2 cycles, plus out_planes cycles when a chunk completes.
+// Addresses are incremental: words are written in exactly the layout's order (pixel group, chunk,
+// plane), so the write address is a counter from out_base; thresholds are read per channel from
+// a base that steps by ROWS * thr_words per group (ROWS must be a power of two).
 `default_nettype none
 
 module stqn_writeback #(
@@ -22,10 +25,9 @@ module stqn_writeback #(
 ) (
   input  wire                       clk_i,
   input  wire                       rst_ni,
+  input  wire                       start_i,         // a layer starts: rewind the write address
   // Layer descriptor (held while a layer runs).
   input  wire [DIM_W-1:0]           cfg_out_w_i,     // output width (pixels beyond are dropped)
-  input  wire [DIM_W-1:0]           cfg_out_wb_i,    // ceil(out_w / COLS)
-  input  wire [CNT_W-1:0]           cfg_out_chunks_i,// ceil(out_channels / LANES)
   input  wire [CNT_W-1:0]           cfg_ogroups_i,   // ceil(out_channels / ROWS)
   input  wire [3:0]                 cfg_out_planes_i,// 1 .. 8
   input  wire                       cfg_out_ternary_i,
@@ -68,7 +70,7 @@ module stqn_writeback #(
 
   generate
     if (LANES % ROWS != 0 || (1 << LOGS) != SLOTS || COLS < 2 || (1 << LOGC) != COLS ||
-        PES < 2) begin : g_bad_params
+        PES < 2 || (1 << $clog2(ROWS)) != ROWS) begin : g_bad_params
       $error("stqn_writeback: LANES / ROWS and COLS must be powers of two, COLS >= 2");
     end
   endgenerate
@@ -89,21 +91,22 @@ module stqn_writeback #(
   wire chunk_done = (slot == SLOT_MASK) || (og_q == cfg_ogroups_i - 1'b1);
 
   // ---- Threshold reads and the beat into stqn_threshold (one cycle later) --------------------
-  wire issue = state_q == S_THR;
-  wire [PW-1:0] issue_r = p_q >> LOGC;
-  wire [SW-1:0] channel = {{(SW-CNT_W){1'b0}}, og_q} * ROWS + {{(SW-PW){1'b0}}, issue_r};
-  wire [SW-1:0] thr_addr = {{(SW-TAW){1'b0}}, cfg_thr_base_i}
-                           + channel * {{(SW-CNT_W){1'b0}}, cfg_thr_words_i}
-                           + {{(SW-CNT_W){1'b0}}, j_q};
+  // thr address = og_base + r * thr_words + j, og_base = thr_base + og * ROWS * thr_words.
+  wire            issue = state_q == S_THR;
+  reg [TAW-1:0]   og_base_q, og_base_d, row_base_q, row_base_d;
+  reg [9:0]       left_q, left_d;  // thresholds of this channel from word j on
+  wire [TAW+CNT_W-1:0] tw_ext = {{TAW{1'b0}}, cfg_thr_words_i};
+  wire [TAW-1:0]  tw = tw_ext[TAW-1:0];
+  wire [TAW-1:0]  rows_tw = tw << $clog2(ROWS);
+  wire [TAW+CNT_W-1:0] j_ext = {{TAW{1'b0}}, j_q};
   assign thr_rd_en_o   = issue;
-  assign thr_rd_addr_o = thr_addr[TAW-1:0];
+  assign thr_rd_addr_o = row_base_q + j_ext[TAW-1:0];
+  wire [CNTW-1:0] count = left_q >= NTH[9:0] ? NTH[CNTW-1:0] : left_q[CNTW-1:0];
+  wire            row_end = (p_q & COL_MASK) == COL_MASK;
 
   reg             t_valid_q, t_first_q, t_last_q;
   reg [PW-1:0]    t_p_q;
   reg [CNTW-1:0]  t_count_q;
-  // Thresholds left for this channel from word j on: min(NTH, levels - j * NTH).
-  wire [SW-1:0]   left = {{(SW-9){1'b0}}, cfg_levels_i} - {{(SW-CNT_W){1'b0}}, j_q} * NTH;
-  wire [CNTW-1:0] count = left >= NTH ? NTH[CNTW-1:0] : left[CNTW-1:0];
 
   always @(posedge clk_i) begin
     if (!rst_ni) t_valid_q <= 1'b0;
@@ -141,24 +144,20 @@ module stqn_writeback #(
   reg  [COLS*LANES*CODE_W-1:0] codes_q;
   wire [PW-1:0] th_r = th_p >> LOGC;
   wire [PW-1:0] th_c = th_p & COL_MASK;
-  wire [SW-1:0] lane = {{(SW-CNT_W){1'b0}}, slot} * ROWS + {{(SW-PW){1'b0}}, th_r};
-  wire [SW-1:0] code_index = {{(SW-PW){1'b0}}, th_c} * LANES + lane;
+  wire [SW-1:0] lane = ({{(SW-CNT_W){1'b0}}, slot} << $clog2(ROWS)) + {{(SW-PW){1'b0}}, th_r};
+  wire [SW-1:0] code_index = ({{(SW-PW){1'b0}}, th_c} << $clog2(LANES)) + lane;
   always @(posedge clk_i) begin
     if (th_valid) codes_q[code_index*CODE_W +: CODE_W] <= th_code;
   end
 
-  // ---- Write of one plane of the completed chunk -------------------------------------------------
-  wire [CNT_W-1:0] chunk = og_q >> LOGS;
-  wire [SW-1:0] word = ((({{(SW-DIM_W){1'b0}}, y_q} * {{(SW-DIM_W){1'b0}}, cfg_out_wb_i}
-                          + {{(SW-DIM_W){1'b0}}, xg_q}) * {{(SW-CNT_W){1'b0}}, cfg_out_chunks_i}
-                         + {{(SW-CNT_W){1'b0}}, chunk}) * {{(SW-4){1'b0}}, cfg_out_planes_i})
-                       + {{(SW-AW){1'b0}}, cfg_out_base_i} + {{(SW-4){1'b0}}, plane_q};
+  // ---- Write of one plane of the completed chunk -----------------------------------------------
+  reg [AW-1:0] wr_ptr_q, wr_ptr_d;  // next word of the output region, in layout order
   wire writing = state_q == S_WRITE;
   genvar c, i;
   generate
     for (c = 0; c < COLS; c = c + 1) begin : g_col
-      wire [SW-1:0] x = {{(SW-DIM_W){1'b0}}, xg_q} * COLS + c;
-      assign act_wr_en_o[c] = writing && x < {{(SW-DIM_W){1'b0}}, cfg_out_w_i};
+      wire [DIM_W+LOGC-1:0] x = {xg_q, {LOGC{1'b0}}} + c;
+      assign act_wr_en_o[c] = writing && x < {{LOGC{1'b0}}, cfg_out_w_i};
       for (i = 0; i < LANES; i = i + 1) begin : g_lane
         wire [CODE_W-1:0] code = codes_q[(c*LANES+i)*CODE_W +: CODE_W];
         wire              bit_b = code[plane_q];
@@ -170,7 +169,7 @@ module stqn_writeback #(
       end
     end
   endgenerate
-  assign act_wr_addr_o = word[AW-1:0];
+  assign act_wr_addr_o = wr_ptr_q;
 
   // ---- Sequencer ------------------------------------------------------------------------------
   assign in_ready_o = state_q == S_IDLE;
@@ -179,15 +178,22 @@ module stqn_writeback #(
     state_d = state_q;
     {acc_d, y_d, xg_d, og_d} = {acc_q, y_q, xg_q, og_q};
     {p_d, j_d, drain_d, plane_d} = {p_q, j_q, drain_q, plane_q};
+    {og_base_d, row_base_d, left_d, wr_ptr_d} = {og_base_q, row_base_q, left_q, wr_ptr_q};
+    if (start_i) wr_ptr_d = cfg_out_base_i;
     case (state_q)
       S_IDLE: if (in_valid_i) begin
         state_d = S_THR;
         {acc_d, y_d, xg_d, og_d} = {in_acc_i, in_y_i, in_xg_i, in_og_i};
         p_d = {PW{1'b0}};
         j_d = {CNT_W{1'b0}};
+        og_base_d = in_og_i == {CNT_W{1'b0}} ? cfg_thr_base_i : og_base_q + rows_tw;
+        row_base_d = og_base_d;
+        left_d = {1'b0, cfg_levels_i};
       end
       S_THR: begin
         j_d = j_end ? {CNT_W{1'b0}} : j_q + 1'b1;
+        left_d = j_end ? {1'b0, cfg_levels_i} : left_q - NTH[9:0];
+        if (j_end && row_end) row_base_d = row_base_q + tw;
         if (j_end) p_d = p_q + 1'b1;
         if (j_end && p_end) begin
           state_d = S_DRAIN;
@@ -203,6 +209,7 @@ module stqn_writeback #(
       end
       default: begin  // S_WRITE
         plane_d = plane_q + 1'b1;
+        wr_ptr_d = wr_ptr_q + 1'b1;
         if (plane_q == cfg_out_planes_i - 1'b1) state_d = S_IDLE;
       end
     endcase
@@ -213,10 +220,11 @@ module stqn_writeback #(
     else         state_q <= state_d;
     {acc_q, y_q, xg_q, og_q} <= {acc_d, y_d, xg_d, og_d};
     {p_q, j_q, drain_q, plane_q} <= {p_d, j_d, drain_d, plane_d};
+    {og_base_q, row_base_q, left_q, wr_ptr_q} <= {og_base_d, row_base_d, left_d, wr_ptr_d};
   end
 
-  wire unused_ok = &{1'b0, unused_th_ready, thr_addr[SW-1:TAW], word[SW-1:AW], left[SW-1:CNTW],
-                     th_r, lane[SW-1:0], code_index[SW-1:0]};
+  wire unused_ok = &{1'b0, unused_th_ready, tw_ext[TAW+CNT_W-1:TAW], j_ext[TAW+CNT_W-1:TAW],
+                     y_q, lane[SW-1:0], code_index[SW-1:0]};
 endmodule
 
 `default_nettype wire

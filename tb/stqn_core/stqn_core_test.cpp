@@ -146,11 +146,9 @@ struct Fixture : ::testing::Test {
     h->cfg_row_words_i = g.row_words();
     h->cfg_row_off_i = g.row_off(kAddrBits);
     h->cfg_col_off_i = g.col_off(kAddrBits);
-    h->cfg_out_wb_i = L.out.wb();
     h->cfg_kernel_i = g.k;
     h->cfg_pad_i = g.pad;
     h->cfg_chunks_i = g.chunks();
-    h->cfg_out_chunks_i = L.out.chunks();
     h->cfg_ogroups_i = g.ogroups();
     h->cfg_wplanes_i = g.wplanes;
     h->cfg_aplanes_i = g.aplanes;
