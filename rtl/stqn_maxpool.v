@@ -42,7 +42,6 @@ module stqn_maxpool #(
   output wire [2*LANES-1:0]      wr_data_o
 );
   localparam integer LOGC = $clog2(COLS);
-  localparam integer SW = 32;
 
   generate
     if (COLS < 2 || (1 << LOGC) != COLS) begin : g_bad_cols
@@ -64,22 +63,29 @@ module stqn_maxpool #(
   wire y_end  = y_q == cfg_out_h_i - 1'b1;
 
   // ---- Read address of (y*s+ky, x*s+kx), chunk k, plane b --------------------------------------
-  wire [SW-1:0] iy = {{(SW-DIM_W){1'b0}}, y_q} * {{(SW-CNT_W){1'b0}}, cfg_stride_i}
-                     + {{(SW-CNT_W){1'b0}}, ky_q};
-  wire [SW-1:0] ix = {{(SW-DIM_W){1'b0}}, x_q} * {{(SW-CNT_W){1'b0}}, cfg_stride_i}
-                     + {{(SW-CNT_W){1'b0}}, kx_q};
-  wire [SW-1:0] rd_word = ((iy * {{(SW-DIM_W){1'b0}}, cfg_in_wb_i} + (ix >> LOGC))
-                           * {{(SW-CNT_W){1'b0}}, cfg_chunks_i} + {{(SW-CNT_W){1'b0}}, k_q})
-                          * {{(SW-4){1'b0}}, cfg_planes_i} + {{(SW-4){1'b0}}, b_q}
-                          + {{(SW-AW){1'b0}}, cfg_in_base_i};
-  wire [SW-1:0] wr_word = (({{(SW-DIM_W){1'b0}}, y_q} * {{(SW-DIM_W){1'b0}}, cfg_out_wb_i}
-                            + ({{(SW-DIM_W){1'b0}}, x_q} >> LOGC))
-                           * {{(SW-CNT_W){1'b0}}, cfg_chunks_i} + {{(SW-CNT_W){1'b0}}, k_q})
-                          * {{(SW-4){1'b0}}, cfg_planes_i} + {{(SW-4){1'b0}}, b_q}
-                          + {{(SW-AW){1'b0}}, cfg_out_base_i};
+  // Coordinates at DIM_W bits, addresses modulo 2^AW (the low bits of a product depend only on
+  // the low bits of its operands), so the multipliers stay narrow.
+  wire [DIM_W+CNT_W-1:0] ky_ext = {{DIM_W{1'b0}}, ky_q}, kx_ext = {{DIM_W{1'b0}}, kx_q};
+  wire [DIM_W+CNT_W-1:0] s_ext  = {{DIM_W{1'b0}}, cfg_stride_i};
+  wire [DIM_W-1:0] iy = y_q * s_ext[DIM_W-1:0] + ky_ext[DIM_W-1:0];
+  wire [DIM_W-1:0] ix = x_q * s_ext[DIM_W-1:0] + kx_ext[DIM_W-1:0];
+  wire [AW+DIM_W-1:0] iy_ext  = {{AW{1'b0}}, iy};
+  wire [AW+DIM_W-1:0] ixw_ext = {{AW{1'b0}}, ix >> LOGC};
+  wire [AW+DIM_W-1:0] xw_ext  = {{AW{1'b0}}, x_q >> LOGC};
+  wire [AW+DIM_W-1:0] y_ext   = {{AW{1'b0}}, y_q};
+  wire [AW+DIM_W-1:0] iwb_ext = {{AW{1'b0}}, cfg_in_wb_i};
+  wire [AW+DIM_W-1:0] owb_ext = {{AW{1'b0}}, cfg_out_wb_i};
+  wire [AW+CNT_W-1:0] ch_ext  = {{AW{1'b0}}, cfg_chunks_i};
+  wire [AW+CNT_W-1:0] k_ext   = {{AW{1'b0}}, k_q};
+  wire [AW+3:0]       pl_ext  = {{AW{1'b0}}, cfg_planes_i};
+  wire [AW+3:0]       b_ext   = {{AW{1'b0}}, b_q};
+  wire [AW-1:0] rd_word = ((iy_ext[AW-1:0] * iwb_ext[AW-1:0] + ixw_ext[AW-1:0]) * ch_ext[AW-1:0]
+                           + k_ext[AW-1:0]) * pl_ext[AW-1:0] + b_ext[AW-1:0] + cfg_in_base_i;
+  wire [AW-1:0] wr_word = ((y_ext[AW-1:0] * owb_ext[AW-1:0] + xw_ext[AW-1:0]) * ch_ext[AW-1:0]
+                           + k_ext[AW-1:0]) * pl_ext[AW-1:0] + b_ext[AW-1:0] + cfg_out_base_i;
   assign rd_en_o   = state_q == S_READ;
   assign rd_bank_o = ix[LOGC-1:0];
-  assign rd_addr_o = rd_word[AW-1:0];
+  assign rd_addr_o = rd_word;
 
   // ---- Returned planes -> codes -> lane-wise maximum --------------------------------------------
   reg             r_valid_q, r_first_pix_q, r_last_plane_q;
@@ -118,7 +124,7 @@ module stqn_maxpool #(
 
   assign wr_en_o   = state_q == S_WRITE;
   assign wr_bank_o = x_q[LOGC-1:0];
-  assign wr_addr_o = wr_word[AW-1:0];
+  assign wr_addr_o = wr_word;
 
   // ---- Sequencer: read every plane of every window pixel, wait for the last, write the planes -
   always @(*) begin
@@ -160,7 +166,11 @@ module stqn_maxpool #(
   end
 
   assign busy_o = state_q != S_IDLE;
-  wire unused_ok = &{1'b0, rd_word[SW-1:AW], wr_word[SW-1:AW], ix[SW-1:LOGC]};
+  wire unused_ok = &{1'b0, ky_ext[DIM_W+CNT_W-1:DIM_W], kx_ext[DIM_W+CNT_W-1:DIM_W],
+                     s_ext[DIM_W+CNT_W-1:DIM_W], iy_ext[AW+DIM_W-1:AW], ixw_ext[AW+DIM_W-1:AW],
+                     xw_ext[AW+DIM_W-1:AW], y_ext[AW+DIM_W-1:AW], iwb_ext[AW+DIM_W-1:AW],
+                     owb_ext[AW+DIM_W-1:AW], ch_ext[AW+CNT_W-1:AW], k_ext[AW+CNT_W-1:AW],
+                     pl_ext[AW+3:AW], b_ext[AW+3:AW]};
 endmodule
 
 `default_nettype wire
