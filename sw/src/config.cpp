@@ -1,0 +1,153 @@
+// Quantizer names, the training configuration and metrics as JSON (torch-free).
+#include "stqn/error.hpp"
+#include "stqn/json_field.hpp"
+#include "stqn/train.hpp"
+
+namespace stqn {
+
+namespace {
+
+// "name" or "name:K" -> (name, K); K = -1 when absent.
+std::pair<std::string, int> split_bits(const std::string& text, const std::string& what) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) return {text, -1};
+  const std::string digits = text.substr(colon + 1);
+  if (digits.empty() || digits.size() > 2 ||
+      digits.find_first_not_of("0123456789") != std::string::npos) {
+    fail(what, "'{}': expected NAME:K with K a number of bits", text);
+  }
+  return {text.substr(0, colon), std::stoi(digits)};
+}
+
+}  // namespace
+
+int WeightSpec::kernels() const {
+  switch (kind) {
+    case WeightQuant::Sttn: return 2;
+    case WeightQuant::Stqn: return (1 << bits) - 1;
+    default: return 1;
+  }
+}
+
+std::string WeightSpec::name() const {
+  switch (kind) {
+    case WeightQuant::Fp32: return "fp32";
+    case WeightQuant::Twn: return "twn";
+    case WeightQuant::Sttn: return "sttn";
+    case WeightQuant::Stqn: return fmt::format("stqn:{}", bits);
+    case WeightQuant::Rtn: return fmt::format("rtn:{}", bits);
+  }
+  return "?";
+}
+
+WeightSpec WeightSpec::parse(const std::string& text) {
+  const auto [name, bits] = split_bits(text, "weights");
+  WeightSpec s;
+  if (bits < 0 && name == "fp32") s = {WeightQuant::Fp32, 32};
+  else if (bits < 0 && name == "twn") s = {WeightQuant::Twn, 2};
+  else if (bits < 0 && name == "sttn") s = {WeightQuant::Sttn, 2};
+  else if (name == "stqn" && bits >= 2 && bits <= 4) s = {WeightQuant::Stqn, bits};
+  else if (name == "rtn" && bits >= 2 && bits <= 4) s = {WeightQuant::Rtn, bits};
+  else fail("weights", "'{}': expected fp32, twn, sttn, stqn:K or rtn:K with K in 2..4", text);
+  return s;
+}
+
+std::string ActSpec::name() const {
+  switch (kind) {
+    case ActQuant::Relu: return "relu";
+    case ActQuant::Ternary: return "ternary";
+    case ActQuant::Uint: return fmt::format("uint:{}", bits);
+  }
+  return "?";
+}
+
+ActSpec ActSpec::parse(const std::string& text) {
+  const auto [name, bits] = split_bits(text, "acts");
+  if (bits < 0 && name == "relu") return {ActQuant::Relu, 32};
+  if (bits < 0 && name == "ternary") return {ActQuant::Ternary, 2};
+  if (name == "uint" && bits >= 1 && bits <= 4) return {ActQuant::Uint, bits};
+  fail("acts", "'{}': expected relu, ternary or uint:K with K in 1..4", text);
+}
+
+nlohmann::json TrainConfig::to_json() const {
+  return {{"weights", weights.name()},
+          {"acts", acts.name()},
+          {"grad", grad == SoftGrad::Exact ? "exact" : "code"},
+          {"epochs", epochs},
+          {"batch", batch},
+          {"lr", lr},
+          {"optimizer", "adam"},
+          {"schedule", "cosine"},
+          {"seed", seed},
+          {"augment", augment},
+          {"train_limit", train_limit},
+          {"teacher", teacher},
+          {"kd_temperature", kd_temperature},
+          {"kd_weight", kd_weight}};
+}
+
+TrainConfig TrainConfig::from_json(const JsonField& f) {
+  TrainConfig c;
+  try {
+    c.weights = WeightSpec::parse(f.at("weights").string());
+    c.acts = ActSpec::parse(f.at("acts").string());
+  } catch (const Error& e) {
+    f.error(std::string("a valid quantizer (") + e.what() + ")");
+  }
+  c.grad = f.at("grad").one_of({"exact", "code"}) == "exact" ? SoftGrad::Exact : SoftGrad::Code;
+  c.epochs = static_cast<int>(f.at("epochs").integer(1, 10000));
+  c.batch = static_cast<int>(f.at("batch").integer(1, 65536));
+  c.lr = f.at("lr").number();
+  c.seed = static_cast<std::uint64_t>(f.at("seed").integer(0, INT64_MAX));
+  c.augment = f.at("augment").boolean();
+  c.train_limit = static_cast<int>(f.at("train_limit").integer(0, 1 << 30));
+  c.teacher = f.at("teacher").string();
+  c.kd_temperature = f.at("kd_temperature").number();
+  c.kd_weight = f.at("kd_weight").number();
+  return c;
+}
+
+nlohmann::json EpochMetrics::to_json() const {
+  return {{"epoch", epoch},
+          {"lr", lr},
+          {"train_loss", train_loss},
+          {"train_top1", train_top1},
+          {"test_top1", test_top1},
+          {"seconds", seconds},
+          {"images_per_second", images_per_second},
+          {"wall_seconds", wall_seconds}};
+}
+
+EpochMetrics EpochMetrics::from_json(const JsonField& f) {
+  EpochMetrics m;
+  m.epoch = static_cast<int>(f.at("epoch").integer(1, 10000));
+  m.lr = f.at("lr").number();
+  m.train_loss = f.at("train_loss").number();
+  m.train_top1 = f.at("train_top1").number();
+  m.test_top1 = f.at("test_top1").number();
+  m.seconds = f.at("seconds").number();
+  m.images_per_second = f.at("images_per_second").number();
+  m.wall_seconds = f.at("wall_seconds").number();
+  return m;
+}
+
+nlohmann::json ExportResult::to_json() const {
+  auto list = [](const std::vector<Disagreement>& ds) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& d : ds) {
+      out.push_back({{"image", d.image}, {"label", d.label}, {"golden", d.golden},
+                     {"trainer", d.trainer}});
+    }
+    return out;
+  };
+  return {{"images", images},
+          {"golden_top1", golden_top1},
+          {"trainer_top1", trainer_top1},
+          {"trainer_float_top1", trainer_float_top1},
+          {"agreement", agreement},
+          {"float_agreement", float_agreement},
+          {"disagreements", list(disagreements)},
+          {"float_disagreements", list(float_disagreements)}};
+}
+
+}  // namespace stqn

@@ -1,0 +1,265 @@
+// The training loop: Adam with cosine decay, the reference augmentation, optional distillation,
+// per-epoch metrics and atomic checkpoints that resume exactly.
+#include "net.hpp"
+
+#include "stqn/checkpoint_file.hpp"
+#include "stqn/error.hpp"
+#include "stqn/fileio.hpp"
+#include "stqn/json_field.hpp"
+#include "stqn/progress.hpp"
+#include "stqn/train_data.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+namespace stqn::trainer {
+
+using torch::Tensor;
+
+namespace {
+
+constexpr std::string_view kCheckpointFormat = "stqn-checkpoint";
+constexpr int kEvalBatch = 500;
+constexpr double kPi = 3.14159265358979323846;
+
+double cosine_lr(double base, long step, long total) {
+  return base * 0.5 * (1.0 + std::cos(kPi * double(step) / double(std::max(1L, total))));
+}
+
+Tensor pixels_tensor(const Dataset& data, int first, int count, float scale) {
+  Tensor x = torch::empty({count, 1, data.height, data.width});
+  std::vector<int> idx(static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i) idx[std::size_t(i)] = first + i;
+  TrainRng unused;
+  batch_fill(data, idx.data(), count, /*augment=*/false, unused, scale, x.data_ptr<float>());
+  return x;
+}
+
+std::string optimizer_save(torch::optim::Optimizer& opt) {
+  torch::serialize::OutputArchive archive;
+  opt.save(archive);
+  std::ostringstream out;
+  archive.save_to(out);
+  return out.str();
+}
+
+void optimizer_load(torch::optim::Optimizer& opt, const std::string& bytes, const std::string& where) {
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(bytes.data(), bytes.size());
+    opt.load(archive);
+  } catch (const c10::Error& e) {
+    const std::string msg = e.what_without_backtrace();
+    fail(where, "optimizer state: {}", msg.substr(0, msg.find('\n')));
+  }
+}
+
+const std::string& blob(const CheckpointFile& f, const std::string& name, const std::string& where) {
+  const auto it = f.blobs.find(name);
+  if (it == f.blobs.end()) fail(where, "blobs: missing blob '{}'", name);
+  return it->second;
+}
+
+void metrics_write(const std::filesystem::path& dir, const TrainConfig& config,
+                   const std::vector<EpochMetrics>& history) {
+  nlohmann::json j = {{"config", config.to_json()}, {"epochs", nlohmann::json::array()}};
+  std::string csv = "epoch,lr,train_loss,train_top1,test_top1,seconds,images_per_second,wall_seconds\n";
+  for (const auto& m : history) {
+    j["epochs"].push_back(m.to_json());
+    csv += fmt::format("{},{:.6g},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f},{:.3f}\n", m.epoch, m.lr,
+                       m.train_loss, m.train_top1, m.test_top1, m.seconds, m.images_per_second,
+                       m.wall_seconds);
+  }
+  file_write_atomic(dir / "metrics.json", j.dump(2) + "\n");
+  file_write_atomic(dir / "metrics.csv", csv);
+}
+
+}  // namespace
+
+LoadedNet net_load(const std::filesystem::path& checkpoint) {
+  const std::string where = checkpoint.string();
+  LoadedNet out;
+  const CheckpointFile file = checkpoint_file_read(checkpoint);
+  const JsonField root(file.header, where, "");
+  if (root.at("format").string() != kCheckpointFormat) {
+    root.at("format").error(fmt::format("\"{}\"", kCheckpointFormat));
+  }
+  out.config = TrainConfig::from_json(root.at("config"));
+  out.header = file.header;
+  out.net = Net(out.config);
+  module_load(*out.net, blob(file, "model", where), where);
+  out.net->eval();
+  return out;
+}
+
+std::vector<int> evaluate(Net& net, const Dataset& data, int count, bool integer, int batch) {
+  torch::NoGradGuard no_grad;
+  net->eval();
+  std::vector<int> preds;
+  preds.reserve(std::size_t(count));
+  for (int first = 0; first < count; first += batch) {
+    const int n = std::min(batch, count - first);
+    const Tensor logits =
+        integer ? net->forward_integer(pixels_tensor(data, first, n, 1.0f), nullptr)
+                : net->forward(pixels_tensor(data, first, n, static_cast<float>(kPixelScale)));
+    const std::vector<int> p = predictions(logits);
+    preds.insert(preds.end(), p.begin(), p.end());
+  }
+  return preds;
+}
+
+}  // namespace stqn::trainer
+
+namespace stqn {
+
+using namespace stqn::trainer;
+
+TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
+  torch::set_num_threads(options.threads);
+  TrainConfig config = requested;
+  CheckpointFile resume;
+  const std::string resume_where = options.resume.string();
+  if (!options.resume.empty()) {
+    resume = checkpoint_file_read(options.resume);
+    const JsonField root(resume.header, resume_where, "");
+    if (root.at("format").string() != kCheckpointFormat) {
+      root.at("format").error(fmt::format("\"{}\"", kCheckpointFormat));
+    }
+    config = TrainConfig::from_json(root.at("config"));
+  }
+
+  torch::manual_seed(config.seed);
+  Net net(config);
+  torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(config.lr));
+
+  const Dataset train = idx_load(options.data_dir, "train");
+  const Dataset test = idx_load(options.data_dir, "t10k");
+  const int n_train = config.train_limit > 0 ? std::min(config.train_limit, train.count) : train.count;
+  const int n_test = options.test_limit > 0 ? std::min(options.test_limit, test.count) : test.count;
+  const bool integer_eval = config.weights.quantized() && config.acts.quantized();
+
+  Net teacher{nullptr};
+  if (!config.teacher.empty()) {
+    LoadedNet t = net_load(config.teacher);
+    teacher = t.net;
+    teacher->eval();
+  }
+
+  TrainRng rng(config.seed);
+  int start_epoch = 0;
+  long step = 0;
+  double wall = 0;
+  std::vector<EpochMetrics> history;
+  if (!options.resume.empty()) {
+    const JsonField root(resume.header, resume_where, "");
+    module_load(*net, blob(resume, "model", resume_where), resume_where);
+    optimizer_load(optimizer, blob(resume, "optimizer", resume_where), resume_where);
+    rng = rng_load(root.at("rng").string(), resume_where);
+    start_epoch = static_cast<int>(root.at("epoch").integer(0, config.epochs));
+    step = static_cast<long>(root.at("step").integer(0, INT64_MAX));
+    wall = root.at("wall_seconds").number();
+    const JsonField h = root.at("history");
+    for (std::size_t i = 0; i < h.array_size(); ++i) history.push_back(EpochMetrics::from_json(h.at(i)));
+  }
+
+  std::filesystem::create_directories(options.out_dir);
+  const long steps_per_epoch = (n_train + config.batch - 1) / config.batch;
+  const long total_steps = steps_per_epoch * config.epochs;
+  TrainResult result;
+  result.checkpoint = options.out_dir / "checkpoint.bin";
+  int epochs_here = 0;
+
+  for (int epoch = start_epoch + 1; epoch <= config.epochs; ++epoch) {
+    net->train();
+    const std::vector<int> order = epoch_order(n_train, rng);
+    Progress progress(fmt::format("epoch {}/{}", epoch, config.epochs), n_train);
+    const auto t0 = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    long correct = 0;
+    double lr = 0;
+    for (long b = 0; b < steps_per_epoch; ++b) {
+      const int first = static_cast<int>(b * config.batch);
+      const int count = std::min(config.batch, n_train - first);
+      Tensor x = torch::empty({count, 1, train.height, train.width});
+      batch_fill(train, order.data() + first, count, config.augment, rng,
+                 static_cast<float>(kPixelScale), x.data_ptr<float>());
+      Tensor y = torch::empty({count}, torch::kLong);
+      int64_t* labels = y.data_ptr<int64_t>();
+      for (int i = 0; i < count; ++i) {
+        labels[i] = int64_t{train.labels[std::size_t(order[std::size_t(first + i)])]};
+      }
+      lr = cosine_lr(config.lr, step, total_steps);
+      for (auto& group : optimizer.param_groups()) {
+        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+      }
+      const Tensor logits = net->forward(x);
+      Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+      if (teacher) {
+        Tensor soft;
+        {
+          torch::NoGradGuard no_grad;
+          soft = torch::softmax(teacher->forward(x).div(config.kd_temperature), 1);
+        }
+        const Tensor kd = torch::nn::functional::kl_div(
+            torch::log_softmax(logits.div(config.kd_temperature), 1), soft,
+            torch::nn::functional::KLDivFuncOptions().reduction(torch::kBatchMean));
+        loss = loss.mul(1 - config.kd_weight) +
+               kd.mul(config.kd_weight * config.kd_temperature * config.kd_temperature);
+      }
+      optimizer.zero_grad();
+      loss.backward();
+      optimizer.step();
+      net->clamp_latent();
+      ++step;
+      loss_sum += loss.item<double>() * count;
+      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      if (!options.quiet) {
+        progress.update(first + count, fmt::format("loss {:.4f}", loss_sum / (first + count)));
+      }
+    }
+    const double train_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const std::vector<int> preds = evaluate(net, test, n_test, integer_eval, kEvalBatch);
+    long test_correct = 0;
+    for (int i = 0; i < n_test; ++i) test_correct += preds[std::size_t(i)] == test.labels[std::size_t(i)];
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    wall += seconds;
+
+    EpochMetrics m;
+    m.epoch = epoch;
+    m.lr = lr;
+    m.train_loss = loss_sum / n_train;
+    m.train_top1 = double(correct) / n_train;
+    m.test_top1 = double(test_correct) / std::max(1, n_test);
+    m.seconds = seconds;
+    m.images_per_second = n_train / train_seconds;
+    m.wall_seconds = wall;
+    history.push_back(m);
+    if (!options.quiet) {
+      progress.finish(fmt::format("loss {:.4f} train {:.2f}% test {:.2f}% ({})", m.train_loss,
+                                  100 * m.train_top1, 100 * m.test_top1,
+                                  integer_eval ? "integer eval" : "float eval"));
+    }
+
+    CheckpointFile ck;
+    ck.header = {{"format", kCheckpointFormat},
+                 {"config", config.to_json()},
+                 {"epoch", epoch},
+                 {"step", step},
+                 {"rng", rng_save(rng)},
+                 {"wall_seconds", wall},
+                 {"threads", options.threads},
+                 {"history", nlohmann::json::array()}};
+    for (const auto& h : history) ck.header["history"].push_back(h.to_json());
+    ck.blobs["model"] = module_save(*net);
+    ck.blobs["optimizer"] = optimizer_save(optimizer);
+    checkpoint_file_write(result.checkpoint, ck);
+    metrics_write(options.out_dir, config, history);
+    if (options.stop_after_epochs > 0 && ++epochs_here >= options.stop_after_epochs) break;
+  }
+  result.history = history;
+  return result;
+}
+
+}  // namespace stqn

@@ -1,0 +1,382 @@
+// The trainer: quantizer gradients against finite differences, the merged (one-code) model
+// against the two-kernel model, export -> golden model -> trainer agreement, and exact resume.
+#include "net.hpp"
+
+#include "stqn/error.hpp"
+#include "stqn/fast.hpp"
+#include "stqn/idx.hpp"
+#include "stqn/reference.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace stqn::trainer {
+namespace {
+
+namespace fs = std::filesystem;
+using torch::Tensor;
+
+fs::path test_dir(const std::string& name) {
+  const fs::path dir = fs::path(STQN_TEST_TMP) / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+const Dataset& test_set() {
+  static const Dataset data = idx_load(STQN_DATA_DIR, "t10k");
+  return data;
+}
+
+Tensor pixels(const Dataset& d, int first, int count, double scale) {
+  Tensor x = torch::empty({count, 1, d.height, d.width}, torch::kDouble);
+  for (int n = 0; n < count; ++n) {
+    for (int p = 0; p < d.height * d.width; ++p) {
+      x.data_ptr<double>()[n * d.height * d.width + p] = d.image(first + n)[p] * scale;
+    }
+  }
+  return x.to(torch::kFloat);
+}
+
+// ---- Gradients --------------------------------------------------------------------------------
+
+// Soft threshold (exact gradient): the part of the gradient that is a true derivative (the
+// shared scale's term) matches central finite differences; the rest is the STE alpha g 1[|w|<=1].
+class SoftGradient : public ::testing::TestWithParam<int> {};
+
+TEST_P(SoftGradient, ScaleTermMatchesFiniteDifferences) {
+  const int m = GetParam();
+  torch::manual_seed(7);
+  const Tensor w0 = torch::rand({m, 3, 2, 3, 3}, torch::kDouble).mul(2.4).sub(1.2);  // some |w| > 1
+  const Tensor r = torch::randn({3, 2, 3, 3}, torch::kDouble);
+  Tensor w = w0.clone().requires_grad_(true);
+  quant_soft(w, SoftGrad::Exact).mul(r).sum().backward();
+  const int64_t n = 2 * 9;
+  const Tensor alpha = w0.abs().sum({0, 2, 3, 4}).div(double(m * n));
+  const Tensor ste = r.unsqueeze(0).mul(alpha.view({1, 3, 1, 1, 1})).mul(w0.abs().le(1).to(torch::kDouble));
+  const Tensor scale_term = w.grad() - ste;
+  const double eps = 1e-6;
+  auto loss = [&](const Tensor& v) { return quant_soft(v, SoftGrad::Exact).mul(r).sum().item<double>(); };
+  const Tensor flat = w0.flatten();
+  int checked = 0;
+  for (int64_t i = 0; i < flat.numel(); i += 5) {
+    if (std::abs(flat[i].item<double>()) < 10 * eps) continue;  // sign would flip
+    Tensor plus = flat.clone(), minus = flat.clone();
+    plus[i] += eps;
+    minus[i] -= eps;
+    const double fd = (loss(plus.view_as(w0)) - loss(minus.view_as(w0))) / (2 * eps);
+    EXPECT_NEAR(scale_term.flatten()[i].item<double>(), fd, 1e-6) << "element " << i;
+    ++checked;
+  }
+  EXPECT_GT(checked, 20);
+}
+
+// The exact gradient equals autograd through alpha = sum|w| / (M n) and an STE sign.
+TEST_P(SoftGradient, ExactEqualsAutogradComposition) {
+  const int m = GetParam();
+  torch::manual_seed(8);
+  const Tensor w0 = torch::rand({m, 4, 3, 3, 3}, torch::kDouble).mul(2.4).sub(1.2);
+  const Tensor r = torch::randn({4, 3, 3, 3}, torch::kDouble);
+  Tensor a = w0.clone().requires_grad_(true);
+  quant_soft(a, SoftGrad::Exact).mul(r).sum().backward();
+  Tensor b = w0.clone().requires_grad_(true);
+  const Tensor mask = w0.abs().le(1).to(torch::kDouble);
+  const Tensor sign_ste = sign_pos(w0) + b.mul(mask) - b.mul(mask).detach();
+  const Tensor alpha = b.abs().sum({0, 2, 3, 4}).div(double(m * 27)).view({4, 1, 1, 1});
+  alpha.mul(sign_ste.sum(0)).mul(r).sum().backward();
+  EXPECT_TRUE(torch::allclose(a.grad(), b.grad(), 1e-12, 1e-12));
+  // Forward: alpha_o * sum_m sign(w_m)
+  EXPECT_TRUE(torch::allclose(quant_soft(w0, SoftGrad::Exact), alpha.detach().mul(sign_pos(w0).sum(0))));
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, SoftGradient, ::testing::Values(2, 3, 7));
+
+// RTN (LSQ): the step gradient minus its STE part (-w/s inside the grid) is the true derivative.
+TEST(RtnGradient, StepMatchesFiniteDifferencesPlusSte) {
+  for (int bits : {2, 3}) {
+    torch::manual_seed(9);
+    const int64_t m = (1 << bits) - 1;
+    const Tensor w = torch::randn({3, 2, 3, 3}, torch::kDouble).mul(0.5);
+    const Tensor s0 = torch::full({3}, 0.2, torch::kDouble);
+    const Tensor r = torch::randn({3, 2, 3, 3}, torch::kDouble);
+    Tensor s = s0.clone().requires_grad_(true);
+    Tensor wv = w.clone().requires_grad_(true);
+    quant_rtn(wv, s, bits).mul(r).sum().backward();
+    const Tensor x = w.div(s0.view({3, 1, 1, 1}));
+    const Tensor inside = x.abs().le(double(m)).to(torch::kDouble);
+    const double gscale = 1.0 / std::sqrt(18.0 * double(m));
+    const Tensor true_part = s.grad() / gscale + r.mul(x).mul(inside).sum({1, 2, 3});
+    for (int o = 0; o < 3; ++o) {
+      const double eps = 1e-7;
+      Tensor sp = s0.clone(), sm = s0.clone();
+      sp[o] += eps;
+      sm[o] -= eps;
+      const double fd = (quant_rtn(w, sp, bits).mul(r).sum().item<double>() -
+                         quant_rtn(w, sm, bits).mul(r).sum().item<double>()) / (2 * eps);
+      EXPECT_NEAR(true_part[o].item<double>(), fd, 1e-5) << "bits " << bits << " channel " << o;
+    }
+    EXPECT_TRUE(torch::equal(wv.grad(), r.mul(inside))) << "STE of w inside the grid";
+  }
+}
+
+TEST(ActivationQuantizers, TernaryBoundariesAndSteWindow) {
+  const Tensor u = torch::tensor({-1.5, -1.0, -0.5000001, -0.5, 0.0, 0.5, 0.5000001, 1.0, 1.5},
+                                 torch::kDouble).requires_grad_(true);
+  const Tensor codes = act_ternary(u);
+  const std::vector<double> expected = {-1, -1, -1, 0, 0, 0, 1, 1, 1};
+  for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(codes[int64_t(i)].item<double>(), expected[i]) << i;
+  codes.sum().backward();
+  const std::vector<double> grad = {0, 1, 1, 1, 1, 1, 1, 1, 0};
+  for (std::size_t i = 0; i < grad.size(); ++i) EXPECT_EQ(u.grad()[int64_t(i)].item<double>(), grad[i]) << i;
+}
+
+TEST(ActivationQuantizers, UintCodesAndSte) {
+  const Tensor u = torch::tensor({-0.2, 0.1, 0.2, 0.5, 0.9, 1.2}, torch::kDouble).requires_grad_(true);
+  const Tensor v = act_uint(u, 2);  // M = 3, thresholds 1/6, 1/2, 5/6
+  const std::vector<double> codes = {0, 0, 1, 1, 3, 3};
+  for (std::size_t i = 0; i < codes.size(); ++i) EXPECT_NEAR(v[int64_t(i)].item<double>() * 3, codes[i], 1e-12) << i;
+  v.sum().backward();
+  const std::vector<double> grad = {0, 1, 1, 1, 1, 0};
+  for (std::size_t i = 0; i < grad.size(); ++i) EXPECT_EQ(u.grad()[int64_t(i)].item<double>(), grad[i]) << i;
+}
+
+// threshold_search against an exhaustive scan, for positive, negative and zero k, ties at a
+// threshold (u exactly 0.5) and thresholds beyond the reachable range.
+TEST(ThresholdSearch, MatchesExhaustiveScan) {
+  const std::int64_t bound = 40;
+  const std::vector<std::pair<float, float>> cases = {
+      {0.25f, 0.0f}, {-0.25f, 0.0f}, {0.0f, 0.7f}, {0.0f, 0.2f}, {0.0f, -0.9f}, {0.013f, -0.31f},
+      {-0.0371f, 0.123f}, {1e-4f, 0.1f}, {0.3f, 20.0f}, {0.3f, -20.0f}, {0.1f, 0.4f}};
+  for (const ActSpec acts : {ActSpec{ActQuant::Ternary, 2}, ActSpec{ActQuant::Uint, 2}}) {
+    for (const auto& [k, c] : cases) {
+      const int sign = k < 0 ? -1 : 1;
+      for (const ActThreshold& t : act_thresholds(acts)) {
+        const std::int32_t theta = threshold_search(k, c, sign, t, bound);
+        for (std::int64_t se = -bound; se <= bound; ++se) {
+          const float u = static_cast<float>(sign * se) * k + c;  // -ffp-contract=off
+          const bool pass = t.strict ? u > t.tau : u >= t.tau;
+          EXPECT_EQ(pass, se >= theta) << "k " << k << " c " << c << " tau " << t.tau << " S_e " << se;
+        }
+      }
+    }
+  }
+  // The tie: u(2) = 0.25 * 2 = 0.5 exactly is not above 0.5, so +1 starts at S = 3; and
+  // u(-2) = -0.5 is not below -0.5, so 0 starts at S = -2.
+  const auto taus = act_thresholds({ActQuant::Ternary, 2});
+  EXPECT_EQ(threshold_search(0.25f, 0.0f, 1, taus[1], bound), 3);
+  EXPECT_EQ(threshold_search(0.25f, 0.0f, 1, taus[0], bound), -2);
+}
+
+// ---- The merged model -------------------------------------------------------------------------
+
+// Trains `net` briefly so that BN statistics and weights are not at their initial values.
+void train_briefly(Net& net, int steps) {
+  const Dataset& d = test_set();
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-2));
+  net->train();
+  for (int s = 0; s < steps; ++s) {
+    const Tensor x = pixels(d, s * 32, 32, kPixelScale);
+    Tensor y = torch::empty({32}, torch::kLong);
+    for (int i = 0; i < 32; ++i) y[i] = int64_t{d.labels[std::size_t(s * 32 + i)]};
+    const Tensor loss = torch::nn::functional::cross_entropy(net->forward(x), y);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    net->clamp_latent();
+  }
+  net->eval();
+}
+
+TrainConfig config_of(const std::string& weights, const std::string& acts) {
+  TrainConfig c;
+  c.weights = WeightSpec::parse(weights);
+  c.acts = ActSpec::parse(acts);
+  return c;
+}
+
+// The two-kernel STTN model, evaluated on integers: S = conv(a, sign W1) + conv(a, sign W2) with
+// scale alpha, against the merged model's S = conv(a, t), t = (sign W1 + sign W2) / 2, scale
+// 2 alpha. Codes at every layer and the logits must be identical.
+TEST(MergedModel, SameCodesAndPredictionsAsTwoKernelModel) {
+  torch::manual_seed(3);
+  Net net(config_of("sttn", "ternary"));
+  train_briefly(net, 10);
+  namespace F = torch::nn::functional;
+  const auto params = net->named_parameters();
+  const auto buffers = net->named_buffers();
+  const Tensor px = pixels(test_set(), 1000, 64, 1.0);
+
+  std::vector<Tensor> merged_codes;
+  const Tensor merged_logits = net->forward_integer(px, &merged_codes);
+
+  std::vector<Tensor> two_codes;
+  Tensor a = px;
+  const auto conv = F::Conv2dFuncOptions().padding(1);
+  for (int j = 0; j < kConvs; ++j) {
+    if (kPoolBefore[std::size_t(j)]) a = F::max_pool2d(a, F::MaxPool2dFuncOptions(2));
+    Tensor s, k;
+    const Fold f = net->fold(j);
+    if (j == 0) {
+      s = F::conv2d(a, net->int_conv(0).codes, conv).round();
+      k = f.k;
+    } else {
+      torch::NoGradGuard no_grad;
+      const Tensor w = params[fmt::format("w{}", j)].detach();
+      const Tensor b = sign_pos(w);
+      s = F::conv2d(a, b[0], conv).round() + F::conv2d(a, b[1], conv).round();
+      const Tensor alpha = w.abs().sum({0, 2, 3, 4}).div(double(2 * w[0][0].numel()));
+      const Tensor gamma = params[fmt::format("bn{}.weight", j)].to(torch::kDouble);
+      const Tensor var = buffers[fmt::format("bn{}.running_var", j)].to(torch::kDouble);
+      const Tensor inv = gamma.div(var.add(kBnEps).sqrt());
+      k = alpha.to(torch::kDouble).mul(1.0).mul(inv).to(torch::kFloat);
+    }
+    const Tensor u = s.mul(k.view({1, -1, 1, 1})).add(f.c.view({1, -1, 1, 1}));
+    a = ternary_codes(u);
+    two_codes.push_back(a);
+  }
+  ASSERT_EQ(two_codes.size(), merged_codes.size());
+  for (std::size_t j = 0; j < two_codes.size(); ++j) {
+    EXPECT_TRUE(torch::equal(two_codes[j], merged_codes[j])) << "layer " << j;
+    EXPECT_GT(two_codes[j].eq(0).sum().item<int64_t>(), 0);
+    EXPECT_GT(two_codes[j].ne(0).sum().item<int64_t>(), 0);
+  }
+  const IntHead h = net->int_head();
+  const Tensor two_logits = a.sum({2, 3}).matmul(h.codes.t()).add(h.bias);
+  EXPECT_TRUE(torch::equal(two_logits, merged_logits));
+  EXPECT_EQ(predictions(two_logits), predictions(merged_logits));
+
+  // The ordinary float (here double) evaluation of the two-kernel training graph gives the same
+  // codes except where u lies within float rounding of a threshold (docs/training.md).
+  net->to(torch::kDouble);
+  const std::vector<Tensor> float_codes = net->forward_codes(px.to(torch::kDouble).mul(kPixelScale));
+  int64_t total = 0, differ = 0;
+  for (std::size_t j = 0; j < float_codes.size(); ++j) {
+    total += float_codes[j].numel();
+    differ += float_codes[j].ne(merged_codes[j].to(torch::kDouble)).sum().item<int64_t>();
+  }
+  EXPECT_LE(double(differ), 1e-5 * double(total)) << differ << " of " << total << " codes differ";
+}
+
+// ---- Export -> golden model -> trainer ----------------------------------------------------------
+
+class ExportAgreement : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+// The package reproduces the integer-faithful evaluation layer by layer, including channels with
+// a negative or zero BN gamma (negated weights, constant codes).
+TEST_P(ExportAgreement, GoldenCodesEqualTrainerCodesAtEveryLayer) {
+  const auto [weights, acts] = GetParam();
+  torch::manual_seed(5);
+  Net net(config_of(weights, acts));
+  train_briefly(net, 6);
+  {
+    torch::NoGradGuard no_grad;
+    auto params = net->named_parameters();
+    for (int j = 0; j < kConvs; ++j) {
+      Tensor gamma = params[fmt::format("bn{}.weight", j)];
+      gamma[0] = -gamma[0].abs() - 0.1;  // k < 0
+      gamma[1] = 0.0;                    // k = 0
+    }
+  }
+  const Package pkg = package_build(net, "test");
+  const Dataset& d = test_set();
+  const int count = 16;
+  std::vector<Tensor> codes;
+  const Tensor logits = net->forward_integer(pixels(d, 0, count, 1.0), &codes);
+  const std::vector<std::size_t> conv_layers = {0, 1, 3, 4, 6};  // stem, block1..4 in the package
+  for (int n = 0; n < count; ++n) {
+    const stqn::Tensor in = input_from_pixels(pkg, d.image(n), d.height, d.width);
+    const std::vector<stqn::Tensor> out = reference_forward(pkg, in);
+    for (std::size_t j = 0; j < conv_layers.size(); ++j) {
+      const Tensor mine = codes[j][n].contiguous().to(torch::kInt);
+      const stqn::Tensor& golden = out[conv_layers[j]];
+      ASSERT_EQ(std::size_t(mine.numel()), golden.data.size());
+      const std::vector<std::int32_t> v(mine.data_ptr<int>(), mine.data_ptr<int>() + mine.numel());
+      EXPECT_EQ(v, golden.data) << "image " << n << " layer " << pkg.layers[conv_layers[j]].name;
+    }
+    const Tensor l = logits[n].contiguous().to(torch::kInt);
+    const std::vector<std::int32_t> lv(l.data_ptr<int>(), l.data_ptr<int>() + l.numel());
+    EXPECT_EQ(lv, out.back().data) << "image " << n << " logits";
+  }
+}
+
+// A short training run end to end: train_run -> export_run; golden accuracy equals the trainer's
+// integer evaluation and every prediction agrees.
+TEST_P(ExportAgreement, ShortRunExportsWithFullAgreement) {
+  const auto [weights, acts] = GetParam();
+  std::string name = fmt::format("export-{}-{}", weights, acts);
+  for (char& ch : name) ch = ch == ':' ? '_' : ch;
+  const fs::path dir = test_dir(name);
+  TrainConfig c = config_of(weights, acts);
+  c.epochs = 1;
+  c.train_limit = 512;
+  RunOptions run;
+  run.out_dir = dir / "run";
+  run.data_dir = STQN_DATA_DIR;
+  run.test_limit = 100;
+  run.quiet = true;
+  const TrainResult tr = train_run(c, run);
+  ExportOptions ex;
+  ex.checkpoint = tr.checkpoint;
+  ex.package_dir = dir / "package";
+  ex.data_dir = STQN_DATA_DIR;
+  ex.report = dir / "report.json";
+  ex.test_limit = 400;
+  ex.quiet = true;
+  const ExportResult r = export_run(ex);
+  EXPECT_EQ(r.images, 400);
+  EXPECT_EQ(r.agreement, 1.0);
+  EXPECT_TRUE(r.disagreements.empty());
+  EXPECT_EQ(r.golden_top1, r.trainer_top1);
+  EXPECT_TRUE(fs::exists(ex.package_dir / "manifest.json"));
+  EXPECT_TRUE(fs::exists(ex.report));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Variants, ExportAgreement,
+    ::testing::Values(std::make_pair("sttn", "ternary"), std::make_pair("twn", "ternary"),
+                      std::make_pair("stqn:2", "uint:2"), std::make_pair("rtn:2", "ternary")),
+    [](const auto& info) {
+      std::string s = std::string(info.param.first) + "_" + info.param.second;
+      for (char& ch : s) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+      return s;
+    });
+
+// ---- Resume -----------------------------------------------------------------------------------
+
+// Two epochs in one go and one epoch + resume + one epoch give bit-identical weights, buffers
+// and metrics.
+TEST(Resume, ContinuesExactly) {
+  const fs::path dir = test_dir("resume");
+  TrainConfig c = config_of("sttn", "ternary");
+  c.epochs = 2;
+  c.train_limit = 384;
+  c.batch = 64;
+  RunOptions run;
+  run.data_dir = STQN_DATA_DIR;
+  run.test_limit = 50;
+  run.quiet = true;
+  run.out_dir = dir / "straight";
+  const TrainResult straight = train_run(c, run);
+  run.out_dir = dir / "split";
+  run.stop_after_epochs = 1;
+  const TrainResult first = train_run(c, run);
+  ASSERT_EQ(first.history.size(), 1u);
+  run.stop_after_epochs = 0;
+  run.resume = first.checkpoint;
+  const TrainResult resumed = train_run(TrainConfig{}, run);  // the checkpoint's config is used
+  ASSERT_EQ(resumed.history.size(), 2u);
+  for (int e = 0; e < 2; ++e) {
+    EXPECT_EQ(straight.history[std::size_t(e)].train_loss, resumed.history[std::size_t(e)].train_loss);
+    EXPECT_EQ(straight.history[std::size_t(e)].test_top1, resumed.history[std::size_t(e)].test_top1);
+  }
+  LoadedNet a = net_load(straight.checkpoint), b = net_load(resumed.checkpoint);
+  const auto pa = a.net->named_parameters(), pb = b.net->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
+  const auto ba = a.net->named_buffers(), bb = b.net->named_buffers();
+  for (const auto& item : ba) EXPECT_TRUE(torch::equal(item.value(), bb[item.key()])) << item.key();
+}
+
+}  // namespace
+}  // namespace stqn::trainer
