@@ -57,7 +57,6 @@ module stqn_writeback #(
   localparam integer PES   = ROWS * COLS;
   localparam integer PW    = $clog2(PES) < 1 ? 1 : $clog2(PES);
   localparam integer SLOTS = LANES / ROWS;       // groups per chunk
-  localparam integer SW    = 32;
   localparam integer CNTW  = $clog2(NTH + 1);
   localparam integer LOGC  = $clog2(COLS);
   localparam integer LOGS  = $clog2(SLOTS);
@@ -141,14 +140,24 @@ module stqn_writeback #(
   );
 
   // ---- Collector: codes of COLS pixels x LANES channels -----------------------------------------
+  // The code of PE (r, c) of group slot s goes to pixel c, lane s * ROWS + r. Every slot has its
+  // own decoded enable (no wide shifter).
+  localparam integer LOGR = $clog2(ROWS);
   reg  [COLS*LANES*CODE_W-1:0] codes_q;
-  wire [PW-1:0] th_r = th_p >> LOGC;
-  wire [PW-1:0] th_c = th_p & COL_MASK;
-  wire [SW-1:0] lane = ({{(SW-CNT_W){1'b0}}, slot} << $clog2(ROWS)) + {{(SW-PW){1'b0}}, th_r};
-  wire [SW-1:0] code_index = ({{(SW-PW){1'b0}}, th_c} << $clog2(LANES)) + lane;
-  always @(posedge clk_i) begin
-    if (th_valid) codes_q[code_index*CODE_W +: CODE_W] <= th_code;
-  end
+  wire [PW-1:0]   th_r = th_p >> LOGC;
+  wire [PW-1:0]   th_c = th_p & COL_MASK;
+  wire [CNT_W+PW-1:0] th_lane_ext = {{PW{1'b0}}, slot} << LOGR | {{CNT_W{1'b0}}, th_r};
+  genvar sc, si;
+  generate
+    for (sc = 0; sc < COLS; sc = sc + 1) begin : g_store_col
+      for (si = 0; si < LANES; si = si + 1) begin : g_store_lane
+        wire hit = th_valid && th_c == sc[PW-1:0] && th_lane_ext == si[CNT_W+PW-1:0];
+        always @(posedge clk_i) begin
+          if (hit) codes_q[(sc*LANES+si)*CODE_W +: CODE_W] <= th_code;
+        end
+      end
+    end
+  endgenerate
 
   // ---- Write of one plane of the completed chunk -----------------------------------------------
   reg [AW-1:0] wr_ptr_q, wr_ptr_d;  // next word of the output region, in layout order
@@ -224,7 +233,7 @@ module stqn_writeback #(
   end
 
   wire unused_ok = &{1'b0, unused_th_ready, tw_ext[TAW+CNT_W-1:TAW], j_ext[TAW+CNT_W-1:TAW],
-                     y_q, lane[SW-1:0], code_index[SW-1:0]};
+                     y_q};
 endmodule
 
 `default_nettype wire
