@@ -1,7 +1,8 @@
 // stqn_maxpool: max-pooling on activation codes held as digit planes in the activation banks
 // (docs/architecture.md section 7). For every output pixel and channel chunk it reads the planes
-// of each window pixel, rebuilds the LANES codes, keeps the lane-wise maximum and writes its
-// planes to the output region. One bank word per cycle: a pooling pass costs
+// of each window pixel from the most significant down (Horner: code = 2 * code + digit, no
+// shifter), rebuilds the LANES codes, keeps the lane-wise maximum and writes its planes to the
+// output region. One bank word per cycle: a pooling pass costs
 // out_h * out_w * chunks * planes * (kernel^2 + 1) cycles, small next to the convs around it.
 `default_nettype none
 
@@ -55,7 +56,8 @@ module stqn_maxpool #(
   reg [CNT_W-1:0] k_q, k_d, ky_q, ky_d, kx_q, kx_d;
   reg [3:0]       b_q, b_d;
 
-  wire b_end  = b_q == cfg_planes_i - 1'b1;
+  wire b_top  = b_q == cfg_planes_i - 1'b1;  // most significant plane
+  wire b_zero = b_q == 4'd0;
   wire kx_end = kx_q == cfg_kernel_i - 1'b1;
   wire ky_end = ky_q == cfg_kernel_i - 1'b1;
   wire k_end  = k_q == cfg_chunks_i - 1'b1;
@@ -88,14 +90,13 @@ module stqn_maxpool #(
   assign rd_addr_o = rd_word;
 
   // ---- Returned planes -> codes -> lane-wise maximum --------------------------------------------
-  reg             r_valid_q, r_first_pix_q, r_last_plane_q;
-  reg [3:0]       r_b_q;
+  reg             r_valid_q, r_first_pix_q, r_last_plane_q, r_top_q;
   always @(posedge clk_i) begin
     if (!rst_ni) r_valid_q <= 1'b0;
     else         r_valid_q <= state_q == S_READ;
-    r_b_q          <= b_q;
+    r_top_q        <= b_top;
     r_first_pix_q  <= ky_q == {CNT_W{1'b0}} && kx_q == {CNT_W{1'b0}};
-    r_last_plane_q <= b_end;
+    r_last_plane_q <= b_zero;
   end
 
   reg  [LANES*CODE_W-1:0] code_q, max_q;
@@ -104,12 +105,11 @@ module stqn_maxpool #(
   generate
     for (i = 0; i < LANES; i = i + 1) begin : g_lane
       wire [1:0]               digit = rd_data_i[2*i +: 2];
-      // Digit value {-1, 0, +1} times 2^b.
+      // Digit value {-1, 0, +1}; planes arrive most significant first.
       wire signed [CODE_W-1:0] one   = {{(CODE_W-1){1'b0}}, 1'b1};
       wire signed [CODE_W-1:0] dval  = !digit[0] ? {CODE_W{1'b0}} : (digit[1] ? -one : one);
-      wire signed [CODE_W-1:0] part  = dval <<< r_b_q;
       wire signed [CODE_W-1:0] prev  = code_q[i*CODE_W +: CODE_W];
-      wire signed [CODE_W-1:0] code  = (r_b_q == 4'd0) ? part : prev + part;
+      wire signed [CODE_W-1:0] code  = r_top_q ? dval : {prev[CODE_W-2:0], 1'b0} + dval;
       wire signed [CODE_W-1:0] best  = max_q[i*CODE_W +: CODE_W];
       assign code_d[i*CODE_W +: CODE_W] = r_valid_q ? code : prev;
       assign max_d[i*CODE_W +: CODE_W] =
@@ -117,7 +117,7 @@ module stqn_maxpool #(
       // Write data: plane b of the maximum.
       wire [CODE_W-1:0] m   = max_q[i*CODE_W +: CODE_W];
       wire              bit_b = m[b_q];
-      wire              msb = b_q == cfg_planes_i - 1'b1;
+      wire              msb = b_top;
       assign wr_data_o[2*i +: 2] = cfg_ternary_i ? m[1:0] : {bit_b && cfg_signed_i && msb, bit_b};
     end
   endgenerate
@@ -135,18 +135,21 @@ module stqn_maxpool #(
         state_d = S_READ;
         {y_d, x_d} = {(2 * DIM_W){1'b0}};
         {k_d, ky_d, kx_d} = {(3 * CNT_W){1'b0}};
+        b_d = cfg_planes_i - 4'd1;
+      end
+      S_READ: begin              // planes from the top down
+        b_d = b_zero ? cfg_planes_i - 4'd1 : b_q - 4'd1;
+        if (b_zero) kx_d = kx_end ? {CNT_W{1'b0}} : kx_q + 1'b1;
+        if (b_zero && kx_end) ky_d = ky_end ? {CNT_W{1'b0}} : ky_q + 1'b1;
+        if (b_zero && kx_end && ky_end) state_d = S_LAST;
+      end
+      S_LAST: begin              // the last plane's data arrives this cycle
+        state_d = S_WRITE;
         b_d = 4'd0;
       end
-      S_READ: begin
-        b_d = b_end ? 4'd0 : b_q + 4'd1;
-        if (b_end) kx_d = kx_end ? {CNT_W{1'b0}} : kx_q + 1'b1;
-        if (b_end && kx_end) ky_d = ky_end ? {CNT_W{1'b0}} : ky_q + 1'b1;
-        if (b_end && kx_end && ky_end) state_d = S_LAST;
-      end
-      S_LAST: state_d = S_WRITE;  // the last plane's data arrives this cycle
-      default: begin              // S_WRITE: one plane per cycle, then the next chunk/pixel
-        b_d = b_end ? 4'd0 : b_q + 4'd1;
-        if (b_end) begin
+      default: begin             // S_WRITE: planes from the bottom up, then the next chunk/pixel
+        b_d = b_top ? cfg_planes_i - 4'd1 : b_q + 4'd1;
+        if (b_top) begin
           state_d = S_READ;
           k_d = k_end ? {CNT_W{1'b0}} : k_q + 1'b1;
           if (k_end) x_d = x_end ? {DIM_W{1'b0}} : x_q + 1'b1;
