@@ -89,6 +89,7 @@ def main():
                 "synth_seconds": round(secs, 1),
             },
         }
+        array_cells = cells
         cells, secs = synthesize("stqn_core", dev["family"], p)
         core_luts = sum(cells.get(c, 0) for c in LUT_CELLS[dev["family"]])
         entry["core"] = {
@@ -102,8 +103,9 @@ def main():
             entry["core"]["logic_cells_estimate"] = max(core_luts, ffs)
             entry["core"]["device_logic_cells"] = dev["logic_cells"]
         report["configs"][name] = entry
-        print(f"area: {name:7s} array {macs:5d} MACs/cycle  {luts:6d} LUTs  "
-              f"{luts / macs:5.2f} LUT/MAC;  core {core_luts:6d} LUTs  cells {cells}")
+        print(f"area: {name:7s} array {macs:5d} MACs/cycle {luts:6d} LUTs {luts / macs:5.2f} LUT/MAC "
+              f"{array_cells}")
+        print(f"area: {name:7s} core  {core_luts:6d} LUTs {cells}")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(report, f, indent=2)
