@@ -11,7 +11,11 @@ int act_digit(int v, int planes, int b, bool is_signed) {
   return (is_signed && b == planes - 1) ? -bit : bit;
 }
 
-int weight_digit(int v, int planes, int b) {
+int weight_digit(int v, int planes, int b, bool is_int) {
+  if (is_int) {
+    const int bit = (static_cast<unsigned>(v) >> b) & 1;
+    return b == planes - 1 ? -bit : bit;
+  }
   if (planes == 1) return v;
   const int j = (v + (1 << planes) - 1) / 2;  // v = 2j - M
   return ((j >> b) & 1) ? 1 : -1;
@@ -51,7 +55,7 @@ std::vector<Digits> weight_image(const ConvGeometry& g, const std::vector<std::i
                 word[r * g.lanes + i] =
                     (o < g.o && ch < g.c)
                         ? weight_digit(weights[((std::size_t(o) * g.k + ky) * g.k + kx) * g.c + ch],
-                                       g.wplanes, b)
+                                       g.wplanes, b, g.wint)
                         : 0;
               }
           }

@@ -4,6 +4,8 @@
 // through the activation banks (ping-pong by base address); reset in the middle of a layer.
 #include STQN_TB_HEADER
 
+#include "stqn/idx.hpp"
+#include "stqn/random_package.hpp"
 #include "stqn/reference.hpp"
 #include "stqn_tb/harness.hpp"
 #include "stqn_tb/host.hpp"
@@ -117,7 +119,8 @@ struct Fixture : ::testing::Test {
     // Thresholds: channel o at thr_base + o * words, NTH per word, saturated to ACC_W.
     const int levels = L.cc.golden.out_act.num_thresholds();
     const int words = (levels + kNth - 1) / kNth;
-    const std::int64_t bound = std::int64_t{g.k} * g.k * g.c * (g.wplanes == 1 ? 1 : 3) *
+    // Bound of every partial sum (docs/architecture.md section 5): fan_in * Dw * Da.
+    const std::int64_t bound = std::int64_t{g.k} * g.k * g.c * ((1 << g.wplanes) - 1) *
                                ((1 << g.aplanes) - 1);
     h->thr_wr_en_i = 1;
     for (int o = 0; o < g.o; ++o)
@@ -199,6 +202,31 @@ struct Fixture : ::testing::Test {
                   << " (code " << L.expected.at(o, y, x) << ", " << L.cc.golden.out_act.name() << ")";
             }
           }
+  }
+
+  void run_pool(const stqn_tb::ConvGeometry& in, const stqn_tb::ConvGeometry& out,
+                const stqn::Layer& pool, const stqn::ActType& act) {
+    h->pool_in_wb_i = in.wb();
+    h->pool_out_h_i = out.h;
+    h->pool_out_w_i = out.w;
+    h->pool_out_wb_i = out.wb();
+    h->pool_kernel_i = pool.kernel;
+    h->pool_stride_i = pool.stride;
+    h->pool_chunks_i = in.chunks();
+    h->pool_planes_i = in.aplanes;
+    h->pool_ternary_i = act.kind == ActKind::Ternary;
+    h->pool_signed_i = act.kind == ActKind::Int;
+    h->pool_in_base_i = in.in_base;
+    h->pool_out_base_i = out.in_base;
+    h->pool_start_i = 1;
+    h.tick();
+    h->pool_start_i = 0;
+    for (int guard = 0; guard < 1000000; ++guard) {
+      h.settle();
+      if (!h->pool_busy_o) break;
+      h.tick();
+    }
+    ASSERT_EQ(h->pool_busy_o, 0) << "pooling did not finish";
   }
 
   LayerRun layer_random() {
@@ -348,32 +376,81 @@ TEST_F(Fixture, ConvThenMaxPoolMatchGolden) {
     load_layer(A);
     run_layer(A);
     check_output(A, "conv");
-    h->pool_in_wb_i = A.out.wb();
-    h->pool_out_h_i = P.out.h;
-    h->pool_out_w_i = P.out.w;
-    h->pool_out_wb_i = P.out.wb();
-    h->pool_kernel_i = pool.kernel;
-    h->pool_stride_i = pool.stride;
-    h->pool_chunks_i = A.out.chunks();
-    h->pool_planes_i = A.out.aplanes;
-    h->pool_ternary_i = A.cc.golden.out_act.kind == ActKind::Ternary;
-    h->pool_signed_i = A.cc.golden.out_act.kind == ActKind::Int;
-    h->pool_in_base_i = A.out.in_base;
-    h->pool_out_base_i = P.out.in_base;
-    h->pool_start_i = 1;
-    h.tick();
-    h->pool_start_i = 0;
-    for (int guard = 0; guard < 200000; ++guard) {
-      h.settle();
-      if (!h->pool_busy_o) break;
-      h.tick();
-    }
-    ASSERT_EQ(h->pool_busy_o, 0) << "pooling did not finish";
+    run_pool(A.out, P.out, pool, A.cc.golden.out_act);
     check_output(P, "maxpool");
     if (HasFailure()) return;
     ++pooled;
   }
   EXPECT_GT(pooled, 0);
+}
+
+// The reference network (shared/reference-net.md) with random ternary codes and calibrated
+// thresholds, on a real Fashion-MNIST test image: the stem (int8 weights on uint8 pixels, 8 x 8
+// digit planes), blocks 1-4 and both max-pools run through the RTL, each layer's output read back
+// and compared with reference_forward's. Global average pool and the dense layer are not RTL yet.
+// Needs 2048 words per bank (the stem's 8-plane input); runs at the "ref" parameter point.
+TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
+  if (kBankDepth < 2048) GTEST_SKIP() << "needs ACT_BANK_DEPTH >= 2048 (the ref point)";
+  const stqn::ActType ternary{ActKind::Ternary, 2};
+  const stqn::Package pkg =
+      stqn::reference_topology_package(seed, {stqn::format::WeightKind::Ternary, 2}, ternary);
+  const stqn::Dataset data = stqn::idx_load(STQN_DATA_DIR, "t10k");
+  const int index = static_cast<int>(seed % static_cast<std::uint64_t>(data.count));
+  std::printf("[ image    ] t10k #%d\n", index);
+  const stqn::Tensor input = stqn::input_from_pixels(pkg, data.image(index), 28, 28);
+  const std::vector<stqn::Tensor> golden = stqn::reference_forward(pkg, input);
+
+  const int regions[2] = {0, 1600};
+  int region = 0;
+  stqn_tb::ConvGeometry cur;  // layout of the tensor the next layer reads
+  cur.lanes = kLanes, cur.rows = kRows, cur.cols = kCols;
+  cur.c = 1, cur.h = 28, cur.w = 28, cur.k = 1, cur.aplanes = 8, cur.asigned = false;
+  cur.in_base = regions[region];
+  h.reset();
+  load_acts(cur, input);
+  int checked = 0;
+  for (std::size_t li = 0; li < pkg.layers.size(); ++li) {
+    const stqn::Layer& layer = pkg.layers[li];
+    if (layer.op != stqn::format::Op::Conv2d && layer.op != stqn::format::Op::MaxPool) break;
+    const stqn::ActType act = layer.op == stqn::format::Op::Conv2d ? layer.out_act : ternary;
+    region ^= 1;
+    LayerRun L;
+    L.cc.golden = layer;
+    L.cc.golden.out_act = act;
+    L.expected = golden[li];
+    L.out = cur;
+    L.out.c = L.expected.shape.c, L.out.h = L.expected.shape.h, L.out.w = L.expected.shape.w;
+    L.out.aplanes = planes_of(act);
+    L.out.asigned = act.kind != ActKind::Uint;
+    L.out.in_base = regions[region];
+    ASSERT_LE(L.out.act_words_per_bank(), kBankDepth) << layer.name;
+    const std::uint64_t start = h.cycles();
+    if (layer.op == stqn::format::Op::Conv2d) {
+      stqn_tb::ConvGeometry& g = L.cc.g;
+      g = cur;
+      g.o = layer.out_channels, g.k = layer.kernel, g.pad = layer.padding;
+      g.wint = layer.weight_type.kind == stqn::format::WeightKind::Int;
+      g.wplanes = layer.weight_type.kind == stqn::format::WeightKind::Ternary ? 1 : layer.weight_type.bits;
+      g.w_base = 0;
+      ASSERT_EQ(layer.stride, 1);
+      L.thr_base = 0;
+      load_layer(L);
+      const std::uint64_t run_start = h.cycles();
+      run_layer(L);
+      std::printf("[ cycles   ] %s: %llu (beats %lld)\n", layer.name.c_str(),
+                  static_cast<unsigned long long>(h.cycles() - run_start),
+                  static_cast<long long>(g.beats()));
+    } else {
+      run_pool(cur, L.out, layer, act);
+      std::printf("[ cycles   ] %s: %llu\n", layer.name.c_str(),
+                  static_cast<unsigned long long>(h.cycles() - start));
+    }
+    check_output(L, layer.name.c_str());
+    if (HasFailure()) return;
+    ++checked;
+    cur = L.out;
+  }
+  EXPECT_EQ(checked, 7);  // stem, block1, pool1, block2, block3, pool2, block4
 }
 
 TEST_F(Fixture, ResetMidLayerThenRunsNextLayer) {

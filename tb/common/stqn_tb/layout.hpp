@@ -18,7 +18,7 @@ inline constexpr int kUnwritten = 9;  // marks words never written (reading one 
 // negative) or, with is_signed false, uint:P. Weights: ternary (1 plane) or odd:P (v = 2j - M,
 // digits +-1).
 int act_digit(int v, int planes, int b, bool is_signed = true);
-int weight_digit(int v, int planes, int b);
+int weight_digit(int v, int planes, int b, bool is_int = false);  // is_int: int:P weights
 
 struct ConvGeometry {
   // Hardware.
@@ -26,6 +26,7 @@ struct ConvGeometry {
   // Layer: input (c, h, w), o output channels, kernel k, padding pad, stride 1.
   int c = 0, h = 0, w = 0, o = 0, k = 0, pad = 0, wplanes = 1, aplanes = 1;
   bool asigned = true;  // activation planes: int (MSB negative) or uint
+  bool wint = false;    // weight planes: int:P (MSB negative) instead of ternary/odd:P
   int in_base = 0, w_base = 0;
 
   int ho() const { return h + 2 * pad - k + 1; }
