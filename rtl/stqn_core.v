@@ -78,6 +78,8 @@ module stqn_core #(
   input  wire [CNT_W-1:0]           pool_stride_i,
   input  wire [CNT_W-1:0]           pool_chunks_i,
   input  wire [3:0]                 pool_planes_i,
+  input  wire                       pool_sum_i,
+  input  wire [3:0]                 pool_out_planes_i,
   input  wire                       pool_ternary_i,
   input  wire                       pool_signed_i,
   input  wire [AW-1:0]              pool_in_base_i,
@@ -190,7 +192,7 @@ module stqn_core #(
   );
 
   stqn_maxpool #(.LANES(LANES), .COLS(COLS), .AW(AW), .DIM_W(DIM_W), .CNT_W(CNT_W),
-                 .CODE_W(CODE_W)) u_maxpool (
+                 .CODE_W(16)) u_maxpool (  // 16 bits: window sums of uint8 codes over 7 x 7
     .clk_i         (clk_i),
     .rst_ni        (rst_ni),
     .start_i       (pool_start_i && !busy_o),
@@ -203,6 +205,8 @@ module stqn_core #(
     .cfg_stride_i  (pool_stride_i),
     .cfg_chunks_i  (pool_chunks_i),
     .cfg_planes_i  (pool_planes_i),
+    .cfg_sum_i     (pool_sum_i),
+    .cfg_out_planes_i(pool_out_planes_i),
     .cfg_ternary_i (pool_ternary_i),
     .cfg_signed_i  (pool_signed_i),
     .cfg_in_base_i (pool_in_base_i),

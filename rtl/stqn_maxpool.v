@@ -1,4 +1,5 @@
-// stqn_maxpool: max-pooling on activation codes held as digit planes in the activation banks
+// stqn_maxpool: max-pooling (or, with cfg_sum_i, window sums: the global average pool is the
+// sum over a window as large as the map) on activation codes held as digit planes in the banks
 // (docs/architecture.md section 7). For every output pixel and channel chunk it reads the planes
 // of each window pixel from the most significant down (Horner: code = 2 * code + digit, no
 // shifter), rebuilds the LANES codes, keeps the lane-wise maximum and writes its planes to the
@@ -27,9 +28,11 @@ module stqn_maxpool #(
   input  wire [CNT_W-1:0]        cfg_kernel_i,
   input  wire [CNT_W-1:0]        cfg_stride_i,
   input  wire [CNT_W-1:0]        cfg_chunks_i,
-  input  wire [3:0]              cfg_planes_i,
-  input  wire                    cfg_ternary_i,
-  input  wire                    cfg_signed_i,
+  input  wire [3:0]              cfg_planes_i,      // planes of the input codes
+  input  wire                    cfg_sum_i,         // 1: window sum instead of maximum
+  input  wire [3:0]              cfg_out_planes_i,  // planes of the output values
+  input  wire                    cfg_ternary_i,     // output encoding: ternary code ...
+  input  wire                    cfg_signed_i,      // ... or int:P (else uint:P)
   input  wire [AW-1:0]           cfg_in_base_i,
   input  wire [AW-1:0]           cfg_out_base_i,
   // One-word bank ports.
@@ -56,7 +59,8 @@ module stqn_maxpool #(
   reg [CNT_W-1:0] k_q, k_d, ky_q, ky_d, kx_q, kx_d;
   reg [3:0]       b_q, b_d;
 
-  wire b_top  = b_q == cfg_planes_i - 1'b1;  // most significant plane
+  wire b_top  = b_q == cfg_planes_i - 1'b1;      // most significant input plane
+  wire b_otop = b_q == cfg_out_planes_i - 1'b1;  // most significant output plane
   wire b_zero = b_q == 4'd0;
   wire kx_end = kx_q == cfg_kernel_i - 1'b1;
   wire ky_end = ky_q == cfg_kernel_i - 1'b1;
@@ -80,11 +84,12 @@ module stqn_maxpool #(
   wire [AW+CNT_W-1:0] ch_ext  = {{AW{1'b0}}, cfg_chunks_i};
   wire [AW+CNT_W-1:0] k_ext   = {{AW{1'b0}}, k_q};
   wire [AW+3:0]       pl_ext  = {{AW{1'b0}}, cfg_planes_i};
+  wire [AW+3:0]       opl_ext = {{AW{1'b0}}, cfg_out_planes_i};
   wire [AW+3:0]       b_ext   = {{AW{1'b0}}, b_q};
   wire [AW-1:0] rd_word = ((iy_ext[AW-1:0] * iwb_ext[AW-1:0] + ixw_ext[AW-1:0]) * ch_ext[AW-1:0]
                            + k_ext[AW-1:0]) * pl_ext[AW-1:0] + b_ext[AW-1:0] + cfg_in_base_i;
   wire [AW-1:0] wr_word = ((y_ext[AW-1:0] * owb_ext[AW-1:0] + xw_ext[AW-1:0]) * ch_ext[AW-1:0]
-                           + k_ext[AW-1:0]) * pl_ext[AW-1:0] + b_ext[AW-1:0] + cfg_out_base_i;
+                           + k_ext[AW-1:0]) * opl_ext[AW-1:0] + b_ext[AW-1:0] + cfg_out_base_i;
   assign rd_en_o   = state_q == S_READ;
   assign rd_bank_o = ix[LOGC-1:0];
   assign rd_addr_o = rd_word;
@@ -113,11 +118,12 @@ module stqn_maxpool #(
       wire signed [CODE_W-1:0] best  = max_q[i*CODE_W +: CODE_W];
       assign code_d[i*CODE_W +: CODE_W] = r_valid_q ? code : prev;
       assign max_d[i*CODE_W +: CODE_W] =
-          (r_valid_q && r_last_plane_q && (r_first_pix_q || code > best)) ? code : best;
+          !(r_valid_q && r_last_plane_q) ? best :
+          r_first_pix_q ? code : (cfg_sum_i ? best + code : (code > best ? code : best));
       // Write data: plane b of the maximum.
       wire [CODE_W-1:0] m   = max_q[i*CODE_W +: CODE_W];
       wire              bit_b = m[b_q];
-      wire              msb = b_top;
+      wire              msb = b_otop;
       assign wr_data_o[2*i +: 2] = cfg_ternary_i ? m[1:0] : {bit_b && cfg_signed_i && msb, bit_b};
     end
   endgenerate
@@ -148,8 +154,8 @@ module stqn_maxpool #(
         b_d = 4'd0;
       end
       default: begin             // S_WRITE: planes from the bottom up, then the next chunk/pixel
-        b_d = b_top ? cfg_planes_i - 4'd1 : b_q + 4'd1;
-        if (b_top) begin
+        b_d = b_otop ? cfg_planes_i - 4'd1 : b_q + 4'd1;
+        if (b_otop) begin
           state_d = S_READ;
           k_d = k_end ? {CNT_W{1'b0}} : k_q + 1'b1;
           if (k_end) x_d = x_end ? {DIM_W{1'b0}} : x_q + 1'b1;
@@ -173,7 +179,7 @@ module stqn_maxpool #(
                      s_ext[DIM_W+CNT_W-1:DIM_W], iy_ext[AW+DIM_W-1:AW], ixw_ext[AW+DIM_W-1:AW],
                      xw_ext[AW+DIM_W-1:AW], y_ext[AW+DIM_W-1:AW], iwb_ext[AW+DIM_W-1:AW],
                      owb_ext[AW+DIM_W-1:AW], ch_ext[AW+CNT_W-1:AW], k_ext[AW+CNT_W-1:AW],
-                     pl_ext[AW+3:AW], b_ext[AW+3:AW]};
+                     pl_ext[AW+3:AW], opl_ext[AW+3:AW], b_ext[AW+3:AW]};
 endmodule
 
 `default_nettype wire

@@ -205,7 +205,9 @@ struct Fixture : ::testing::Test {
   }
 
   void run_pool(const stqn_tb::ConvGeometry& in, const stqn_tb::ConvGeometry& out,
-                const stqn::Layer& pool, const stqn::ActType& act) {
+                const stqn::Layer& pool, const stqn::ActType& act, bool sum = false) {
+    h->pool_sum_i = sum;
+    h->pool_out_planes_i = out.aplanes;
     h->pool_in_wb_i = in.wb();
     h->pool_out_h_i = out.h;
     h->pool_out_w_i = out.w;
@@ -214,8 +216,8 @@ struct Fixture : ::testing::Test {
     h->pool_stride_i = pool.stride;
     h->pool_chunks_i = in.chunks();
     h->pool_planes_i = in.aplanes;
-    h->pool_ternary_i = act.kind == ActKind::Ternary;
-    h->pool_signed_i = act.kind == ActKind::Int;
+    h->pool_ternary_i = !sum && act.kind == ActKind::Ternary;
+    h->pool_signed_i = sum || act.kind == ActKind::Int;
     h->pool_in_base_i = in.in_base;
     h->pool_out_base_i = out.in_base;
     h->pool_start_i = 1;
@@ -386,8 +388,9 @@ TEST_F(Fixture, ConvThenMaxPoolMatchGolden) {
 
 // The reference network (shared/reference-net.md) with random ternary codes and calibrated
 // thresholds, on a real Fashion-MNIST test image: the stem (int8 weights on uint8 pixels, 8 x 8
-// digit planes), blocks 1-4 and both max-pools run through the RTL, each layer's output read back
-// and compared with reference_forward's. Global average pool and the dense layer are not RTL yet.
+// digit planes), blocks 1-4, both max-pools and the global average pool (window sum, int7 planes)
+// run through the RTL, each layer's output read back and compared with reference_forward's. The
+// dense (logits) layer is not RTL yet.
 // Needs 2048 words per bank (the stem's 8-plane input); runs at the "ref" parameter point.
 TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
   if (kBankDepth < 2048) GTEST_SKIP() << "needs ACT_BANK_DEPTH >= 2048 (the ref point)";
@@ -411,7 +414,8 @@ TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
   int checked = 0;
   for (std::size_t li = 0; li < pkg.layers.size(); ++li) {
     const stqn::Layer& layer = pkg.layers[li];
-    if (layer.op != stqn::format::Op::Conv2d && layer.op != stqn::format::Op::MaxPool) break;
+    const bool gap = layer.op == stqn::format::Op::GlobalAvgPool;
+    if (layer.op != stqn::format::Op::Conv2d && layer.op != stqn::format::Op::MaxPool && !gap) break;
     const stqn::ActType act = layer.op == stqn::format::Op::Conv2d ? layer.out_act : ternary;
     region ^= 1;
     LayerRun L;
@@ -422,6 +426,11 @@ TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
     L.out.c = L.expected.shape.c, L.out.h = L.expected.shape.h, L.out.w = L.expected.shape.w;
     L.out.aplanes = planes_of(act);
     L.out.asigned = act.kind != ActKind::Uint;
+    if (gap) {  // sums of H*W ternary codes as int:P, P large enough for |sum| <= H*W
+      L.out.aplanes = 2;
+      while ((1 << (L.out.aplanes - 1)) <= cur.h * cur.w) ++L.out.aplanes;
+      L.out.asigned = true;
+    }
     L.out.in_base = regions[region];
     ASSERT_LE(L.out.act_words_per_bank(), kBankDepth) << layer.name;
     const std::uint64_t start = h.cycles();
@@ -440,6 +449,14 @@ TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
       std::printf("[ cycles   ] %s: %llu (beats %lld)\n", layer.name.c_str(),
                   static_cast<unsigned long long>(h.cycles() - run_start),
                   static_cast<long long>(g.beats()));
+    } else if (gap) {
+      stqn::Layer window;  // the global average pool is a window sum over the whole map
+      window.kernel = cur.h;
+      window.stride = 1;
+      ASSERT_EQ(cur.h, cur.w);
+      run_pool(cur, L.out, window, act, true);
+      std::printf("[ cycles   ] %s: %llu\n", layer.name.c_str(),
+                  static_cast<unsigned long long>(h.cycles() - start));
     } else {
       run_pool(cur, L.out, layer, act);
       std::printf("[ cycles   ] %s: %llu\n", layer.name.c_str(),
@@ -450,7 +467,7 @@ TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
     ++checked;
     cur = L.out;
   }
-  EXPECT_EQ(checked, 7);  // stem, block1, pool1, block2, block3, pool2, block4
+  EXPECT_EQ(checked, 8);  // stem, block1, pool1, block2, block3, pool2, block4, global avgpool
 }
 
 TEST_F(Fixture, ResetMidLayerThenRunsNextLayer) {

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <vector>
 
@@ -31,7 +32,7 @@ struct Fixture : ::testing::Test {
 
   int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
 
-  void run_case(int n) {
+  void run_case(int n, bool sum) {
     const std::vector<stqn::ActType> types = {
         {ActKind::Ternary, 2}, {ActKind::Uint, 1}, {ActKind::Uint, 3}, {ActKind::Int, 4}, {ActKind::Uint, 8}};
     const stqn::ActType act = types[rng() % types.size()];
@@ -39,11 +40,16 @@ struct Fixture : ::testing::Test {
     layer.op = stqn::format::Op::MaxPool;
     layer.kernel = pick(1, 3);
     layer.stride = pick(1, 3);
+    if (sum) layer.stride = 1;
     stqn_tb::ConvGeometry in;
     in.lanes = kLanes, in.rows = 1, in.cols = kCols;
     in.c = pick(1, 2 * kLanes + 1);
     in.h = pick(layer.kernel, 12);
     in.w = pick(layer.kernel, 12);
+    if (sum) {  // global average pool: one window as large as the (square) map
+      in.w = in.h;
+      layer.kernel = in.h;
+    }
     in.k = 1;
     in.aplanes = act.kind == ActKind::Ternary ? 1 : act.bits;
     in.asigned = act.kind != ActKind::Uint;
@@ -52,16 +58,25 @@ struct Fixture : ::testing::Test {
     out.h = (in.h - layer.kernel) / layer.stride + 1;
     out.w = (in.w - layer.kernel) / layer.stride + 1;
     out.in_base = in.act_words_per_bank() + pick(0, 3);
-    if (out.act_words_per_bank() > kDepth) return;
     layer.out_shape = stqn::Shape{in.c, out.h, out.w};
     stqn::Tensor t(stqn::Shape{in.c, in.h, in.w});
     const auto range = act.range();
     for (auto& v : t.data) v = pick(range.lo, range.hi);
-    const stqn::Tensor expected = stqn::maxpool_apply(layer, t);
-    SCOPED_TRACE(testing::Message() << "case " << n << ": " << act.name() << " C=" << in.c << " "
+    const stqn::Tensor expected = sum ? stqn::global_avgpool_apply(t) : stqn::maxpool_apply(layer, t);
+    int out_planes = in.aplanes;
+    if (sum) {  // int:P wide enough for the largest |sum|
+      const int bound = in.h * in.w * std::max(-range.lo, range.hi);
+      out_planes = 2;
+      while ((1 << (out_planes - 1)) <= bound) ++out_planes;
+      if (out_planes > 15) return;  // sums must fit CODE_W = 16 bits and 15 planes
+      out.aplanes = out_planes;
+      out.asigned = true;
+    }
+    SCOPED_TRACE(testing::Message() << "case " << n << (sum ? " (sum)" : "") << ": " << act.name() << " C=" << in.c << " "
                                     << in.h << "x" << in.w << " k=" << layer.kernel
                                     << " s=" << layer.stride);
 
+    if (out.act_words_per_bank() > kDepth) return;
     auto banks = stqn_tb::act_image(in, t, kDepth);
     const auto want = stqn_tb::act_image(out, expected, kDepth);
     std::vector<std::vector<Digits>> got(kCols, std::vector<Digits>(kDepth, Digits(kLanes, kUnwritten)));
@@ -74,15 +89,17 @@ struct Fixture : ::testing::Test {
     h->cfg_stride_i = layer.stride;
     h->cfg_chunks_i = in.chunks();
     h->cfg_planes_i = in.aplanes;
-    h->cfg_ternary_i = act.kind == ActKind::Ternary;
-    h->cfg_signed_i = act.kind == ActKind::Int;
+    h->cfg_sum_i = sum;
+    h->cfg_out_planes_i = out_planes;
+    h->cfg_ternary_i = !sum && act.kind == ActKind::Ternary;
+    h->cfg_signed_i = sum || act.kind == ActKind::Int;
     h->cfg_in_base_i = in.in_base;
     h->cfg_out_base_i = out.in_base;
     h->start_i = 1;
     h.tick();
     h->start_i = 0;
     const std::uint64_t limit =
-        h.cycles() + 100 + std::uint64_t(out.h) * out.w * in.chunks() * in.aplanes * (layer.kernel * layer.kernel + 2) * 2;
+        h.cycles() + 100 + std::uint64_t(out.h) * out.w * in.chunks() * (in.aplanes * layer.kernel * layer.kernel + 2 + out_planes) * 2;
     for (;;) {
       h.settle();
       if (!h->busy_o || h.cycles() > limit) break;
@@ -120,7 +137,15 @@ struct Fixture : ::testing::Test {
 TEST_F(Fixture, MatchesGoldenMaxPoolOnCodes) {
   h.reset();
   for (int n = 0; n < 40; ++n) {
-    run_case(n);
+    run_case(n, false);
+    if (HasFailure()) return;
+  }
+}
+
+TEST_F(Fixture, WindowSumMatchesGoldenGlobalAveragePool) {
+  h.reset();
+  for (int n = 0; n < 30; ++n) {
+    run_case(n, true);
     if (HasFailure()) return;
   }
 }
