@@ -67,6 +67,9 @@ module stqn_core #(
   input  wire [AW-1:0]              cfg_in_base_i,
   input  wire [AW-1:0]              cfg_out_base_i,
   input  wire [WAW-1:0]             cfg_w_base_i,
+  input  wire                       cfg_logits_i,     // see stqn_writeback
+  input  wire [5:0]                 logit_rd_addr_i,
+  output wire [31:0]                logit_rd_data_o,
   // Max-pooling pass (runs alone; see stqn_maxpool for the fields).
   input  wire                       pool_start_i,
   output wire                       pool_busy_o,
@@ -162,7 +165,8 @@ module stqn_core #(
   );
 
   stqn_writeback #(.LANES(LANES), .ROWS(ROWS), .COLS(COLS), .ACC_W(ACC_W), .NTH(NTH), .AW(AW),
-                   .TAW(TAW), .DIM_W(DIM_W), .CNT_W(CNT_W), .CODE_W(CODE_W)) u_writeback (
+                   .TAW(TAW), .DIM_W(DIM_W), .CNT_W(CNT_W), .CODE_W(CODE_W),
+                   .LOGITS(64)) u_writeback (
     .clk_i            (clk_i),
     .rst_ni           (rst_ni),
     .start_i          (start_i && !busy_o),
@@ -176,6 +180,9 @@ module stqn_core #(
     .cfg_thr_words_i  (cfg_thr_words_i),
     .cfg_thr_base_i   (cfg_thr_base_i),
     .cfg_out_base_i   (cfg_out_base_i),
+    .cfg_logits_i     (cfg_logits_i),
+    .logit_rd_addr_i  (logit_rd_addr_i),
+    .logit_rd_data_o  (logit_rd_data_o),
     .in_valid_i       (conv_valid),
     .in_ready_o       (wb_ready),
     .in_acc_i         (conv_acc),

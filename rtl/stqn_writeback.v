@@ -21,7 +21,8 @@ module stqn_writeback #(
   parameter integer TAW    = 9,    // threshold memory address bits
   parameter integer DIM_W  = 11,
   parameter integer CNT_W  = 10,
-  parameter integer CODE_W = 9
+  parameter integer CODE_W = 9,
+  parameter integer LOGITS = 64   // logit registers (a power of two)
 ) (
   input  wire                       clk_i,
   input  wire                       rst_ni,
@@ -37,6 +38,12 @@ module stqn_writeback #(
   input  wire [CNT_W-1:0]           cfg_thr_words_i, // ceil(levels / NTH)
   input  wire [TAW-1:0]             cfg_thr_base_i,
   input  wire [AW-1:0]              cfg_out_base_i,
+  // Logits mode (the last dense layer, run as a 1x1 conv on a 1x1 map): no codes are written;
+  // logit[o] = S + bias[o] with the int32 bias in bits [31:0] of threshold word thr_base + o
+  // (thr_words must be 1), kept in LOGITS registers that the host reads.
+  input  wire                       cfg_logits_i,
+  input  wire [$clog2(LOGITS)-1:0]  logit_rd_addr_i,
+  output wire [31:0]                logit_rd_data_o,
   // Groups from stqn_conv.
   input  wire                       in_valid_i,
   output wire                       in_ready_o,
@@ -139,6 +146,19 @@ module stqn_writeback #(
     .out_user_o (th_p)
   );
 
+  // ---- Logits: column 0 of each group, row r is output o = og * ROWS + r -------------------------
+  localparam integer LOGL = $clog2(LOGITS);
+  reg  [31:0] logits_q [0:LOGITS-1];
+  wire [PW-1:0] t_r = t_p_q >> LOGC;
+  wire [CNT_W+PW-1:0] t_o_ext = ({{PW{1'b0}}, og_q} << $clog2(ROWS)) | {{CNT_W{1'b0}}, t_r};
+  wire [31:0] t_acc32 = {{(32-ACC_W){t_acc[ACC_W-1]}}, t_acc};
+  wire        logit_we = t_valid_q && cfg_logits_i && (t_p_q & COL_MASK) == {PW{1'b0}};
+  wire [31:0] bias = thr_rd_data_i[31:0];
+  always @(posedge clk_i) begin
+    if (logit_we) logits_q[t_o_ext[LOGL-1:0]] <= t_acc32 + bias;
+  end
+  assign logit_rd_data_o = logits_q[logit_rd_addr_i];
+
   // ---- Collector: codes of COLS pixels x LANES channels -----------------------------------------
   // The code of PE (r, c) of group slot s goes to pixel c, lane s * ROWS + r. Every slot has its
   // own decoded enable (no wide shifter).
@@ -212,7 +232,7 @@ module stqn_writeback #(
       S_DRAIN: begin  // the last codes are two cycles behind the last read
         drain_d = drain_q - 1'b1;
         if (drain_q == 2'd1) begin
-          state_d = chunk_done ? S_WRITE : S_IDLE;
+          state_d = (chunk_done && !cfg_logits_i) ? S_WRITE : S_IDLE;
           plane_d = 4'd0;
         end
       end
@@ -233,7 +253,7 @@ module stqn_writeback #(
   end
 
   wire unused_ok = &{1'b0, unused_th_ready, tw_ext[TAW+CNT_W-1:TAW], j_ext[TAW+CNT_W-1:TAW],
-                     y_q};
+                     y_q, t_o_ext[CNT_W+PW-1:LOGL]};
 endmodule
 
 `default_nettype wire

@@ -88,6 +88,7 @@ struct Fixture : ::testing::Test {
     h->w_wr_en_i = 0;
     h->thr_wr_en_i = 0;
     h->pool_start_i = 0;
+    h->cfg_logits_i = 0;
   }
 
   void load_acts(const stqn_tb::ConvGeometry& g, const stqn::Tensor& t) {
@@ -105,7 +106,8 @@ struct Fixture : ::testing::Test {
     h->act_wr_en_i = 0;
   }
 
-  void load_layer(const LayerRun& L) {
+  // logits: the layer's int32 biases go to threshold words thr_base + o instead of thresholds.
+  void load_layer(const LayerRun& L, bool logits = false) {
     const auto& g = L.cc.g;
     const auto wmem = stqn_tb::weight_image(g, L.cc.golden.weights, kWDepth);
     h->w_wr_en_i = 1;
@@ -116,6 +118,17 @@ struct Fixture : ::testing::Test {
       h.tick();
     }
     h->w_wr_en_i = 0;
+    if (logits) {
+      h->thr_wr_en_i = 1;
+      for (int o = 0; o < g.o; ++o) {
+        h->thr_wr_addr_i = L.thr_base + o;
+        stqn_tb::field_put(h->thr_wr_data_i, 0, kNth * kAccBits, 0);
+        stqn_tb::field_put(h->thr_wr_data_i, 0, 32, static_cast<std::uint32_t>(L.cc.golden.bias[o]));
+        h.tick();
+      }
+      h->thr_wr_en_i = 0;
+      return;
+    }
     // Thresholds: channel o at thr_base + o * words, NTH per word, saturated to ACC_W.
     const int levels = L.cc.golden.out_act.num_thresholds();
     const int words = (levels + kNth - 1) / kNth;
@@ -138,7 +151,7 @@ struct Fixture : ::testing::Test {
     h->thr_wr_en_i = 0;
   }
 
-  void run_layer(const LayerRun& L) {
+  void run_layer(const LayerRun& L, bool logits = false) {
     const auto& g = L.cc.g;
     const auto& act = L.cc.golden.out_act;
     h->cfg_in_h_i = g.h;
@@ -160,7 +173,8 @@ struct Fixture : ::testing::Test {
     h->cfg_out_signed_i = act.kind == ActKind::Int;
     h->cfg_act_min_i = static_cast<std::uint32_t>(act.range().lo) & ((1u << kCodeBits) - 1);
     h->cfg_levels_i = act.num_thresholds();
-    h->cfg_thr_words_i = (act.num_thresholds() + kNth - 1) / kNth;
+    h->cfg_thr_words_i = logits ? 1 : (act.num_thresholds() + kNth - 1) / kNth;
+    h->cfg_logits_i = logits;
     h->cfg_thr_base_i = L.thr_base;
     h->cfg_in_base_i = g.in_base;
     h->cfg_out_base_i = L.out.in_base;
@@ -389,8 +403,8 @@ TEST_F(Fixture, ConvThenMaxPoolMatchGolden) {
 // The reference network (shared/reference-net.md) with random ternary codes and calibrated
 // thresholds, on a real Fashion-MNIST test image: the stem (int8 weights on uint8 pixels, 8 x 8
 // digit planes), blocks 1-4, both max-pools and the global average pool (window sum, int7 planes)
-// run through the RTL, each layer's output read back and compared with reference_forward's. The
-// dense (logits) layer is not RTL yet.
+// and the dense logits layer (int8 weights on int7 sums, + int32 bias) run through the RTL, each
+// layer's output read back and compared with reference_forward's, and the predicted class.
 // Needs 2048 words per bank (the stem's 8-plane input); runs at the "ref" parameter point.
 TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
   if (kBankDepth < 2048) GTEST_SKIP() << "needs ACT_BANK_DEPTH >= 2048 (the ref point)";
@@ -415,6 +429,43 @@ TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
   for (std::size_t li = 0; li < pkg.layers.size(); ++li) {
     const stqn::Layer& layer = pkg.layers[li];
     const bool gap = layer.op == stqn::format::Op::GlobalAvgPool;
+    if (layer.op == stqn::format::Op::Dense) {
+      // The logits layer: a 1x1 conv on the 1x1 map of GAP sums (int7 planes) with int8 weights.
+      LayerRun D;
+      D.cc.golden = layer;
+      D.cc.golden.kernel = 1;
+      D.cc.golden.padding = 0;
+      D.cc.golden.out_act = ternary;  // unused in logits mode
+      stqn_tb::ConvGeometry& g = D.cc.g;
+      g = cur;
+      g.o = layer.out_channels, g.k = 1, g.pad = 0, g.w_base = 0;
+      g.wint = true;
+      g.wplanes = layer.weight_type.bits;
+      ASSERT_EQ(layer.weight_type.kind, stqn::format::WeightKind::Int);
+      ASSERT_EQ(cur.h * cur.w, 1);
+      D.out = cur;
+      D.out.c = g.o;
+      D.thr_base = 0;
+      load_layer(D, true);
+      const std::uint64_t run_start = h.cycles();
+      run_layer(D, true);
+      std::printf("[ cycles   ] %s: %llu (beats %lld)\n", layer.name.c_str(),
+                  static_cast<unsigned long long>(h.cycles() - run_start),
+                  static_cast<long long>(g.beats()));
+      const stqn::Tensor& want = golden[li];
+      std::vector<std::int32_t> logits(g.o);
+      for (int o = 0; o < g.o; ++o) {
+        h->logit_rd_addr_i = o;
+        h.settle();
+        logits[o] = static_cast<std::int32_t>(h->logit_rd_data_o);
+        EXPECT_EQ(logits[o], want.data[o]) << layer.name << ": logit " << o;
+      }
+      EXPECT_EQ(stqn::logits_argmax(logits.data(), g.o), stqn::logits_argmax(want.data.data(), g.o));
+      std::printf("[ class    ] %d (label %d)\n", stqn::logits_argmax(logits.data(), g.o),
+                  int(data.labels[index]));
+      ++checked;
+      break;
+    }
     if (layer.op != stqn::format::Op::Conv2d && layer.op != stqn::format::Op::MaxPool && !gap) break;
     const stqn::ActType act = layer.op == stqn::format::Op::Conv2d ? layer.out_act : ternary;
     region ^= 1;
@@ -467,7 +518,7 @@ TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
     ++checked;
     cur = L.out;
   }
-  EXPECT_EQ(checked, 8);  // stem, block1, pool1, block2, block3, pool2, block4, global avgpool
+  EXPECT_EQ(checked, 9);  // stem, block1, pool1, block2, block3, pool2, block4, gap, logits
 }
 
 TEST_F(Fixture, ResetMidLayerThenRunsNextLayer) {
