@@ -22,3 +22,10 @@ bench-rtl: build
 	STQN_BENCH_OUT=bench/results/rtl.json $(BUILD)/tb/stqn_conv_up5k_test \
 	  --gtest_filter='*ReferenceBlocksRunAtOneBeatPerCycle'
 	@echo "bench-rtl: wrote bench/results/rtl.json"
+
+# Long RTL regression (not in CI): REGRESS_N seeds of the whole reference network and of every
+# randomized RTL bench. Zero mismatches expected.
+REGRESS_N ?= 1000
+.PHONY: regress
+regress: build
+	@scripts/rtl/regress.sh $(BUILD) $(REGRESS_N)
