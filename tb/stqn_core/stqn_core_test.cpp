@@ -419,12 +419,27 @@ TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
 
   const int regions[2] = {0, 1600};
   int region = 0;
+  // The stem runs as a 1x1 conv over the im2col'd image (docs/architecture.md section 8): the
+  // host writes the 9 taps of each pixel's 3x3 window (zero outside) as 9 channels, and the stem's
+  // weights (O, 3, 3, 1) are the same numbers read as (O, 1, 1, 9). Pure data movement.
+  const stqn::Layer& stem = pkg.layers[0];
+  ASSERT_EQ(stem.kernel, 3);
+  ASSERT_EQ(stem.padding, 1);
+  stqn::Tensor taps(stqn::Shape{9, 28, 28});
+  for (int ky = 0; ky < 3; ++ky)
+    for (int kx = 0; kx < 3; ++kx)
+      for (int y = 0; y < 28; ++y)
+        for (int x = 0; x < 28; ++x) {
+          const int iy = y + ky - 1, ix = x + kx - 1;
+          taps.at(ky * 3 + kx, y, x) =
+              (iy < 0 || iy >= 28 || ix < 0 || ix >= 28) ? 0 : input.at(0, iy, ix);
+        }
   stqn_tb::ConvGeometry cur;  // layout of the tensor the next layer reads
   cur.lanes = kLanes, cur.rows = kRows, cur.cols = kCols;
-  cur.c = 1, cur.h = 28, cur.w = 28, cur.k = 1, cur.aplanes = 8, cur.asigned = false;
+  cur.c = 9, cur.h = 28, cur.w = 28, cur.k = 1, cur.aplanes = 8, cur.asigned = false;
   cur.in_base = regions[region];
   h.reset();
-  load_acts(cur, input);
+  load_acts(cur, taps);
   int checked = 0;
   for (std::size_t li = 0; li < pkg.layers.size(); ++li) {
     const stqn::Layer& layer = pkg.layers[li];
@@ -489,6 +504,11 @@ TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
       stqn_tb::ConvGeometry& g = L.cc.g;
       g = cur;
       g.o = layer.out_channels, g.k = layer.kernel, g.pad = layer.padding;
+      if (li == 0) {  // im2col'd stem: a 1x1 conv over the 9 tap channels
+        g.k = 1, g.pad = 0;
+        L.cc.golden.kernel = 1;
+        L.cc.golden.padding = 0;
+      }
       g.wint = layer.weight_type.kind == stqn::format::WeightKind::Int;
       g.wplanes = layer.weight_type.kind == stqn::format::WeightKind::Ternary ? 1 : layer.weight_type.bits;
       g.w_base = 0;
