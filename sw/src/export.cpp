@@ -212,6 +212,7 @@ ExportResult export_run(const ExportOptions& options) {
                   {"epochs_trained", epochs},
                   {"train_wall_seconds", header.at("wall_seconds").number()},
                   {"train_threads", loaded.header.value("threads", 0)},
+                  {"schedule_changes", loaded.header.value("schedule_changes", nlohmann::json::array())},
                   {"test_images", n},
                   {"golden_top1", r.golden_top1},
                   {"trainer_top1", r.trainer_top1},

@@ -151,12 +151,24 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
   long step = 0;
   double wall = 0;
   std::vector<EpochMetrics> history;
+  nlohmann::json schedule_changes = nlohmann::json::array();
   if (!options.resume.empty()) {
     const JsonField root(resume.header, resume_where, "");
     module_load(*net, blob(resume, "model", resume_where), resume_where);
     optimizer_load(optimizer, blob(resume, "optimizer", resume_where), resume_where);
     rng = rng_load(root.at("rng").string(), resume_where);
     start_epoch = static_cast<int>(root.at("epoch").integer(0, config.epochs));
+    if (root.has("schedule_changes")) schedule_changes = root.at("schedule_changes").json();
+    if (options.resume_epochs > 0 && options.resume_epochs != config.epochs) {
+      if (options.resume_epochs < start_epoch) {
+        fail("--epochs", "{} is fewer than the {} epochs the checkpoint has done", options.resume_epochs,
+             start_epoch);
+      }
+      schedule_changes.push_back({{"after_epoch", start_epoch},
+                                  {"from_epochs", config.epochs},
+                                  {"to_epochs", options.resume_epochs}});
+      config.epochs = options.resume_epochs;
+    }
     step = static_cast<long>(root.at("step").integer(0, INT64_MAX));
     wall = root.at("wall_seconds").number();
     const JsonField h = root.at("history");
@@ -165,6 +177,13 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
 
   std::filesystem::create_directories(options.out_dir);
   const long steps_per_epoch = (n_train + config.batch - 1) / config.batch;
+  // With a schedule change, the cosine runs from the step reached to the new end.
+  long schedule_start = 0;
+  double lr_at_start = config.lr;
+  if (!schedule_changes.empty()) {
+    schedule_start = step;
+    lr_at_start = cosine_lr(config.lr, step, steps_per_epoch * schedule_changes.back().at("from_epochs").get<long>());
+  }
   const long total_steps = steps_per_epoch * config.epochs;
   TrainResult result;
   result.checkpoint = options.out_dir / "checkpoint.bin";
@@ -189,7 +208,9 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
       for (int i = 0; i < count; ++i) {
         labels[i] = int64_t{train.labels[std::size_t(order[std::size_t(first + i)])]};
       }
-      lr = cosine_lr(config.lr, step, total_steps);
+      lr = schedule_changes.empty()
+               ? cosine_lr(config.lr, step, total_steps)
+               : cosine_lr(lr_at_start, step - schedule_start, total_steps - schedule_start);
       for (auto& group : optimizer.param_groups()) {
         static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
       }
@@ -250,6 +271,7 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
                  {"rng", rng_save(rng)},
                  {"wall_seconds", wall},
                  {"threads", options.threads},
+                 {"schedule_changes", schedule_changes},
                  {"history", nlohmann::json::array()}};
     for (const auto& h : history) ck.header["history"].push_back(h.to_json());
     ck.blobs["model"] = module_save(*net);

@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
         config.grad = grad == "exact" ? stqn::SoftGrad::Exact : stqn::SoftGrad::Code;
         config.augment = !no_augment;
       }
+      if (!run.resume.empty() && train->count("--epochs") > 0) run.resume_epochs = config.epochs;
       const stqn::TrainResult r = stqn::train_run(config, run);
       if (!r.history.empty()) {
         const auto& m = r.history.back();

@@ -76,6 +76,10 @@ struct RunOptions {
   int threads = 2;                      // torch intra-op threads
   int test_limit = 0;                   // evaluate on the first N test images (0: all)
   int stop_after_epochs = 0;            // stop after this many epochs of this process (0: never)
+  // With resume: change the run's total epochs (and so the cosine schedule) from here on, e.g. to
+  // anneal a run early. 0 keeps the checkpoint's. The result then differs from an
+  // uninterrupted run; the change is recorded in the checkpoint ("schedule_changes").
+  int resume_epochs = 0;
   bool quiet = false;
 };
 
