@@ -29,3 +29,9 @@ REGRESS_N ?= 1000
 .PHONY: regress
 regress: build
 	@scripts/rtl/regress.sh $(BUILD) $(REGRESS_N)
+
+# Verilator line + toggle coverage of rtl/ over the RTL testbenches (own build directory
+# $(BUILD)-cov); prints "line coverage: X%" and writes reports/coverage.txt.
+.PHONY: coverage
+coverage: deps
+	@scripts/rtl/coverage.sh $(BUILD)-cov $(JOBS)

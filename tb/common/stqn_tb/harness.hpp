@@ -3,6 +3,12 @@
 #pragma once
 
 #include <verilated.h>
+#if VM_COVERAGE
+#include <verilated_cov.h>
+#include <unistd.h>
+#include <cstdlib>
+#include <string>
+#endif
 
 #include <gtest/gtest.h>
 
@@ -17,6 +23,18 @@ namespace stqn_tb {
 // can be replayed with STQN_SEED=<seed>.
 std::uint64_t test_seed();
 
+#if VM_COVERAGE
+// Coverage builds: writes the context's counters to $STQN_COVERAGE_DIR/<unique>.dat (if set).
+inline void coverage_write(VerilatedContext& ctx) {
+  const char* dir = std::getenv("STQN_COVERAGE_DIR");
+  if (dir == nullptr || *dir == '\0') return;
+  static int serial = 0;
+  const std::string path = std::string(dir) + "/cov-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(serial++) + ".dat";
+  ctx.coveragep()->write(path.c_str());
+}
+#endif
+
 // Owns the VerilatedContext and the model. Randomizes initial values (the model must be built
 // with --x-initial unique) from the seed, reports assertion failures instead of aborting.
 template <class Model>
@@ -28,7 +46,12 @@ class Harness {
     ctx_->fatalOnError(false);
     dut_ = std::make_unique<Model>(ctx_.get(), "dut");
   }
-  ~Harness() { dut_->final(); }
+  ~Harness() {
+    dut_->final();
+#if VM_COVERAGE
+    coverage_write(*ctx_);
+#endif
+  }
   Harness(const Harness&) = delete;
   Harness& operator=(const Harness&) = delete;
 
