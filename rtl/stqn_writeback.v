@@ -40,7 +40,7 @@ module stqn_writeback #(
   input  wire [AW-1:0]              cfg_out_base_i,
   // Logits mode (the last dense layer, run as a 1x1 conv on a 1x1 map): no codes are written;
   // logit[o] = S + bias[o] with the int32 bias in bits [31:0] of threshold word thr_base + o
-  // (thr_words must be 1), kept in LOGITS registers that the host reads.
+  // (thr_words must be 1), kept in LOGITS registers that the host reads (one-cycle latency).
   input  wire                       cfg_logits_i,
   input  wire [$clog2(LOGITS)-1:0]  logit_rd_addr_i,
   output wire [31:0]                logit_rd_data_o,
@@ -154,10 +154,13 @@ module stqn_writeback #(
   wire [31:0] t_acc32 = {{(32-ACC_W){t_acc[ACC_W-1]}}, t_acc};
   wire        logit_we = t_valid_q && cfg_logits_i && (t_p_q & COL_MASK) == {PW{1'b0}};
   wire [31:0] bias = thr_rd_data_i[31:0];
+  // Registered read (one cycle), so that the register file is a block RAM, not 2,048 flip-flops.
+  reg  [31:0] logit_rd_q;
   always @(posedge clk_i) begin
     if (logit_we) logits_q[t_o_ext[LOGL-1:0]] <= t_acc32 + bias;
+    logit_rd_q <= logits_q[logit_rd_addr_i];
   end
-  assign logit_rd_data_o = logits_q[logit_rd_addr_i];
+  assign logit_rd_data_o = logit_rd_q;
 
   // ---- Collector: codes of COLS pixels x LANES channels -----------------------------------------
   // The code of PE (r, c) of group slot s goes to pixel c, lane s * ROWS + r. Every slot has its

@@ -471,6 +471,7 @@ TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
       std::vector<std::int32_t> logits(g.o);
       for (int o = 0; o < g.o; ++o) {
         h->logit_rd_addr_i = o;
+        h.tick();  // registered read
         h.settle();
         logits[o] = static_cast<std::int32_t>(h->logit_rd_data_o);
         EXPECT_EQ(logits[o], want.data[o]) << layer.name << ": logit " << o;
