@@ -313,7 +313,7 @@ std::size_t weight_words(const Layer& layer) {
   return row_count(layer) * format::words_per_row(row_codes(layer), layer.weight_type.bits);
 }
 
-std::vector<std::int8_t> weights_unpack(const Layer& layer, const std::vector<Word>& words,
+std::vector<WeightValue> weights_unpack(const Layer& layer, const std::vector<Word>& words,
                                         const std::vector<std::size_t>& lines,
                                         const std::string& file) {
   const int bits = layer.weight_type.bits;
@@ -322,7 +322,7 @@ std::vector<std::int8_t> weights_unpack(const Layer& layer, const std::vector<Wo
   const int row_words = format::words_per_row(codes, bits);
   const std::int64_t rows =
       std::int64_t(layer.out_channels) * (layer.op == Op::Conv2d ? layer.kernel * layer.kernel : 1);
-  std::vector<std::int8_t> values;
+  std::vector<WeightValue> values;
   values.reserve(std::size_t(rows) * codes);
   const Word mask = (Word{1} << bits) - 1;
   for (std::int64_t r = 0; r < rows; ++r) {
@@ -336,7 +336,7 @@ std::vector<std::int8_t> weights_unpack(const Layer& layer, const std::vector<Wo
           fail(file, "line {} (word {}): code {:#x} at position {} is not a valid {} code",
                lines[index], index, code, i, layer.weight_type.name());
         }
-        values.push_back(static_cast<std::int8_t>(layer.weight_type.decode(code)));
+        values.push_back(static_cast<WeightValue>(layer.weight_type.decode(code)));
       }
       const int used_bits = in_word * bits;
       if (used_bits < format::kWordBits && (word >> used_bits) != 0) {

@@ -34,7 +34,7 @@ void weights_fill(Layer& layer, Rng& rng) {
     do {
       v = uniform(rng, r.lo, r.hi);
     } while (!layer.weight_type.value_valid(v));
-    w = static_cast<std::int8_t>(v);
+    w = static_cast<WeightValue>(v);
   }
 }
 

@@ -118,6 +118,20 @@ TEST(Packing, WorkedExampleOfTheFormatDocument) {
   EXPECT_EQ(weights_pack(layer), std::vector<format::Word>{0x000003e4});
 }
 
+// odd8 levels reach +-255, beyond int8: code 0xff is +255 and code 0x00 is -255.
+TEST(Packing, Odd8LevelsKeepTheirFullRange) {
+  const WeightType odd8{format::WeightKind::Odd, 8};
+  EXPECT_EQ(odd8.decode(0xff), 255);
+  EXPECT_EQ(odd8.decode(0x00), -255);
+  Layer layer;
+  layer.op = format::Op::Dense;
+  layer.out_channels = 1;
+  layer.in_shape = {3, 1, 1};
+  layer.weight_type = odd8;
+  layer.weights = {255, -255, 1};
+  EXPECT_EQ(weights_pack(layer), (std::vector<format::Word>{0x0080'00ff}));
+}
+
 TEST_F(PackageTest, MissingManifest) {
   fs::remove(dir_ / "manifest.json");
   expect_error({"manifest.json", "not found"});

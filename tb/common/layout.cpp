@@ -39,7 +39,7 @@ std::vector<std::vector<Digits>> act_image(const ConvGeometry& g, const stqn::Te
   return banks;
 }
 
-std::vector<Digits> weight_image(const ConvGeometry& g, const std::vector<std::int8_t>& weights,
+std::vector<Digits> weight_image(const ConvGeometry& g, const std::vector<stqn::WeightValue>& weights,
                                  int depth) {
   std::vector<Digits> words(depth, Digits(g.rows * g.lanes, kUnwritten));
   for (int og = 0; og < g.ogroups(); ++og)

@@ -45,6 +45,9 @@ struct WeightType {
   std::string name() const;  // "ternary", "odd2", "int8"
 };
 
+// A decoded weight value: int8 holds every kind but odd8, whose levels reach +-255.
+using WeightValue = std::int16_t;
+
 struct Layer {
   std::string name;
   format::Op op = format::Op::Conv2d;
@@ -55,7 +58,7 @@ struct Layer {
 
   // conv2d and dense only.
   WeightType weight_type;
-  std::vector<std::int8_t> weights;  // decoded values; conv2d (O, K, K, I), dense (O, I)
+  std::vector<WeightValue> weights;  // decoded values; conv2d (O, K, K, I), dense (O, I)
   format::Output output = format::Output::Threshold;
   ActType out_act;                        // Output::Threshold
   std::vector<std::int32_t> thresholds;   // (O, L), non-decreasing along L

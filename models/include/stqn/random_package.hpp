@@ -26,6 +26,7 @@ struct RandomPackageOptions {
                                           {format::WeightKind::Odd, 2},
                                           {format::WeightKind::Odd, 3},
                                           {format::WeightKind::Odd, 4},
+                                          {format::WeightKind::Odd, 8},
                                           {format::WeightKind::Int, 2},
                                           {format::WeightKind::Int, 4},
                                           {format::WeightKind::Int, 8}};

@@ -57,7 +57,7 @@ struct ConvGeometry {
 std::vector<std::vector<Digits>> act_image(const ConvGeometry& g, const stqn::Tensor& in,
                                            int bank_depth);
 // words[address]: weight words of `weights` (o, k, k, c); row r of a word at lanes r*lanes...
-std::vector<Digits> weight_image(const ConvGeometry& g, const std::vector<std::int8_t>& weights,
+std::vector<Digits> weight_image(const ConvGeometry& g, const std::vector<stqn::WeightValue>& weights,
                                  int depth);
 
 // A random stride-1 conv layer that fits the memories: geometry, the golden layer (kernel,
