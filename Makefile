@@ -16,7 +16,10 @@ help:
 	@echo "make test        build and run every test (CTest)"
 	@echo "make test-asan   the golden-model tests under AddressSanitizer + UBSan"
 	@echo "make demo        the main job: run the golden model (and the RTL) on Fashion-MNIST"
-	@echo "make bench       every benchmark; results in bench/results/*.json"
+	@echo "make bench       every benchmark (bench-golden, bench-rtl); results in bench/results/*.json"
+	@echo "make lint        RTL lint (Verilator -Wall per configuration, Yosys parse, no latches)"
+	@echo "make area        Yosys synthesis per configuration -> reports/area.json"
+	@echo "make coverage    Verilator line/toggle coverage -> reports/coverage.txt"
 
 deps:
 	@scripts/setup-deps.sh
@@ -42,7 +45,7 @@ test-asan: deps
 demo: build
 	@scripts/demo.sh $(BUILD)
 
-bench: bench-golden
+bench: bench-golden bench-rtl
 
 bench-golden: build
 	@mkdir -p bench/results
