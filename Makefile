@@ -15,7 +15,7 @@ help:
 	@echo "make build       configure and build everything into $(BUILD)/"
 	@echo "make test        build and run every test (CTest)"
 	@echo "make test-asan   the golden-model tests under AddressSanitizer + UBSan"
-	@echo "make demo        the main job: run the golden model (and the RTL) on Fashion-MNIST"
+	@echo "make demo        the main job: run the shipped package with the golden model on Fashion-MNIST"
 	@echo "make bench       every benchmark (bench-golden, bench-rtl); results in bench/results/*.json"
 	@echo "make lint        RTL lint (Verilator -Wall per configuration, Yosys parse, no latches)"
 	@echo "make area        Yosys synthesis per configuration -> reports/area.json"
