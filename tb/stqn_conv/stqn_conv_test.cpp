@@ -72,22 +72,7 @@ struct Fixture : ::testing::Test {
   std::uint64_t run(const stqn_tb::ConvCase& cc, double p_ready) {
     const stqn_tb::ConvGeometry& g = cc.g;
     const stqn::Tensor expected = stqn::conv2d_accumulate(cc.golden, cc.in);
-    h->cfg_in_h_i = g.h;
-    h->cfg_in_w_i = g.w;
-    h->cfg_out_h_i = g.ho();
-    h->cfg_out_w_i = g.wo();
-    h->cfg_pix_words_i = g.pix_words();
-    h->cfg_row_words_i = g.row_words();
-    h->cfg_row_off_i = g.row_off(kAddrBits);
-    h->cfg_col_off_i = g.col_off(kAddrBits);
-    h->cfg_kernel_i = g.k;
-    h->cfg_pad_i = g.pad;
-    h->cfg_chunks_i = g.chunks();
-    h->cfg_ogroups_i = g.ogroups();
-    h->cfg_wplanes_i = g.wplanes;
-    h->cfg_aplanes_i = g.aplanes;
-    h->cfg_in_base_i = g.in_base;
-    h->cfg_w_base_i = g.w_base;
+    stqn_tb::conv_config_drive(h, g, kAddrBits);
     h->start_i = 1;
     h.tick();
     h->start_i = 0;

@@ -154,20 +154,7 @@ struct Fixture : ::testing::Test {
   void run_layer(const LayerRun& L, bool logits = false) {
     const auto& g = L.cc.g;
     const auto& act = L.cc.golden.out_act;
-    h->cfg_in_h_i = g.h;
-    h->cfg_in_w_i = g.w;
-    h->cfg_out_h_i = g.ho();
-    h->cfg_out_w_i = g.wo();
-    h->cfg_pix_words_i = g.pix_words();
-    h->cfg_row_words_i = g.row_words();
-    h->cfg_row_off_i = g.row_off(kAddrBits);
-    h->cfg_col_off_i = g.col_off(kAddrBits);
-    h->cfg_kernel_i = g.k;
-    h->cfg_pad_i = g.pad;
-    h->cfg_chunks_i = g.chunks();
-    h->cfg_ogroups_i = g.ogroups();
-    h->cfg_wplanes_i = g.wplanes;
-    h->cfg_aplanes_i = g.aplanes;
+    stqn_tb::conv_config_drive(h, g, kAddrBits);
     h->cfg_out_planes_i = L.out.aplanes;
     h->cfg_out_ternary_i = act.kind == ActKind::Ternary;
     h->cfg_out_signed_i = act.kind == ActKind::Int;
@@ -176,9 +163,7 @@ struct Fixture : ::testing::Test {
     h->cfg_thr_words_i = logits ? 1 : (act.num_thresholds() + kNth - 1) / kNth;
     h->cfg_logits_i = logits;
     h->cfg_thr_base_i = L.thr_base;
-    h->cfg_in_base_i = g.in_base;
     h->cfg_out_base_i = L.out.in_base;
-    h->cfg_w_base_i = g.w_base;
     h->start_i = 1;
     h.tick();
     h->start_i = 0;
