@@ -17,6 +17,7 @@ test-rtl: build
 # Cycle counts of the reference network's blocks 1-4 through the RTL conv datapath (up5k
 # configuration), written to bench/results/rtl.json. Stem, pooling and head are not in RTL yet.
 .PHONY: bench-rtl
+bench: bench-rtl
 bench-rtl: build
 	@mkdir -p bench/results
 	STQN_BENCH_OUT=bench/results/rtl.json $(BUILD)/tb/stqn_conv_up5k_test \
