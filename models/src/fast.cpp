@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <utility>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -91,10 +92,16 @@ void bits_append(u64* dst, std::size_t offset, const u64* src, int bits) {
 
 enum class Kernel { Direct, BitplaneTernary, BitplaneGeneric, MaxPool, GlobalAvgPool };
 
-// Activations between layers: (H, W, C) row-major, channels innermost.
+// Activations between layers: (H, W, C) row-major, channels innermost. The buffer only grows
+// (it holds at least shape.size() values), so that reusing it for the next image or layer never
+// zero-fills memory that every kernel overwrites anyway.
 struct Activation {
   Shape shape;
   std::vector<std::int32_t> hwc;
+  void reshape(const Shape& s) {
+    shape = s;
+    if (hwc.size() < std::size_t(s.size())) hwc.resize(std::size_t(s.size()));
+  }
 };
 
 }  // namespace
@@ -115,6 +122,12 @@ struct FastEngine::Plan {
   std::vector<u64> w_bits;   // generic: [w_plane][o][row_words]; ternary: see ternary_pack
   // Direct kernel: weights transposed to (fan_in, O) in im2col order (tap-major, channel-minor).
   std::vector<std::int32_t> w_direct_t;
+  // Direct kernel on 16-bit operands, used when inputs and weights fit int16 (so that a pair of
+  // products fits int32): weights as pairs of im2col neighbours, [pair][O padded to kLanes][2],
+  // the operand order of _mm256_madd_epi16.
+  bool direct16 = false;
+  int pairs = 0;
+  std::vector<std::int16_t> w_pairs;
 };
 
 namespace {
@@ -124,7 +137,10 @@ struct Scratch {
   Activation a, b;
   std::vector<u64> pixel_planes;  // [plane][pixel][channel_words]
   std::vector<u64> row;           // [plane][row_words]
-  std::vector<std::int32_t> row_values;
+  // Direct layers: the zero-padded input (H, W, C), and this pixel's im2col row and the previous
+  // pixel's, on 16-bit or 32-bit operands.
+  std::vector<std::int16_t> padded16, row16;
+  std::vector<std::int32_t> padded32, row32;
   std::vector<std::int32_t> acc;  // one pixel's accumulators, padded to a multiple of kLanes
 };
 
@@ -140,7 +156,21 @@ inline void finish_row(const FastEngine::Plan& plan, const std::int32_t* __restr
   const std::int32_t act_min = plan.act_min;
   const std::int32_t* __restrict theta = plan.theta_by_level.data();
   if (plan.levels == 2) {  // ternary: the common case, vectorised over outputs
-    for (int o = 0; o < outputs; ++o) {
+    int o = 0;
+#ifdef __AVX2__
+    // code = act_min + [acc >= t0] + [acc >= t1] = (act_min + 2) - [t0 > acc] - [t1 > acc], and a
+    // compare gives -1 for true.
+    const __m256i top = _mm256_set1_epi32(act_min + 2);
+    for (; o + 8 <= outputs; o += 8) {
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc + o));
+      const __m256i t0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(theta + o));
+      const __m256i t1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(theta + outputs + o));
+      const __m256i code = _mm256_add_epi32(
+          top, _mm256_add_epi32(_mm256_cmpgt_epi32(t0, a), _mm256_cmpgt_epi32(t1, a)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + o), code);
+    }
+#endif
+    for (; o < outputs; ++o) {
       dst[o] = act_min + (acc[o] >= theta[o]) + (acc[o] >= theta[outputs + o]);
     }
     return;
@@ -154,41 +184,39 @@ inline void finish_row(const FastEngine::Plan& plan, const std::int32_t* __restr
 
 constexpr int kMaxTaps = format::kMaxKernel * format::kMaxKernel;
 
-// A conv window's geometry as plain values, copied into the kernels' locals so that stores to
-// the output cannot force the compiler to reload it.
-struct Window {
-  int kernel, stride, padding, in_h, in_w;
-  int pad_pixel;  // index that padding taps get
-  std::array<int, kMaxTaps> offsets{};  // ky * in_w + kx
+// A conv window over a zero-padded copy of its input: input pixel (y, x) sits at padded pixel
+// (y + P, x + P), so that every tap of every output is a valid index and the border reads zeros.
+// Plain values, copied into the kernels' locals so that stores to the output cannot force the
+// compiler to reload them.
+struct PaddedWindow {
+  int kernel, stride, padding, padded_h, padded_w;
+  std::array<int, kMaxTaps> offsets{};  // ky * padded_w + kx
 
-  Window(const Layer& layer, const Shape& in, int pad)
-      : kernel(layer.kernel), stride(layer.stride), padding(layer.padding), in_h(in.h),
-        in_w(in.w), pad_pixel(pad) {
+  PaddedWindow(const Layer& layer, const Shape& in)
+      : kernel(layer.kernel), stride(layer.stride), padding(layer.padding),
+        padded_h(in.h + 2 * layer.padding), padded_w(in.w + 2 * layer.padding) {
     for (int ky = 0, t = 0; ky < kernel; ++ky) {
-      for (int kx = 0; kx < kernel; ++kx) offsets[std::size_t(t++)] = ky * in_w + kx;
+      for (int kx = 0; kx < kernel; ++kx) offsets[std::size_t(t++)] = ky * padded_w + kx;
     }
   }
-  // Fills pixels[t] for the K*K taps of output (oy, ox): the input pixel index, or pad_pixel.
-  int taps(int oy, int ox, int* pixels) const {
-    const int iy0 = oy * stride - padding, ix0 = ox * stride - padding;
-    const int n = kernel * kernel;
-    if (iy0 >= 0 && ix0 >= 0 && iy0 + kernel <= in_h && ix0 + kernel <= in_w) {
-      const int base = iy0 * in_w + ix0;  // interior: no padding tap
-      for (int t = 0; t < n; ++t) pixels[t] = base + offsets[std::size_t(t)];
-      return n;
-    }
-    int t = 0;
-    for (int ky = 0; ky < kernel; ++ky) {
-      const int iy = iy0 + ky;
-      for (int kx = 0; kx < kernel; ++kx) {
-        const int ix = ix0 + kx;
-        pixels[t++] = (iy < 0 || iy >= in_h || ix < 0 || ix >= in_w) ? pad_pixel : iy * in_w + ix;
-      }
-    }
-    return n;
+  int taps() const { return kernel * kernel; }
+  std::size_t pixels() const { return std::size_t(padded_h) * padded_w; }
+  // Padded index of input pixel (y, x), and of the first tap of output (oy, ox).
+  std::size_t pixel(int y, int x) const { return std::size_t(y + padding) * padded_w + x + padding; }
+  std::size_t origin(int oy, int ox) const {
+    return std::size_t(oy) * stride * padded_w + std::size_t(ox) * stride;
   }
 };
 
+// Whether two im2col rows are equal; inline, as rows are short and calls to memcmp cost more.
+// Rows that differ almost always differ in their first value already.
+template <typename T>
+bool rows_equal(const T* a, const T* b, std::size_t n) {
+  if (a[0] != b[0]) return false;
+  std::uint64_t diff = 0;
+  for (std::size_t i = 0; i < n; ++i) diff |= static_cast<std::uint64_t>(a[i] ^ b[i]);
+  return diff == 0;
+}
 
 #ifdef __AVX2__
 // acc[0..8B) = sum_n w[n, .] * row[n] with the accumulators held in registers.
@@ -231,37 +259,120 @@ void direct_dot(const std::int32_t* row, const std::int32_t* w, int fan_in, int 
   }
 }
 
+// acc[0..O) = sum_n w[n, .] * row[n] on 16-bit operands; `row` holds 2 * pairs values (the odd
+// one zero). One _mm256_madd_epi16 takes two inputs times eight outputs.
+#ifdef __AVX2__
+template <int B>
+void direct16_blocks(const std::int16_t* row, const std::int16_t* w, int pairs,
+                     std::size_t w_stride, std::int32_t* acc) {
+  __m256i sum[B];
+  for (int b = 0; b < B; ++b) sum[b] = _mm256_setzero_si256();
+  for (int m = 0; m < pairs; ++m) {
+    std::int32_t pair;
+    std::memcpy(&pair, row + 2 * m, sizeof pair);
+    const __m256i a = _mm256_set1_epi32(pair);
+    const auto* wm = reinterpret_cast<const __m256i*>(w + std::size_t(m) * w_stride);
+    for (int b = 0; b < B; ++b) {
+      sum[b] = _mm256_add_epi32(sum[b], _mm256_madd_epi16(a, _mm256_loadu_si256(wm + b)));
+    }
+  }
+  for (int b = 0; b < B; ++b) _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc) + b, sum[b]);
+}
+#endif
+
+// `acc` must have room for the outputs rounded up to kLanes.
+void direct16_dot(const std::int16_t* row, const std::int16_t* w, int pairs, int outputs,
+                  std::int32_t* acc) {
+  const int blocks = (outputs + kLanes - 1) / kLanes;
+  const std::size_t w_stride = std::size_t(blocks) * kLanes * 2;
+#ifdef __AVX2__
+  // Up to four blocks of eight outputs per pass keep the sums in registers.
+  for (int b = 0; b < blocks; b += 4) {
+    const std::int16_t* wb = w + std::size_t(b) * kLanes * 2;
+    std::int32_t* ab = acc + b * kLanes;
+    switch (std::min(4, blocks - b)) {
+      case 1: direct16_blocks<1>(row, wb, pairs, w_stride, ab); break;
+      case 2: direct16_blocks<2>(row, wb, pairs, w_stride, ab); break;
+      case 3: direct16_blocks<3>(row, wb, pairs, w_stride, ab); break;
+      default: direct16_blocks<4>(row, wb, pairs, w_stride, ab); break;
+    }
+  }
+#else
+  for (int o = 0; o < outputs; ++o) {
+    std::int32_t sum = 0;
+    for (int m = 0; m < pairs; ++m) {
+      const std::int16_t* wm = w + std::size_t(m) * w_stride + 2 * o;
+      sum += std::int32_t{row[2 * m]} * wm[0] + std::int32_t{row[2 * m + 1]} * wm[1];
+    }
+    acc[o] = sum;
+  }
+#endif
+}
+
+// A direct layer with operands of type T, dot(row, acc) computing one pixel's accumulators from
+// its im2col row (row_size values, zero beyond the fan-in). Convolutions gather their rows from a
+// zero-padded copy of the input, each kernel row of taps one contiguous run.
+template <typename T, typename Dot>
+void run_direct_rows(const FastEngine::Plan& plan, const Activation& in, Activation& out,
+                     std::vector<T>& padded, std::vector<T>& rows, std::size_t row_size,
+                     std::int32_t* acc, Dot dot) {
+  const Layer& layer = *plan.layer;
+  const int outputs = layer.out_channels;
+  rows.assign(2 * row_size, 0);  // this pixel's row and the previous pixel's
+  T* row = rows.data();
+  T* previous = row + row_size;
+  if (layer.op == Op::Dense) {
+    std::copy_n(in.hwc.data(), in.shape.size(), row);
+    dot(row, acc);
+    finish_row(plan, acc, out.hwc.data());
+    return;
+  }
+  const int c = in.shape.c;
+  const PaddedWindow window(layer, in.shape);
+  padded.assign(window.pixels() * c, 0);
+  for (int y = 0; y < in.shape.h; ++y) {
+    std::copy_n(in.hwc.data() + std::size_t(y) * in.shape.w * c, std::size_t(in.shape.w) * c,
+                padded.data() + window.pixel(y, 0) * c);
+  }
+  const int run = window.kernel * c;  // values per kernel row of taps
+  bool have_previous = false;
+  for (int oy = 0; oy < out.shape.h; ++oy) {
+    for (int ox = 0; ox < out.shape.w; ++ox) {
+      const T* src = padded.data() + window.origin(oy, ox) * c;
+      for (int ky = 0; ky < window.kernel; ++ky) {
+        const T* from = src + std::size_t(ky) * window.padded_w * c;
+        for (int i = 0; i < run; ++i) row[ky * run + i] = from[i];
+      }
+      // Uniform regions (image background) repeat the previous pixel's row exactly; its
+      // accumulators are still in `acc`.
+      if (!have_previous || !rows_equal(row, previous, row_size)) {
+        dot(row, acc);
+        std::swap(row, previous);
+        have_previous = true;
+      }
+      finish_row(plan, acc, out.hwc.data() + (std::size_t(oy) * out.shape.w + ox) * outputs);
+    }
+  }
+}
+
 void run_direct(const FastEngine::Plan& plan, const Activation& in, Activation& out,
                 Scratch& scratch) {
   const Layer& layer = *plan.layer;
-  const int channels = in.shape.c;
-  const int fan_in = layer.fan_in();
-  out.shape = layer.out_shape;
-  out.hwc.resize(std::size_t(out.shape.size()));
   const int outputs = layer.out_channels;
-  scratch.row_values.resize(std::size_t(fan_in));
+  out.reshape(layer.out_shape);
   scratch.acc.resize(std::size_t(outputs + kLanes - 1) / kLanes * kLanes);
-  std::int32_t* row = scratch.row_values.data();
-  const Window window(layer, in.shape, -1);
-  std::array<int, kMaxTaps> tap_pixels{};
-  for (int oy = 0; oy < out.shape.h; ++oy) {
-    for (int ox = 0; ox < out.shape.w; ++ox) {
-      // im2col: gather the receptive field, tap-major and channel-minor, zeros for padding.
-      if (layer.op == Op::Dense) {
-        std::copy(in.hwc.begin(), in.hwc.end(), row);
-      } else {
-        const int taps = window.taps(oy, ox, tap_pixels.data());
-        for (int t = 0; t < taps; ++t) {
-          const int p = tap_pixels[std::size_t(t)];
-          std::int32_t* __restrict dst = row + std::size_t(t) * channels;
-          const std::int32_t* __restrict src = in.hwc.data() + std::size_t(p) * channels;
-          for (int c = 0; c < channels; ++c) dst[c] = p < 0 ? 0 : src[c];
-        }
-      }
-      std::int32_t* acc = scratch.acc.data();
-      direct_dot(row, plan.w_direct_t.data(), fan_in, outputs, acc);
-      finish_row(plan, acc, out.hwc.data() + (std::size_t(oy) * out.shape.w + ox) * outputs);
-    }
+  if (plan.direct16) {
+    // The construction checked that every input value fits int16.
+    run_direct_rows(plan, in, out, scratch.padded16, scratch.row16, std::size_t(plan.pairs) * 2,
+                    scratch.acc.data(), [&](const std::int16_t* row, std::int32_t* acc) {
+                      direct16_dot(row, plan.w_pairs.data(), plan.pairs, outputs, acc);
+                    });
+  } else {
+    const int fan_in = layer.fan_in();
+    run_direct_rows(plan, in, out, scratch.padded32, scratch.row32, std::size_t(fan_in),
+                    scratch.acc.data(), [&](const std::int32_t* row, std::int32_t* acc) {
+                      direct_dot(row, plan.w_direct_t.data(), fan_in, outputs, acc);
+                    });
   }
 }
 
@@ -294,29 +405,29 @@ inline u64 plane_mask(const FastEngine::Plan& plan, bool ternary, int plane, con
   return mask;
 }
 
-// Packs every input pixel's channels into bit planes: pixel_planes[plane][pixel][channel_words].
-// Each plane has one extra all-zero pixel at index `pixels`, which padding taps read.
+// Packs every input pixel's channels into bit planes on the padded grid of `window`:
+// pixel_planes[plane][padded pixel][channel_words], zero on the border, which padding taps read.
 // The ternary kernel uses planes (nonzero, negative); the others use act_planes().
-void planes_build(const FastEngine::Plan& plan, const Activation& in, Scratch& scratch) {
+void planes_build(const FastEngine::Plan& plan, const PaddedWindow& window, const Activation& in,
+                  Scratch& scratch) {
   const int channels = in.shape.c;
-  const std::size_t pixels = std::size_t(in.shape.h) * in.shape.w;
   const int cw = plan.channel_words;
   const bool ternary = plan.kernel == Kernel::BitplaneTernary;
   const int planes = ternary ? 2 : plan.a_planes.count();
-  scratch.pixel_planes.resize(std::size_t(planes) * (pixels + 1) * cw);
+  const std::size_t plane_words = window.pixels() * cw;
+  scratch.pixel_planes.assign(std::size_t(planes) * plane_words, 0);
   u64* base = scratch.pixel_planes.data();
-  for (std::size_t p = 0; p < pixels; ++p) {
-    const std::int32_t* v = in.hwc.data() + p * channels;
-    for (int k = 0; k < cw; ++k) {
-      const int n = std::min(kBitsPerWord, channels - k * kBitsPerWord);
-      for (int i = 0; i < planes; ++i) {
-        base[(i * (pixels + 1) + p) * cw + k] =
-            plane_mask(plan, ternary, i, v + k * kBitsPerWord, n);
+  for (int y = 0; y < in.shape.h; ++y) {
+    for (int x = 0; x < in.shape.w; ++x) {
+      const std::int32_t* v = in.hwc.data() + (std::size_t(y) * in.shape.w + x) * channels;
+      u64* dst = base + window.pixel(y, x) * cw;
+      for (int k = 0; k < cw; ++k) {
+        const int n = std::min(kBitsPerWord, channels - k * kBitsPerWord);
+        for (int i = 0; i < planes; ++i) {
+          dst[i * plane_words + k] = plane_mask(plan, ternary, i, v + k * kBitsPerWord, n);
+        }
       }
     }
-  }
-  for (int i = 0; i < planes; ++i) {
-    std::fill_n(base + (i * (pixels + 1) + pixels) * cw, cw, u64{0});
   }
 }
 
@@ -348,28 +459,36 @@ inline __m128i lanes_finish(__m256i count_nz, __m256i count_neg) {
 }
 
 // RW words per row (RW <= 31, so byte counters of at most 8 per word cannot overflow).
+// The activation words are broadcast from memory inside the block loop: held in registers across
+// blocks they would need 2*RW ymm registers, and the spills cost more than the loads.
 template <int RW>
 void ternary_dot_fixed(const u64* a_nz, const u64* a_neg, const u64* w, int blocks,
                        std::int32_t* acc) {
   static_assert(RW * 8 <= 255, "byte counters would overflow");
-  __m256i act_nz[RW], act_neg[RW];
-  for (int k = 0; k < RW; ++k) {
-    act_nz[k] = _mm256_set1_epi64x(static_cast<long long>(a_nz[k]));
-    act_neg[k] = _mm256_set1_epi64x(static_cast<long long>(a_neg[k]));
-  }
   for (int b = 0; b < blocks; ++b) {
     const auto* wb = reinterpret_cast<const __m256i*>(w + std::size_t(b) * RW * 2 * kLanes);
+    // An empty asm makes the activation pointers opaque per block, so that the compiler cannot
+    // hoist the broadcasts out of this loop (and then spill them).
+    const u64* nz = a_nz;
+    const u64* neg = a_neg;
+    asm("" : "+r"(nz), "+r"(neg));
     __m256i nz0 = _mm256_setzero_si256(), nz1 = nz0, neg0 = nz0, neg1 = nz0;
-    for (int k = 0; k < RW; ++k) {
-      const __m256i both0 = _mm256_and_si256(act_nz[k], _mm256_loadu_si256(wb + 4 * k));
-      const __m256i both1 = _mm256_and_si256(act_nz[k], _mm256_loadu_si256(wb + 4 * k + 1));
-      const __m256i sign0 = _mm256_xor_si256(act_neg[k], _mm256_loadu_si256(wb + 4 * k + 2));
-      const __m256i sign1 = _mm256_xor_si256(act_neg[k], _mm256_loadu_si256(wb + 4 * k + 3));
+    auto word = [&](int k) {
+      const __m256i act_nz = _mm256_set1_epi64x(static_cast<long long>(nz[k]));
+      const __m256i act_neg = _mm256_set1_epi64x(static_cast<long long>(neg[k]));
+      const __m256i both0 = _mm256_and_si256(act_nz, _mm256_loadu_si256(wb + 4 * k));
+      const __m256i both1 = _mm256_and_si256(act_nz, _mm256_loadu_si256(wb + 4 * k + 1));
+      const __m256i sign0 = _mm256_xor_si256(act_neg, _mm256_loadu_si256(wb + 4 * k + 2));
+      const __m256i sign1 = _mm256_xor_si256(act_neg, _mm256_loadu_si256(wb + 4 * k + 3));
       nz0 = _mm256_add_epi8(nz0, popcount_bytes(both0));
       nz1 = _mm256_add_epi8(nz1, popcount_bytes(both1));
       neg0 = _mm256_add_epi8(neg0, popcount_bytes(_mm256_and_si256(both0, sign0)));
       neg1 = _mm256_add_epi8(neg1, popcount_bytes(_mm256_and_si256(both1, sign1)));
-    }
+      // Pins the sums here: left free, the compiler reassociates them into one tree over every
+      // word, which keeps all the words' counts live at once, and spills them.
+      asm("" : "+x"(nz0), "+x"(nz1), "+x"(neg0), "+x"(neg1));
+    };
+    for (int k = 0; k < RW; ++k) word(k);
     const __m256i result =
         _mm256_setr_m128i(lanes_finish(nz0, neg0), lanes_finish(nz1, neg1));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(acc + b * kLanes), result);
@@ -440,14 +559,15 @@ void run_bitplane(const FastEngine::Plan& plan, const Activation& in, Activation
                   Scratch& scratch) {
   const Layer& layer = *plan.layer;
   const int channels = in.shape.c;
-  const std::size_t pixels = std::size_t(in.shape.h) * in.shape.w;
   const int cw = plan.channel_words, rw = plan.row_words;
   const bool ternary = plan.kernel == Kernel::BitplaneTernary;
   const int a_planes = ternary ? 2 : plan.a_planes.count();
   const int outputs = layer.out_channels;
-  planes_build(plan, in, scratch);
-  out.shape = layer.out_shape;
-  out.hwc.resize(std::size_t(out.shape.size()));
+  const PaddedWindow window(layer, in.shape);
+  const int taps = window.taps();
+  planes_build(plan, window, in, scratch);
+  const std::size_t plane_words = window.pixels() * cw;
+  out.reshape(layer.out_shape);
   const std::size_t row_size = std::size_t(a_planes) * rw;
   scratch.row.resize(2 * row_size);  // this pixel's row and the previous pixel's
   scratch.acc.resize(std::size_t(outputs + kLanes - 1) / kLanes * kLanes);
@@ -455,41 +575,43 @@ void run_bitplane(const FastEngine::Plan& plan, const Activation& in, Activation
   u64* previous = row + row_size;
   bool have_previous = false;
   const u64* w = plan.w_bits.data();
-  const Window window(layer, in.shape, int(pixels));  // padding reads the all-zero pixel
-  std::array<int, kMaxTaps> tap_pixels{};
 
   for (int oy = 0; oy < out.shape.h; ++oy) {
     for (int ox = 0; ox < out.shape.w; ++ox) {
       // im2col on bit planes: tap t's channels land at bits [t*C, (t+1)*C) of the row.
-      const int taps = window.taps(oy, ox, tap_pixels.data());
+      const std::size_t origin = window.origin(oy, ox);
       for (int i = 0; i < a_planes; ++i) {
         u64* dst = row + std::size_t(i) * rw;
-        const u64* plane = scratch.pixel_planes.data() + i * (pixels + 1) * cw;
-        if (channels % kBitsPerWord == 0) {
+        const u64* plane = scratch.pixel_planes.data() + i * plane_words + origin * cw;
+        if (cw == 1 && channels == kBitsPerWord) {
+          for (int t = 0; t < taps; ++t) dst[t] = plane[window.offsets[std::size_t(t)]];
+        } else if (channels % kBitsPerWord == 0) {
           // Each tap is cw whole words.
           for (int t = 0; t < taps; ++t) {
-            const u64* src = plane + std::size_t(tap_pixels[std::size_t(t)]) * cw;
+            const u64* src = plane + std::size_t(window.offsets[std::size_t(t)]) * cw;
             for (int j = 0; j < cw; ++j) dst[t * cw + j] = src[j];
           }
         } else if (channels == 32) {
-          // Two taps per word, assembled in a register (no partial stores).
-          for (int t = 0; t < taps; t += 2) {
-            const u64 lo = plane[std::size_t(tap_pixels[std::size_t(t)])] & 0xffffffffu;
-            const u64 hi = t + 1 < taps ? plane[std::size_t(tap_pixels[std::size_t(t + 1)])] : 0;
-            dst[t / 2] = lo | (hi << 32);
+          // Two taps per word, assembled in a register (no partial stores). A 32-channel
+          // pixel's plane word has its upper half zero.
+          int t = 0;
+          for (; t + 1 < taps; t += 2) {
+            dst[t / 2] = plane[window.offsets[std::size_t(t)]] |
+                         plane[window.offsets[std::size_t(t + 1)]] << 32;
           }
+          if (t < taps) dst[t / 2] = plane[window.offsets[std::size_t(t)]];
         } else {
           std::fill(dst, dst + rw, 0);
           for (int t = 0; t < taps; ++t) {
             bits_append(dst, std::size_t(t) * channels,
-                        plane + std::size_t(tap_pixels[std::size_t(t)]) * cw, channels);
+                        plane + std::size_t(window.offsets[std::size_t(t)]) * cw, channels);
           }
         }
       }
       // Uniform regions (image background) repeat the previous pixel's row exactly; its
       // accumulators are still in `acc`.
       std::int32_t* acc = scratch.acc.data();
-      if (!have_previous || !std::equal(row, row + row_size, previous)) {
+      if (!have_previous || !rows_equal(row, previous, row_size)) {
         if (ternary) {
           ternary_dot(row, row + rw, w, rw, outputs, acc);
         } else {
@@ -505,8 +627,7 @@ void run_bitplane(const FastEngine::Plan& plan, const Activation& in, Activation
 
 void run_maxpool(const Layer& layer, const Activation& in, Activation& out) {
   const int c = in.shape.c;
-  out.shape = layer.out_shape;
-  out.hwc.resize(std::size_t(out.shape.size()));
+  out.reshape(layer.out_shape);
   for (int oy = 0; oy < out.shape.h; ++oy) {
     for (int ox = 0; ox < out.shape.w; ++ox) {
       std::int32_t* dst = out.hwc.data() + (std::size_t(oy) * out.shape.w + ox) * c;
@@ -528,8 +649,8 @@ void run_maxpool(const Layer& layer, const Activation& in, Activation& out) {
 void run_global_avgpool(const Activation& in, Activation& out) {
   const int c = in.shape.c;
   const std::size_t pixels = std::size_t(in.shape.h) * in.shape.w;
-  out.shape = {c, 1, 1};
-  out.hwc.assign(std::size_t(c), 0);
+  out.reshape({c, 1, 1});
+  std::fill_n(out.hwc.data(), c, 0);
   for (std::size_t p = 0; p < pixels; ++p) {
     for (int ch = 0; ch < c; ++ch) out.hwc[ch] += in.hwc[p * c + ch];
   }
@@ -551,6 +672,8 @@ FastEngine::FastEngine(const Package& package) : package_(package) {
   // The activation type flowing into each layer; empty after a global pool (sums, not codes).
   bool have_act = true;
   ActType act = package_.input_act;
+  // Bound on the magnitude of the values flowing into each layer (codes, or sums after a pool).
+  std::int64_t in_bound = std::max(std::abs(act.range().lo), std::abs(act.range().hi));
   for (const Layer& layer : package_.layers) {
     auto plan = std::make_unique<Plan>();
     plan->layer = &layer;
@@ -560,6 +683,7 @@ FastEngine::FastEngine(const Package& package) : package_(package) {
       case Op::GlobalAvgPool:
         plan->kernel = Kernel::GlobalAvgPool;
         have_act = false;
+        in_bound *= std::int64_t{layer.in_shape.h} * layer.in_shape.w;
         break;
       case Op::Conv2d:
       case Op::Dense: {
@@ -587,6 +711,20 @@ FastEngine::FastEngine(const Package& package) : package_(package) {
               }
               plan->w_direct_t[std::size_t(n) * layer.out_channels + o] =
                   layer.weights[std::size_t(o) * fan_in + src];
+            }
+          }
+          const auto w_bound = std::max(std::abs(layer.weight_type.range().lo),
+                                        std::abs(layer.weight_type.range().hi));
+          plan->direct16 = in_bound <= INT16_MAX && w_bound <= INT16_MAX;
+          if (plan->direct16) {
+            const int padded = (layer.out_channels + kLanes - 1) / kLanes * kLanes;
+            plan->pairs = (fan_in + 1) / 2;
+            plan->w_pairs.assign(std::size_t(plan->pairs) * padded * 2, 0);
+            for (int n = 0; n < fan_in; ++n) {
+              for (int o = 0; o < layer.out_channels; ++o) {
+                plan->w_pairs[(std::size_t(n / 2) * padded + o) * 2 + n % 2] = static_cast<std::int16_t>(
+                    plan->w_direct_t[std::size_t(n) * layer.out_channels + o]);
+              }
             }
           }
         } else {
@@ -634,6 +772,7 @@ FastEngine::FastEngine(const Package& package) : package_(package) {
         if (layer.output == Output::Threshold) {
           act = layer.out_act;
           have_act = true;
+          in_bound = std::max(std::abs(act.range().lo), std::abs(act.range().hi));
         }
         break;
       }
@@ -681,8 +820,7 @@ void FastEngine::run(const std::uint8_t* images, int count, std::int32_t* logits
     for (int i = begin; i < end; ++i) {
       // (C, H, W) uint8 -> (H, W, C) int32.
       const std::uint8_t* image = images + std::size_t(i) * image_size;
-      scratch.a.shape = in;
-      scratch.a.hwc.resize(image_size);
+      scratch.a.reshape(in);
       for (std::size_t p = 0; p < pixels; ++p) {
         for (int c = 0; c < in.c; ++c) scratch.a.hwc[p * in.c + c] = image[c * pixels + p];
       }
@@ -709,8 +847,7 @@ std::vector<Tensor> FastEngine::forward_all(const Tensor& input) const {
   }
   Scratch scratch;
   // (C, H, W) -> (H, W, C).
-  scratch.a.shape = input.shape;
-  scratch.a.hwc.resize(input.data.size());
+  scratch.a.reshape(input.shape);
   const std::size_t pixels = std::size_t(input.shape.h) * input.shape.w;
   for (std::size_t p = 0; p < pixels; ++p) {
     for (int c = 0; c < input.shape.c; ++c) {
@@ -726,7 +863,7 @@ std::vector<std::string> FastEngine::layer_kernels() const {
   std::vector<std::string> names;
   for (const auto& plan : plans_) {
     switch (plan->kernel) {
-      case Kernel::Direct: names.push_back("direct int"); break;
+      case Kernel::Direct: names.push_back(plan->direct16 ? "direct int16" : "direct int32"); break;
       case Kernel::BitplaneTernary: names.push_back("bit-plane ternary"); break;
       case Kernel::BitplaneGeneric:
         names.push_back(fmt::format("bit-serial {}x{} planes", plan->a_planes.count(),

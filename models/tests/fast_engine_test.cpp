@@ -88,7 +88,7 @@ TEST(FastEngine, EveryKernelMatchesOnFixedStructures) {
     std::string kernel;
   };
   const std::vector<Case> cases = {
-      {{format::WeightKind::Int, 8}, 8, "direct int"},
+      {{format::WeightKind::Int, 8}, 8, "direct int16"},
       {{format::WeightKind::Int, 2}, 16, "bit-serial 8x2 planes"},
       {{format::WeightKind::Ternary, 2}, 130, "bit-serial 8x2 planes"}};
   for (const Case& c : cases) {
@@ -149,6 +149,49 @@ TEST(FastEngine, EveryKernelMatchesOnFixedStructures) {
     const Tensor input = random_input(p, rng);
     expect_layers_equal(p, reference_forward(p, input), engine.forward_all(input), seed);
   }
+}
+
+// The direct kernel multiplies 16-bit operands when every input fits int16 (the stem's pixels),
+// and falls back to 32-bit products when a global pool's sums do not (255 x 16 x 16 > 32767).
+TEST(FastEngine, DirectKernelWidensWhenPoolSumsExceedInt16) {
+  const std::uint64_t seed = base_seed();
+  std::mt19937_64 rng(seed);
+  Package p;
+  p.name = "wide-sums";
+  p.input_shape = {1, 16, 16};
+  p.input_act = {format::ActKind::Uint, 8};
+  Layer conv;
+  conv.name = "conv";
+  conv.op = format::Op::Conv2d;
+  conv.kernel = 3;
+  conv.padding = 1;
+  conv.out_channels = 4;
+  conv.weight_type = {format::WeightKind::Int, 8};
+  conv.out_act = {format::ActKind::Uint, 8};
+  std::uniform_int_distribution<int> weight(-128, 127);
+  for (int n = 0; n < 9 * 4; ++n) conv.weights.push_back(static_cast<WeightValue>(weight(rng)));
+  // Codes spread over 0..255 for accumulators in [-30000, 30000).
+  for (int o = 0; o < 4; ++o) {
+    for (int l = 0; l < 255; ++l) conv.thresholds.push_back(-30000 + l * 235);
+  }
+  Layer gap;
+  gap.name = "gap";
+  gap.op = format::Op::GlobalAvgPool;
+  Layer fc;
+  fc.name = "fc";
+  fc.op = format::Op::Dense;
+  fc.out_channels = 3;
+  fc.weight_type = {format::WeightKind::Int, 8};
+  fc.output = format::Output::Logits;
+  for (int n = 0; n < 4 * 3; ++n) fc.weights.push_back(static_cast<WeightValue>(weight(rng)));
+  fc.bias = {1, -2, 3};
+  p.layers = {conv, gap, fc};
+  package_validate(p);
+  const FastEngine engine(p);
+  EXPECT_EQ(engine.layer_kernels(),
+            (std::vector<std::string>{"direct int16", "global avgpool", "direct int32"}));
+  const Tensor input = random_input(p, rng);
+  expect_layers_equal(p, reference_forward(p, input), engine.forward_all(input), seed);
 }
 
 TEST(FastEngine, EqualsReferenceOnReferenceTopologies) {
