@@ -1,0 +1,79 @@
+// The accelerator's memory layout (docs/architecture.md sections 4 and 6): banked activation
+// words and weight words of 2-bit lane digits, in digit planes, and the threshold encoding.
+// One implementation for the program compiler, the host driver and the testbenches.
+#pragma once
+
+#include "stqn/reference.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace stqn::accel {
+
+using Digits = std::vector<int>;      // one memory word: one digit in {-1, 0, 1} per lane
+inline constexpr int kUnwritten = 9;  // marks words never written (reading one is a bug)
+
+// The 2-bit lane digit {neg, nz} of a value in {-1, 0, +1}, and back.
+inline std::uint32_t digit_encode(int v) { return v == 0 ? 0u : (v > 0 ? 1u : 3u); }
+inline int digit_decode(std::uint32_t code) {
+  return (code & 1u) == 0 ? 0 : ((code & 2u) != 0 ? -1 : 1);
+}
+
+// Digit plane b of a value. Activations: ternary (1 plane), int:P (two's complement, MSB plane
+// negative) or, with is_signed false, uint:P. Weights: ternary (1 plane) or odd:P (v = 2j - M,
+// digits +-1), or int:P with is_int.
+int act_digit(int v, int planes, int b, bool is_signed = true);
+int weight_digit(int v, int planes, int b, bool is_int = false);
+
+// Saturates an int32 threshold to a signed acc_bits accumulator. Exact (same codes for every
+// reachable S) when |S| <= bound < 2^(acc_bits-1) - 1; throws std::invalid_argument otherwise.
+std::int32_t threshold_saturate(std::int32_t theta, int acc_bits, std::int64_t bound);
+
+// A stride-1 conv layer on the array, or (with k = 1) the layout of one activation tensor.
+struct ConvGeometry {
+  // Hardware.
+  int lanes = 0, rows = 0, cols = 0;
+  // Layer: input (c, h, w), o output channels, kernel k, padding pad, stride 1.
+  int c = 0, h = 0, w = 0, o = 0, k = 0, pad = 0, wplanes = 1, aplanes = 1;
+  bool asigned = true;  // activation planes: int (MSB negative) or uint
+  bool wint = false;    // weight planes: int:P (MSB negative) instead of ternary/odd:P
+  int in_base = 0, w_base = 0;
+
+  int ho() const { return h + 2 * pad - k + 1; }
+  int wo() const { return w + 2 * pad - k + 1; }
+  int chunks() const { return (c + lanes - 1) / lanes; }
+  int ogroups() const { return (o + rows - 1) / rows; }
+  int wb() const { return (w + cols - 1) / cols; }
+  int xgroups() const { return (wo() + cols - 1) / cols; }
+  // Address-generator descriptor fields (stqn_agen), modulo 2^aw where negative.
+  int pix_words() const { return chunks() * aplanes; }
+  int row_words() const { return wb() * pix_words(); }
+  std::uint32_t row_off(int aw) const {
+    return static_cast<std::uint32_t>(-pad * row_words()) & ((1u << aw) - 1);
+  }
+  std::uint32_t col_off(int aw) const {
+    const int q = pad == 0 ? 0 : -((pad + cols - 1) / cols);  // floor(-pad / cols)
+    return static_cast<std::uint32_t>(q * pix_words()) & ((1u << aw) - 1);
+  }
+  int tensor_words() const { return h * row_words(); }  // per bank, from in_base
+  int act_words_per_bank() const { return in_base + tensor_words(); }
+  int weight_words() const { return w_base + ogroups() * k * k * chunks() * wplanes; }
+  // Bank address of pixel (y, x), chunk, plane (the bank is x mod cols).
+  int act_address(int y, int x, int chunk, int plane) const {
+    return in_base + ((y * wb() + x / cols) * chunks() + chunk) * aplanes + plane;
+  }
+  std::int64_t beats() const {
+    return std::int64_t{ho()} * xgroups() * ogroups() * k * k * chunks() * wplanes * aplanes;
+  }
+  std::int64_t groups() const { return std::int64_t{ho()} * xgroups() * ogroups(); }
+};
+
+// banks[bank][address]: activation words of `in` (c, h, w); unlisted words hold kUnwritten.
+std::vector<std::vector<Digits>> act_image(const ConvGeometry& g, const Tensor& in, int bank_depth);
+// words[address]: weight words of `weights` (o, k, k, c); row r of a word at lanes r*lanes...
+std::vector<Digits> weight_image(const ConvGeometry& g, const std::vector<WeightValue>& weights,
+                                 int depth);
+// The tensor (c, h, w) held in the banks at g's layout (inverse of act_image).
+Tensor act_tensor(const ConvGeometry& g, const std::vector<std::vector<Digits>>& banks);
+
+}  // namespace stqn::accel

@@ -1,0 +1,394 @@
+// stqn_top: the whole accelerator through its AXI4-Lite slave only, driven by the host driver of
+// the accelerator library (stqn::accel::Driver) over an AXI master with random stalls and
+// back-pressure: the reference package and random packages bit-exact against the golden model
+// (a mismatch is located by re-running program prefixes and naming the first differing layer,
+// channel and pixel), every error code of a malformed program (no hang, nothing written to the
+// banks), reset in the middle of a run, and bus errors (SLVERR, never a hang).
+#include STQN_TB_HEADER
+
+#include "stqn/accel/driver.hpp"
+#include "stqn/accel/regs.hpp"
+#include "stqn/idx.hpp"
+#include "stqn/random_package.hpp"
+#include "stqn/reference.hpp"
+#include "stqn_tb/axil.hpp"
+#include "stqn_tb/harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Dut = STQN_TB_MODEL;
+namespace accel = stqn::accel;
+namespace regs = stqn::accel::regs;
+using accel::ErrorCode;
+using accel::Opcode;
+
+// The configuration this binary's RTL was verilated with (its parameters, not a name: the "ref"
+// point is the up5k array with larger banks).
+accel::Config point_config() {
+  accel::Config c;
+  c.name = STQN_TB_POINT;
+  c.lanes = STQN_P_LANES, c.rows = STQN_P_ROWS, c.cols = STQN_P_COLS;
+  c.acc_w = STQN_P_ACC_W, c.nth = STQN_P_NTH;
+  c.act_bank_depth = STQN_P_ACT_BANK_DEPTH, c.wgt_depth = STQN_P_WGT_DEPTH;
+  c.thr_depth = STQN_P_THR_DEPTH, c.prog_depth = accel::kDefaultProgDepth;
+  c.wgt_spram = STQN_P_WGT_SPRAM != 0;
+  return c;
+}
+
+// A small conv -> maxpool -> gap -> logits package every configuration holds.
+stqn::Package small_package(std::uint64_t seed, int lanes) {
+  stqn::RandomPackageOptions opt;
+  opt.min_size = 6, opt.max_size = 6, opt.max_channels = lanes, opt.max_conv_layers = 1;
+  opt.kernels = {3}, opt.strides = {1}, opt.hidden_dense_probability = 0.0;
+  opt.first_weight_types = {{stqn::format::WeightKind::Ternary, 2}};
+  opt.act_types = {{stqn::format::ActKind::Ternary, 2}};
+  return stqn::random_package(seed, opt);
+}
+
+struct Fixture : ::testing::Test {
+  std::uint64_t seed = stqn_tb::test_seed();
+  std::mt19937_64 rng{seed};
+  stqn_tb::Harness<Dut> h{seed};
+  stqn_tb::AxilMaster<Dut> bus{h, rng};
+  accel::Config config = point_config();
+  accel::Driver driver{bus, config};
+
+  void SetUp() override { h.reset(); }
+  void TearDown() override {
+    EXPECT_EQ(bus.timeouts(), 0) << "an AXI access was never answered";
+    EXPECT_EQ(bus.protocol_errors(), 0);
+    EXPECT_FALSE(h.assertion_failed()) << "an RTL assertion fired";
+  }
+
+  // A small package (from the seed) that this configuration holds.
+  stqn::Package small_fitting_package() const {
+    for (std::uint64_t s = seed;; ++s) {
+      stqn::Package p = small_package(s, config.lanes);
+      if (accel::fit_problems(p, config).empty()) return p;
+    }
+  }
+
+  stqn::Tensor random_image(const stqn::Package& p) {  // uint8 pixels
+    stqn::Tensor t(p.input_shape);
+    for (auto& v : t.data) v = static_cast<int>(rng() % 256);
+    return t;
+  }
+
+  accel::Compiled compile(const stqn::Package& p) {
+    return accel::compile(p, config, accel::configs_default_path());
+  }
+
+  // Runs the first `length` descriptors on `input`; the run must finish (done or error).
+  accel::RunResult run(const accel::Compiled& c, const stqn::Tensor& input, int length,
+                       std::uint64_t max_cycles) {
+    driver.write(regs::kProgramLen, static_cast<std::uint32_t>(length));
+    driver.write_input(c, input);
+    driver.start();
+    accel::RunResult r = driver.wait_result(c, max_cycles);
+    EXPECT_FALSE(r.timed_out) << "the run did not finish in " << max_cycles << " cycles";
+    return r;
+  }
+
+  static std::uint64_t cycle_budget(const accel::Compiled& c) {
+    std::uint64_t b = 100000;
+    for (const auto& s : c.steps) b += 4 * static_cast<std::uint64_t>(s.beats) + 50 * s.out.h * s.out.w * 64;
+    return b;
+  }
+
+  // Re-runs prefixes of the program and compares each step's output with the golden layer
+  // output: names the first step, channel and pixel that differ.
+  void locate_mismatch(const stqn::Package& p, const accel::Compiled& c, const stqn::Tensor& input) {
+    const std::vector<stqn::Tensor> golden = stqn::reference_forward(p, input);
+    for (std::size_t i = 0; i < c.steps.size(); ++i) {
+      const accel::Step& s = c.steps[i];
+      if (s.desc.op == Opcode::Logits) break;
+      const accel::RunResult r = run(c, input, static_cast<int>(i + 1), cycle_budget(c));
+      ASSERT_TRUE(r.done && !r.error) << "prefix of " << i + 1 << " steps";
+      const stqn::Tensor got = driver.read_output(s);
+      const stqn::Tensor& want = golden[s.layer];
+      ASSERT_EQ(got.shape, want.shape) << s.name;
+      for (int ch = 0; ch < want.shape.c; ++ch)
+        for (int y = 0; y < want.shape.h; ++y)
+          for (int x = 0; x < want.shape.w; ++x)
+            ASSERT_EQ(got.at(ch, y, x), want.at(ch, y, x))
+                << "first difference: step " << i << " (layer " << s.layer << ", " << s.name
+                << ") channel " << ch << " pixel (" << y << ", " << x << ")";
+    }
+  }
+
+  // One image through the whole program: logits and class bit-exact against the golden model.
+  void expect_golden(const stqn::Package& p, const accel::Compiled& c, const stqn::Tensor& input,
+                     const char* what) {
+    const std::vector<stqn::Tensor> golden = stqn::reference_forward(p, input);
+    const stqn::Tensor& want = golden.back();
+    const accel::RunResult r = run(c, input, static_cast<int>(c.steps.size()), cycle_budget(c));
+    ASSERT_TRUE(r.done) << what;
+    ASSERT_FALSE(r.error) << what << ": " << accel::error_code_name(r.error_code) << " at step " << r.error_pc;
+    bool same = static_cast<int>(r.logits.size()) == want.shape.c;
+    for (std::size_t o = 0; same && o < r.logits.size(); ++o) same = r.logits[o] == want.data[o];
+    if (!same) {
+      for (std::size_t o = 0; o < r.logits.size(); ++o)
+        EXPECT_EQ(r.logits[o], want.data[o]) << what << ": logit " << o;
+      locate_mismatch(p, c, input);
+      return;
+    }
+    EXPECT_EQ(r.predicted, stqn::logits_argmax(want.data.data(), want.shape.c)) << what << ": CLASS";
+    std::uint64_t sum = 0;
+    for (std::uint32_t s : r.step_cycles) {
+      EXPECT_GT(s, 0u);
+      sum += s;
+    }
+    EXPECT_LE(sum, r.cycles) << "per-step cycles add up to at most the run's cycles";
+  }
+};
+
+TEST_F(Fixture, IdentityAndConfigurationRegisters) {
+  driver.check_identity();
+  EXPECT_EQ(driver.read(regs::kStatus), 0u);
+}
+
+// The shipped reference package, one Fashion-MNIST test image, through AXI only.
+TEST_F(Fixture, ReferencePackageImageMatchesGolden) {
+  const stqn::Package p = stqn::package_load(STQN_REFERENCE_PACKAGE);
+  const auto problems = accel::fit_problems(p, config);
+  if (!problems.empty()) GTEST_SKIP() << "the reference package does not fit: " << problems.front();
+  const accel::Compiled c = compile(p);
+  const stqn::Dataset data = stqn::idx_load(STQN_DATA_DIR, "t10k");
+  const int index = static_cast<int>(seed % static_cast<std::uint64_t>(data.count));
+  std::printf("[ image    ] t10k #%d (label %d)\n", index, int(data.labels[index]));
+  const stqn::Tensor input = stqn::input_from_pixels(p, data.image(index), 28, 28);
+  driver.check_identity();
+  driver.load(c);
+  expect_golden(p, c, input, "reference package");
+  const std::uint32_t cycles = driver.read(regs::kCycles);
+  std::printf("[ cycles   ] %u for the whole image (program of %zu steps):", cycles, c.steps.size());
+  for (std::size_t i = 0; i < c.steps.size(); ++i)
+    std::printf(" %s %u", c.steps[i].name.c_str(), driver.read(regs::kLayerCycles + 4u * std::uint32_t(i)));
+  std::printf("\n");
+}
+
+// Random packages from the generator, restricted to what the array runs (stride-1 convs after
+// the im2col'd first layer, no hidden dense layer on a non-square map); packages that do not fit
+// this configuration are drawn again.
+TEST_F(Fixture, RandomPackagesMatchGolden) {
+  stqn::RandomPackageOptions opt;
+  opt.max_size = 10;
+  opt.max_channels = 2 * config.lanes + 3;
+  opt.max_conv_layers = 3;
+  opt.strides = {1};
+  opt.hidden_dense_probability = 0.0;
+  int ran = 0;
+  for (int attempt = 0; attempt < 200 && ran < 3; ++attempt) {
+    const std::uint64_t pseed = rng();
+    const stqn::Package p = stqn::random_package(pseed, opt);
+    if (!accel::fit_problems(p, config).empty()) continue;
+    const accel::Compiled c = compile(p);
+    const stqn::Tensor input = random_image(p);
+    SCOPED_TRACE(testing::Message() << "package seed " << pseed << " (" << c.steps.size() << " steps)");
+    driver.load(c);
+    expect_golden(p, c, input, "random package");
+    if (HasFailure()) return;
+    ++ran;
+  }
+  EXPECT_GT(ran, 0) << "no random package fitted";
+}
+
+// ---- Malformed programs ---------------------------------------------------------------------------
+struct MalformedCase {
+  const char* name;
+  ErrorCode code;
+  std::function<void(accel::Descriptor&, const accel::Config&)> mutate;
+};
+
+TEST_F(Fixture, MalformedProgramsStopWithTheirErrorCode) {
+  accel::Compiled c;
+  const stqn::Package p = small_fitting_package();
+  c = compile(p);
+  ASSERT_GE(c.steps.size(), 2u);
+  const int act_depth = config.act_bank_depth;
+  const std::vector<MalformedCase> cases = {
+      {"opcode 0", ErrorCode::Opcode, [](auto& d, auto&) { d.op = static_cast<Opcode>(0); }},
+      {"opcode 9", ErrorCode::Opcode, [](auto& d, auto&) { d.op = static_cast<Opcode>(9); }},
+      {"reserved bit", ErrorCode::Opcode, [](auto& d, auto&) { d.reserved = 1; }},
+      // Regions that start at the last word (every region holds at least one word) or beyond.
+      {"input beyond the banks", ErrorCode::Region, [&](auto& d, auto&) { d.in_base = act_depth - 1; }},
+      {"input base beyond 16 bits of banks", ErrorCode::Region, [](auto& d, auto&) { d.in_base = 0xffff; }},
+      {"output beyond the banks", ErrorCode::Region, [&](auto& d, auto&) { d.out_base = act_depth; }},
+      {"weights beyond WGT_DEPTH", ErrorCode::Region, [](auto& d, auto& k) { d.w_base = k.wgt_depth; }},
+      {"thresholds beyond THR_DEPTH", ErrorCode::Region, [](auto& d, auto& k) { d.thr_base = k.thr_depth; }},
+      {"weights end one word beyond", ErrorCode::Region, [](auto& d, auto& k) {
+         const int words = (d.out_c + k.rows - 1) / k.rows * d.kernel * d.kernel *
+                           ((d.in_c + k.lanes - 1) / k.lanes) * d.wplanes;
+         d.w_base = k.wgt_depth - words + 1;
+       }},
+      {"output overlaps input", ErrorCode::Overlap, [](auto& d, auto&) { d.out_base = d.in_base; }},
+      {"kernel 0", ErrorCode::Shape, [](auto& d, auto&) { d.kernel = 0; }},
+      {"conv stride 2", ErrorCode::Shape, [](auto& d, auto&) { d.stride = 2; }},
+      {"height 0", ErrorCode::Shape, [](auto& d, auto&) { d.in_h = 0; }},
+      {"height beyond DIM_W", ErrorCode::Shape, [](auto& d, auto&) { d.in_h = 4096; }},
+      {"9 input planes", ErrorCode::Shape, [](auto& d, auto&) { d.aplanes = 9; }},
+      {"padding = kernel", ErrorCode::Shape, [](auto& d, auto&) { d.pad = d.kernel; }},
+      {"output height inconsistent", ErrorCode::Shape, [](auto& d, auto&) { d.out_h += 1; }},
+      {"0 thresholds", ErrorCode::Shape, [](auto& d, auto&) { d.levels = 0; }},
+      {"accumulator bound", ErrorCode::Accumulator, [](auto& d, auto& k) {
+         // The im2col'd stem (uint8 input planes) with 8 weight planes and a 5x5 kernel over
+         // whole channel chunks: 25 * C * 255 * 255 >= 2^23 for C >= 6, regions unchanged.
+         d.wplanes = 8, d.kernel = 5, d.pad = 2;
+         d.in_c = (d.in_c + k.lanes - 1) / k.lanes * k.lanes;
+       }},
+  };
+  for (const MalformedCase& mc : cases) {
+    SCOPED_TRACE(mc.name);
+    h.reset();
+    bus.idle();
+    // The first descriptor (the conv) is the malformed one; the rest is the valid program.
+    accel::Descriptor d = c.steps[0].desc;
+    mc.mutate(d, config);
+    std::vector<stqn::format::Word> program = c.program();
+    const auto words = d.encode();
+    std::copy(words.begin(), words.end(), program.begin());
+    driver.load_program(program, static_cast<int>(c.steps.size()));
+    // Fill the banks with random words; none may change.
+    std::vector<std::vector<std::vector<stqn::format::Word>>> before(config.cols);
+    for (int b = 0; b < config.cols; ++b)
+      for (int a = 0; a < act_depth; a += 1 + static_cast<int>(rng() % 3)) {
+        std::vector<stqn::format::Word> w(accel::word_slices(config.act_word_bits()));
+        for (auto& v : w) v = static_cast<stqn::format::Word>(rng());
+        if (config.act_word_bits() < 32) w[0] &= (1u << config.act_word_bits()) - 1;
+        driver.write_act_word(b, a, w);
+        before[b].resize(a + 1);
+        before[b][a] = w;
+      }
+    driver.start();
+    const accel::RunResult r = driver.wait_result(c, 5000, 8);
+    ASSERT_FALSE(r.timed_out);
+    EXPECT_TRUE(r.error);
+    EXPECT_FALSE(r.done);
+    EXPECT_EQ(static_cast<int>(r.error_code), static_cast<int>(mc.code))
+        << "got " << accel::error_code_name(r.error_code);
+    EXPECT_EQ(r.error_pc, 0);
+    for (int b = 0; b < config.cols; ++b)
+      for (std::size_t a = 0; a < before[b].size(); ++a)
+        if (!before[b][a].empty()) {
+          ASSERT_EQ(driver.read_act_word(b, static_cast<int>(a)), before[b][a])
+              << "bank " << b << " word " << a << " changed";
+        }
+    if (HasFailure()) return;
+  }
+}
+
+TEST_F(Fixture, ErrorInALaterDescriptorNamesItsIndex) {
+  const stqn::Package p = small_fitting_package();
+  const accel::Compiled c = compile(p);
+  std::vector<stqn::format::Word> program = c.program();
+  const int bad = static_cast<int>(c.steps.size()) - 1;
+  program[bad * accel::kDescriptorWords] |= 1u << 31;  // reserved bit of the last descriptor
+  driver.load_program(program, static_cast<int>(c.steps.size()));
+  stqn::Tensor input(p.input_shape);
+  driver.write_input(c, input);
+  driver.start();
+  const accel::RunResult r = driver.wait_result(c, cycle_budget(c));
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_TRUE(r.error);
+  EXPECT_EQ(static_cast<int>(r.error_code), static_cast<int>(ErrorCode::Opcode));
+  EXPECT_EQ(r.error_pc, bad);
+}
+
+TEST_F(Fixture, ProgramLengthZeroOrBeyondTheMemory) {
+  const accel::Compiled empty;
+  for (std::uint32_t len : {0u, static_cast<std::uint32_t>(config.max_descriptors() + 1), 0xffffu}) {
+    SCOPED_TRACE(len);
+    driver.write(regs::kProgramLen, len);
+    driver.start();
+    const accel::RunResult r = driver.wait_result(empty, 100, 1);
+    ASSERT_FALSE(r.timed_out);
+    EXPECT_TRUE(r.error);
+    EXPECT_EQ(static_cast<int>(r.error_code), static_cast<int>(ErrorCode::ProgramLength));
+  }
+  // A valid start clears the error.
+  const stqn::Package p = small_fitting_package();
+  const accel::Compiled c = compile(p);
+  driver.load(c);
+  const stqn::Tensor input = random_image(p);
+  expect_golden(p, c, input, "after the errors");
+}
+
+// Reset (soft reset through CTRL, then the rst_ni pin) in the middle of a run, then a correct run.
+TEST_F(Fixture, ResetMidRunThenCorrectRun) {
+  const stqn::Package p = small_fitting_package();
+  const accel::Compiled c = compile(p);
+  driver.load(c);
+  const stqn::Tensor input = random_image(p);
+  for (int pin = 0; pin < 2; ++pin) {
+    SCOPED_TRACE(pin ? "rst_ni pin" : "CTRL soft reset");
+    driver.write_input(c, input);
+    driver.start();
+    bus.wait(50 + rng() % 400);
+    EXPECT_NE(driver.read(regs::kStatus) & regs::kStatusBusy, 0u) << "should still be running";
+    if (pin) {
+      h.reset(1);
+      bus.idle();
+      driver.load(c);  // the pin resets PROGRAM_LEN too
+    } else {
+      driver.soft_reset();
+    }
+    EXPECT_EQ(driver.read(regs::kStatus), 0u) << "idle, not done, no error after the reset";
+    expect_golden(p, c, input, "after the reset");
+  }
+}
+
+// SLVERR for every bad access, OKAY answers never hang, and registers stay readable while busy.
+TEST_F(Fixture, BadAccessesAnswerSlverr) {
+  constexpr int kOk = stqn_tb::AxilMaster<Dut>::kOkay, kErr = stqn_tb::AxilMaster<Dut>::kSlvErr;
+  std::uint32_t v = 0;
+  EXPECT_EQ(bus.write(regs::kProgram, 1, 0x3), kErr) << "partial strobe";
+  EXPECT_EQ(bus.write(regs::kProgram + 2, 1), kErr) << "unaligned";
+  EXPECT_EQ(bus.write(regs::kId, 1), kErr) << "read-only register";
+  EXPECT_EQ(bus.write(0x0000'3000, 1), kErr) << "hole in the map";
+  EXPECT_EQ(bus.read(0x0000'3000, v), kErr);
+  EXPECT_EQ(bus.read(regs::kWeights, v), kErr) << "weights are write-only";
+  EXPECT_EQ(bus.write(regs::kProgram + 4u * std::uint32_t(config.prog_depth), 1), kErr) << "beyond the program";
+  EXPECT_EQ(bus.write(regs::kLogits, 1), kErr) << "logits are read-only";
+  EXPECT_EQ(bus.read(regs::kLogits + 4u * 64, v), kErr) << "beyond the logits";
+  const int astride = accel::word_stride(config.act_word_bits());
+  EXPECT_EQ(bus.write(regs::act_address(config.cols, astride, 0, config.act_bank_depth, 0), 1), kErr)
+      << "beyond the banks";
+  EXPECT_EQ(bus.write(regs::kProgram + 4, 0x1234), kOk);
+  EXPECT_EQ(bus.read(regs::kProgram + 4, v), kOk);
+  EXPECT_EQ(v, 0x1234u);
+  // While busy: memory writes and bank reads are refused, registers answer.
+  const stqn::Package p = small_fitting_package();
+  const accel::Compiled c = compile(p);
+  driver.load(c);
+  driver.write_input(c, stqn::Tensor(p.input_shape));
+  driver.start();
+  EXPECT_EQ(bus.write(regs::kWeights, 1), kErr);
+  EXPECT_EQ(bus.write(regs::kProgramLen, 1), kErr);
+  EXPECT_EQ(bus.read(regs::act_address(config.cols, astride, 0, 0, 0), v), kErr);
+  EXPECT_EQ(bus.read(regs::kStatus, v), kOk);
+  EXPECT_NE(v & regs::kStatusBusy, 0u);
+  EXPECT_EQ(bus.write(regs::kCtrl, regs::kCtrlStart), kOk) << "start while busy is ignored";
+  const accel::RunResult r = driver.wait_result(c, cycle_budget(c));
+  EXPECT_TRUE(r.done && !r.error);
+}
+
+// Heavy stalls and back-pressure on every channel while loading and running.
+TEST_F(Fixture, RunsUnderHeavyBusStalls) {
+  bus.set_stalls(0.8, 0.2);
+  const stqn::Package p = small_fitting_package();
+  const accel::Compiled c = compile(p);
+  driver.load(c);
+  const stqn::Tensor input = random_image(p);
+  expect_golden(p, c, input, "heavy stalls");
+}
+
+}  // namespace
