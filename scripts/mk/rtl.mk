@@ -14,18 +14,23 @@ area:
 test-rtl: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L rtl $(CTEST_FLAGS)
 
-# Cycle counts of the reference network's blocks 1-4 through the RTL conv datapath (up5k
-# configuration), written to bench/results/rtl.json. Stem, pooling and head are not in RTL yet.
+# Cycles per layer of the shipped reference package on one image through the whole accelerator
+# (AXI4-Lite, controller, datapath; the up5k array with 2,048-word banks, the "ref" point), with
+# MACs and utilization, in bench/results/rtl.json; and the conv datapath alone on blocks 1-4 at
+# the up5k point (one beat per cycle) in bench/results/rtl-datapath.json.
 .PHONY: bench-rtl
 bench: bench-rtl
 bench-rtl: build
 	@mkdir -p bench/results
-	STQN_BENCH_OUT=bench/results/rtl.json $(BUILD)/tb/stqn_conv_up5k_test \
+	STQN_BENCH_OUT=bench/results/rtl.json $(BUILD)/tb/stqn_top_ref_test \
+	  --gtest_filter='*ReferencePackageImageMatchesGolden'
+	STQN_BENCH_OUT=bench/results/rtl-datapath.json $(BUILD)/tb/stqn_conv_up5k_test \
 	  --gtest_filter='*ReferenceBlocksRunAtOneBeatPerCycle'
-	@echo "bench-rtl: wrote bench/results/rtl.json"
+	@echo "bench-rtl: wrote bench/results/rtl.json and bench/results/rtl-datapath.json"
 
-# Long RTL regression (not in CI): REGRESS_N seeds of the whole reference network and of every
-# randomized RTL bench. Zero mismatches expected.
+# Long RTL regression (not in CI): REGRESS_N seeds of every randomized RTL bench, among them the
+# shipped reference package on test image #seed through the whole accelerator (stqn_top, AXI)
+# and random packages. Zero mismatches expected.
 REGRESS_N ?= 1000
 .PHONY: regress
 regress: build

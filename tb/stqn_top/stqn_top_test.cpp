@@ -8,15 +8,19 @@
 
 #include "stqn/accel/driver.hpp"
 #include "stqn/accel/regs.hpp"
+#include "stqn/fileio.hpp"
 #include "stqn/idx.hpp"
 #include "stqn/random_package.hpp"
 #include "stqn/reference.hpp"
 #include "stqn_tb/axil.hpp"
 #include "stqn_tb/harness.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <random>
@@ -169,11 +173,34 @@ TEST_F(Fixture, ReferencePackageImageMatchesGolden) {
   driver.check_identity();
   driver.load(c);
   expect_golden(p, c, input, "reference package");
+  if (HasFailure()) return;
+  // The cycle table (make bench-rtl): per descriptor from the step-cycle registers, which count
+  // the controller's fetch and checks too.
   const std::uint32_t cycles = driver.read(regs::kCycles);
-  std::printf("[ cycles   ] %u for the whole image (program of %zu steps):", cycles, c.steps.size());
-  for (std::size_t i = 0; i < c.steps.size(); ++i)
-    std::printf(" %s %u", c.steps[i].name.c_str(), driver.read(regs::kLayerCycles + 4u * std::uint32_t(i)));
-  std::printf("\n");
+  const int peak = config.macs_per_cycle();
+  nlohmann::json steps = nlohmann::json::array();
+  std::printf("[ bench    ] %-8s %10s %10s %12s %8s\n", "step", "cycles", "beats", "MACs", "util");
+  for (std::size_t i = 0; i < c.steps.size(); ++i) {
+    const accel::Step& s = c.steps[i];
+    const std::uint32_t n = driver.read(regs::kLayerCycles + 4u * std::uint32_t(i));
+    const double util = double(s.macs) / (double(n) * peak);
+    std::printf("[ bench    ] %-8s %10u %10lld %12lld %7.1f%%\n", s.name.c_str(), n,
+                static_cast<long long>(s.beats), static_cast<long long>(s.macs), 100.0 * util);
+    steps.push_back({{"layer", s.name}, {"cycles", n}, {"beats", s.beats}, {"macs", s.macs},
+                     {"utilization", util}});
+  }
+  std::printf("[ bench    ] whole image: %u cycles (start to done, through AXI4-Lite)\n", cycles);
+  if (const char* out = std::getenv("STQN_BENCH_OUT"); out != nullptr && *out != '\0') {
+    const nlohmann::json doc = {{"point", STQN_TB_POINT},
+                                {"array", fmt::format("{} lanes x {} rows x {} cols", config.lanes, config.rows, config.cols)},
+                                {"act_bank_depth", config.act_bank_depth},
+                                {"peak_macs_per_cycle", peak},
+                                {"package", p.name},
+                                {"image", index},
+                                {"cycles", cycles},
+                                {"layers", steps}};
+    stqn::file_write_atomic(out, doc.dump(2) + "\n");
+  }
 }
 
 // Random packages from the generator, restricted to what the array runs (stride-1 convs after

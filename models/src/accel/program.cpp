@@ -42,7 +42,7 @@ std::vector<Word> Descriptor::encode() const {
          (Word(levels & 0xff) << 24);
   w[5] = pack16(in_base, out_base);
   w[6] = pack16(w_base, thr_base);
-  w[7] = static_cast<Word>(act_min) & 0xffffu;
+  w[7] = (static_cast<Word>(act_min) & 0xffffu) | (reserved & 0xffff0000u);
   return w;
 }
 
@@ -64,6 +64,70 @@ Descriptor Descriptor::decode(const Word* w) {
   d.w_base = lo16(w[6]), d.thr_base = hi16(w[6]);
   d.act_min = static_cast<std::int16_t>(w[7] & 0xffffu);
   return d;
+}
+
+Derived descriptor_derive(const Descriptor& d, const Config& c) {
+  auto ceil_div = [](std::int64_t a, std::int64_t b) { return static_cast<int>((a + b - 1) / b); };
+  Derived r;
+  r.chunks = ceil_div(d.in_c, c.lanes);
+  r.out_chunks = ceil_div(d.out_c, c.lanes);
+  r.ogroups = ceil_div(d.out_c, c.rows);
+  r.in_wb = ceil_div(d.in_w, c.cols);
+  r.out_wb = ceil_div(d.out_w, c.cols);
+  r.thr_words = d.op == Opcode::Logits ? 1 : ceil_div(d.levels, c.nth);
+  r.pix_words = std::int64_t{r.chunks} * d.aplanes;
+  r.row_words = r.pix_words * r.in_wb;
+  const std::uint32_t mask = static_cast<std::uint32_t>(c.act_bank_depth - 1);
+  r.row_off = static_cast<std::uint32_t>(-(d.pad * r.row_words)) & mask;
+  r.col_off = static_cast<std::uint32_t>(-(ceil_div(d.pad, c.cols) * r.pix_words)) & mask;
+  r.in_words = r.row_words * d.in_h;
+  const bool pool = d.op == Opcode::MaxPool || d.op == Opcode::SumPool;
+  r.out_words = std::int64_t{d.out_h} * r.out_wb * (pool ? r.chunks : r.out_chunks) * d.out_planes;
+  r.w_words = std::int64_t{d.kernel} * d.kernel * r.ogroups * r.chunks * d.wplanes;
+  r.thr_total = std::int64_t{r.ogroups} * c.rows * r.thr_words;
+  r.acc_bound = std::int64_t{d.kernel} * d.kernel * d.in_c * ((1 << d.wplanes) - 1) * ((1 << d.aplanes) - 1);
+  return r;
+}
+
+ErrorCode descriptor_check(const Descriptor& d, const Config& c) {
+  const bool conv = d.op == Opcode::Conv, logits = d.op == Opcode::Logits;
+  const bool weighted = conv || logits;
+  const bool pool = d.op == Opcode::MaxPool || d.op == Opcode::SumPool, sum = d.op == Opcode::SumPool;
+  if (!(weighted || pool) || d.reserved != 0) return ErrorCode::Opcode;
+  const Derived r = descriptor_derive(d, c);
+  const bool dims_bad = d.in_c == 0 || d.out_c == 0 || d.in_h == 0 || d.in_w == 0 || d.out_h == 0 ||
+                        d.out_w == 0 || d.in_h > kMaxDim || d.in_w > kMaxDim || d.out_h > kMaxDim ||
+                        d.out_w > kMaxDim || d.kernel == 0 || d.pad >= d.kernel || r.chunks > kMaxCount ||
+                        d.aplanes == 0 || d.aplanes > kMaxPlanes;
+  const bool conv_bad = d.stride != 1 || d.in_h + 2 * d.pad < d.kernel || d.in_w + 2 * d.pad < d.kernel ||
+                        d.out_h != d.in_h + 2 * d.pad - d.kernel + 1 ||
+                        d.out_w != d.in_w + 2 * d.pad - d.kernel + 1 || r.ogroups > kMaxCount ||
+                        d.wplanes == 0 || d.wplanes > kMaxPlanes;
+  const bool thr_bad = d.levels == 0 || d.out_planes == 0 || d.out_planes > kMaxPlanes || d.act_min < -256 ||
+                       d.act_min > 255 || (d.out_ternary && d.out_planes != 1);
+  const bool logits_bad = d.out_c > kMaxLogits || d.out_h != 1 || d.out_w != 1;
+  const bool pool_bad = d.stride == 0 || d.pad != 0 || d.in_c != d.out_c || d.kernel > d.in_h ||
+                        d.kernel > d.in_w || d.out_planes == 0 ||
+                        (sum ? d.out_ternary : d.out_planes != d.aplanes);
+  if (dims_bad || (weighted && conv_bad) || (conv && thr_bad) || (logits && logits_bad) || (pool && pool_bad)) {
+    return ErrorCode::Shape;
+  }
+  if (d.in_base + r.in_words > c.act_bank_depth) return ErrorCode::Region;
+  if (weighted && d.w_base + r.w_words > c.wgt_depth) return ErrorCode::Region;
+  if (weighted && d.thr_base + r.thr_total > c.thr_depth) return ErrorCode::Region;
+  if (!logits) {
+    if (d.out_base + r.out_words > c.act_bank_depth) return ErrorCode::Region;
+    if (d.in_base < d.out_base + r.out_words && d.out_base < d.in_base + r.in_words) return ErrorCode::Overlap;
+  }
+  if (weighted && r.acc_bound >= (std::int64_t{1} << (c.acc_w - 1)) - 1) return ErrorCode::Accumulator;
+  if (pool) {
+    const std::int64_t win_h = std::int64_t{d.out_h - 1} * d.stride + d.kernel;
+    const std::int64_t win_w = std::int64_t{d.out_w - 1} * d.stride + d.kernel;
+    if (win_h > d.in_h || win_h + d.stride <= d.in_h || win_w > d.in_w || win_w + d.stride <= d.in_w) {
+      return ErrorCode::Shape;
+    }
+  }
+  return ErrorCode::None;
 }
 
 std::vector<Word> Compiled::program() const {
@@ -136,6 +200,14 @@ class Planner {
     if (out_.thresholds.words.size() > std::size_t(cfg_.thr_depth)) {
       problem(fmt::format("thresholds: {} words > THR_DEPTH {}", out_.thresholds.words.size(),
                           cfg_.thr_depth));
+    }
+    // What fits must also pass the controller's own check (the two are written separately).
+    for (std::size_t i = 0; problems_.empty() && i < out_.steps.size(); ++i) {
+      const ErrorCode e = descriptor_check(out_.steps[i].desc, cfg_);
+      if (e != ErrorCode::None) {
+        problem(fmt::format("step {} ({}): the controller would refuse it (error code {})", i,
+                            out_.steps[i].name, static_cast<int>(e)));
+      }
     }
     return out_;
   }

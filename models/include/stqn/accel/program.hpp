@@ -60,11 +60,25 @@ struct Descriptor {
   int kernel = 1, pad = 0, stride = 1, levels = 0;  // levels: thresholds per channel
   int act_min = 0;                                  // code of zero threshold crossings
   int in_base = 0, out_base = 0, w_base = 0, thr_base = 0;
-  std::uint32_t reserved = 0;                       // must be zero (a test sets it)
+  std::uint32_t reserved = 0;  // must be zero: bits [13:0] -> w0[31:18], [31:16] -> w7[31:16]
 
   std::vector<Word> encode() const;
   static Descriptor decode(const Word* words);
 };
+
+// What the controller derives from a descriptor and drives into the datapath (stqn_agen and
+// stqn_writeback fields; docs/registers.md "Layer program").
+struct Derived {
+  int chunks = 0, out_chunks = 0, ogroups = 0, in_wb = 0, out_wb = 0, thr_words = 0;
+  std::int64_t pix_words = 0, row_words = 0;
+  std::uint32_t row_off = 0, col_off = 0;  // modulo 2^log2(ACT_BANK_DEPTH)
+  std::int64_t in_words = 0, out_words = 0, w_words = 0, thr_total = 0, acc_bound = 0;
+};
+Derived descriptor_derive(const Descriptor& d, const Config& config);
+
+// The controller's check of one descriptor, in its order (the first failing check wins):
+// ErrorCode::None if rtl/stqn_ctrl.v would run it.
+ErrorCode descriptor_check(const Descriptor& d, const Config& config);
 
 // What one descriptor computes: the package layer and where its output lives in the banks.
 struct Step {

@@ -1,0 +1,287 @@
+// stqn_ctrl alone, with C++ models of its program memory, of the datapath's busy flags and of
+// the logit registers: random descriptors (valid ones and single-field mutations) get the error
+// code of the library's descriptor_check and, when valid, start the right unit with the derived
+// fields of descriptor_derive; argmax with ties; run and per-descriptor cycle counts.
+#include STQN_TB_HEADER
+
+#include "stqn/accel/program.hpp"
+#include "stqn_tb/harness.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace {
+
+using Dut = STQN_TB_MODEL;
+namespace accel = stqn::accel;
+using accel::Descriptor;
+using accel::ErrorCode;
+using accel::Opcode;
+
+accel::Config point_config() {
+  accel::Config c;
+  c.name = STQN_TB_POINT;
+  c.lanes = STQN_P_LANES, c.rows = STQN_P_ROWS, c.cols = STQN_P_COLS;
+  c.acc_w = STQN_P_ACC_W, c.nth = STQN_P_NTH;
+  c.act_bank_depth = STQN_P_ACT_BANK_DEPTH, c.wgt_depth = STQN_P_WGT_DEPTH;
+  c.thr_depth = STQN_P_THR_DEPTH, c.prog_depth = accel::kDefaultProgDepth;
+  return c;
+}
+
+struct Fixture : ::testing::Test {
+  std::uint64_t seed = stqn_tb::test_seed();
+  std::mt19937_64 rng{seed};
+  stqn_tb::Harness<Dut> h{seed};
+  accel::Config config = point_config();
+  std::vector<std::uint32_t> program = std::vector<std::uint32_t>(config.prog_depth, 0);
+  std::vector<std::int32_t> logits = std::vector<std::int32_t>(64, 0);
+  std::vector<std::uint32_t> step_cycles = std::vector<std::uint32_t>(config.prog_depth / 8, 0);
+  int busy_left = 0;              // cycles the started unit stays busy
+  bool pool_running = false;
+  std::uint32_t prog_word = 0, logit_word = 0;  // registered read data
+  struct Launch { bool pool; Descriptor fields; accel::Derived derived; };
+  std::vector<Launch> launches;
+
+  int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
+
+  void SetUp() override {
+    h->start_i = 0;
+    h->program_len_i = 0;
+    h->core_busy_i = 0;
+    h->pool_busy_i = 0;
+    h.reset();
+  }
+
+  // One cycle of the models around the controller.
+  void cycle() {
+    h->prog_rd_data_i = prog_word;
+    h->logit_rd_data_i = static_cast<std::uint32_t>(logit_word);
+    h->core_busy_i = busy_left > 0 && !pool_running;
+    h->pool_busy_i = busy_left > 0 && pool_running;
+    h.settle();
+    if (h->prog_rd_en_o) prog_word = program.at(h->prog_rd_addr_o);
+    logit_word = static_cast<std::uint32_t>(logits.at(h->logit_rd_addr_o));
+    if (h->step_cyc_wr_en_o) step_cycles.at(h->step_cyc_wr_addr_o) = h->step_cyc_wr_data_o;
+    if (busy_left > 0) --busy_left;
+    if (h->core_start_o || h->pool_start_o) {
+      EXPECT_FALSE(h->core_start_o && h->pool_start_o);
+      Launch l;
+      l.pool = h->pool_start_o;
+      Descriptor& f = l.fields;
+      f.in_h = h->cfg_in_h_o, f.in_w = h->cfg_in_w_o, f.out_h = h->cfg_out_h_o, f.out_w = h->cfg_out_w_o;
+      f.kernel = h->cfg_kernel_o, f.pad = h->cfg_pad_o, f.wplanes = h->cfg_wplanes_o, f.aplanes = h->cfg_aplanes_o;
+      f.out_planes = h->cfg_out_planes_o, f.out_ternary = h->cfg_out_ternary_o, f.out_signed = h->cfg_out_signed_o;
+      f.levels = h->cfg_levels_o, f.in_base = h->cfg_in_base_o, f.out_base = h->cfg_out_base_o;
+      f.w_base = h->cfg_w_base_o, f.thr_base = h->cfg_thr_base_o, f.stride = h->pool_stride_o;
+      f.act_min = static_cast<int>(stqn_tb::sign_extend(h->cfg_act_min_o, 9));
+      f.op = h->cfg_logits_o ? Opcode::Logits : (h->pool_sum_o ? Opcode::SumPool : Opcode::Conv);
+      accel::Derived& r = l.derived;
+      r.chunks = h->cfg_chunks_o, r.ogroups = h->cfg_ogroups_o, r.thr_words = h->cfg_thr_words_o;
+      r.pix_words = h->cfg_pix_words_o, r.row_words = h->cfg_row_words_o;
+      r.row_off = h->cfg_row_off_o, r.col_off = h->cfg_col_off_o;
+      r.in_wb = h->pool_in_wb_o, r.out_wb = h->pool_out_wb_o;
+      launches.push_back(l);
+      busy_left = pick(3, 40);
+      pool_running = l.pool;
+    }
+    h.tick();
+  }
+
+  // Runs `descs` as a program; returns after busy falls (or fails after a bound).
+  void run(const std::vector<Descriptor>& descs, int length = -1) {
+    for (std::size_t i = 0; i < descs.size(); ++i) {
+      const auto w = descs[i].encode();
+      std::copy(w.begin(), w.end(), program.begin() + 8 * i);
+    }
+    launches.clear();
+    h->program_len_i = length < 0 ? static_cast<int>(descs.size()) : length;
+    h->start_i = 1;
+    cycle();
+    h->start_i = 0;
+    for (int n = 0; n < 100000 && h->busy_o; ++n) cycle();
+    ASSERT_EQ(h->busy_o, 0) << "the controller hangs";
+    EXPECT_FALSE(h.assertion_failed());
+  }
+
+  // A random descriptor that passes descriptor_check (conv, logits, max-pool or sum-pool).
+  Descriptor valid_descriptor() {
+    for (;;) {
+      Descriptor d;
+      d.op = static_cast<Opcode>(pick(1, 4));
+      d.aplanes = pick(1, 8);
+      d.in_c = pick(1, 3 * config.lanes);
+      d.in_h = pick(1, 12), d.in_w = pick(1, 12);
+      d.in_base = pick(0, 20);
+      if (d.op == Opcode::Conv || d.op == Opcode::Logits) {
+        d.wplanes = pick(1, 3);
+        d.kernel = pick(1, 5);
+        d.pad = pick(0, d.kernel - 1);
+        d.stride = 1;
+        d.out_h = d.in_h + 2 * d.pad - d.kernel + 1, d.out_w = d.in_w + 2 * d.pad - d.kernel + 1;
+        d.out_c = pick(1, 3 * config.lanes);
+        d.w_base = pick(0, 50), d.thr_base = pick(0, 20);
+        if (d.op == Opcode::Logits) {
+          d.out_c = pick(1, 64);
+          d.kernel = d.in_h, d.in_w = d.in_h, d.pad = 0, d.out_h = d.out_w = 1, d.levels = 1;
+        } else {
+          d.out_planes = pick(1, 4);
+          d.out_ternary = d.out_planes == 1 && pick(0, 1);
+          d.out_signed = !d.out_ternary && pick(0, 1);
+          d.levels = d.out_ternary ? 2 : (1 << d.out_planes) - 1;
+          d.act_min = d.out_ternary ? -1 : (d.out_signed ? -(1 << (d.out_planes - 1)) : 0);
+        }
+      } else {
+        d.kernel = pick(1, std::min(d.in_h, d.in_w));
+        d.stride = pick(1, 3);
+        d.out_c = d.in_c;
+        d.out_h = (d.in_h - d.kernel) / d.stride + 1, d.out_w = (d.in_w - d.kernel) / d.stride + 1;
+        d.out_planes = d.op == Opcode::SumPool ? pick(2, 15) : d.aplanes;
+        d.out_ternary = d.op == Opcode::MaxPool && d.aplanes == 1;
+        d.out_signed = !d.out_ternary;
+      }
+      const accel::Derived r = accel::descriptor_derive(d, config);
+      d.out_base = static_cast<int>(d.in_base + r.in_words + pick(0, 8));
+      if (accel::descriptor_check(d, config) == ErrorCode::None) return d;
+    }
+  }
+
+  // One field of a valid descriptor changed at random (often making it invalid).
+  Descriptor mutated(Descriptor d) {
+    switch (pick(0, 14)) {
+      case 14:  // an 11x11 kernel over 8 x 8 planes: only the accumulator bound is out of range
+        d.aplanes = d.wplanes = 8;
+        d.in_h = d.in_w = d.kernel = 11, d.pad = 0, d.out_h = d.out_w = 1;
+        d.in_c = config.lanes, d.out_c = config.rows, d.out_planes = 1, d.levels = 2;
+        d.out_ternary = true, d.out_signed = false, d.act_min = -1;
+        d.out_base = config.act_bank_depth - 1;
+        break;
+      case 0: d.op = static_cast<Opcode>(pick(0, 15)); break;
+      case 1: d.reserved = 1u << (pick(0, 1) ? pick(0, 13) : pick(16, 31)); break;
+      case 2: d.in_c = pick(0, 70000) & 0xffff; break;
+      case 3: d.in_h = pick(0, 3000); break;
+      case 4: d.out_w = pick(0, 20); break;
+      case 5: d.kernel = pick(0, 9); break;
+      case 6: d.pad = pick(0, 6); break;
+      case 7: d.stride = pick(0, 3); break;
+      case 8: d.aplanes = pick(0, 15); d.wplanes = pick(0, 15); break;
+      case 9: d.in_base = pick(0, config.act_bank_depth + 10); break;
+      case 10: d.out_base = pick(0, config.act_bank_depth + 10); break;
+      case 11: d.w_base = pick(0, config.wgt_depth + 10); break;
+      case 12: d.thr_base = pick(0, config.thr_depth + 10); break;
+      default: d.levels = pick(0, 255); d.out_planes = pick(0, 15); d.act_min = pick(-300, 300); break;
+    }
+    return d;
+  }
+};
+
+TEST_F(Fixture, ErrorCodesMatchTheLibraryCheck) {
+  int counts[8] = {};
+  for (int n = 0; n < 400; ++n) {
+    const Descriptor d = n % 4 == 0 ? valid_descriptor() : mutated(valid_descriptor());
+    const ErrorCode want = accel::descriptor_check(d, config);
+    ++counts[static_cast<int>(want)];
+    run({d});
+    SCOPED_TRACE(testing::Message() << "descriptor " << n << " words " << std::hex << d.encode()[0]);
+    EXPECT_EQ(h->error_code_o, static_cast<unsigned>(want));
+    EXPECT_EQ(h->error_o, want != ErrorCode::None);
+    EXPECT_EQ(h->done_o, want == ErrorCode::None);
+    EXPECT_EQ(launches.size(), want == ErrorCode::None ? 1u : 0u) << "a refused descriptor started nothing";
+    if (HasFailure()) return;
+  }
+  for (int code = 1; code <= 5; ++code) EXPECT_GT(counts[code], 0) << "error code " << code << " never drawn";
+}
+
+TEST_F(Fixture, ValidDescriptorsDriveTheirDerivedFields) {
+  std::vector<Descriptor> descs;
+  for (int n = 0; n < 40; ++n) descs.push_back(valid_descriptor());
+  run(descs);
+  ASSERT_EQ(h->done_o, 1);
+  ASSERT_EQ(launches.size(), descs.size());
+  const std::uint32_t amask = static_cast<std::uint32_t>(config.act_bank_depth - 1);
+  for (std::size_t i = 0; i < descs.size(); ++i) {
+    SCOPED_TRACE(i);
+    const Descriptor& d = descs[i];
+    const accel::Derived want = accel::descriptor_derive(d, config);
+    const Launch& l = launches[i];
+    const bool pool = d.op == Opcode::MaxPool || d.op == Opcode::SumPool;
+    EXPECT_EQ(l.pool, pool);
+    EXPECT_EQ(l.fields.in_h, d.in_h);
+    EXPECT_EQ(l.fields.in_w, d.in_w);
+    EXPECT_EQ(l.fields.out_h, d.out_h);
+    EXPECT_EQ(l.fields.out_w, d.out_w);
+    EXPECT_EQ(l.fields.kernel, d.kernel);
+    EXPECT_EQ(l.fields.aplanes, d.aplanes);
+    EXPECT_EQ(l.fields.out_planes, d.out_planes);
+    EXPECT_EQ(l.fields.in_base, d.in_base);
+    if (d.op != Opcode::Logits) {  // logits write no codes: out_base is not used
+      EXPECT_EQ(l.fields.out_base, d.out_base);
+    }
+    EXPECT_EQ(l.derived.chunks, want.chunks);
+    EXPECT_EQ(l.derived.in_wb, want.in_wb);
+    EXPECT_EQ(l.derived.out_wb, want.out_wb);
+    if (pool) {
+      EXPECT_EQ(l.fields.stride, d.stride);
+      EXPECT_EQ(l.fields.out_ternary, d.out_ternary);
+      EXPECT_EQ(l.fields.out_signed, d.out_signed);
+      EXPECT_EQ(l.fields.op == Opcode::SumPool, d.op == Opcode::SumPool);
+    } else {
+      EXPECT_EQ(l.fields.op, d.op);
+      EXPECT_EQ(l.fields.pad, d.pad);
+      EXPECT_EQ(l.fields.wplanes, d.wplanes);
+      EXPECT_EQ(l.fields.w_base, d.w_base);
+      EXPECT_EQ(l.fields.thr_base, d.thr_base);
+      EXPECT_EQ(l.derived.ogroups, want.ogroups);
+      EXPECT_EQ(l.derived.thr_words, want.thr_words);
+      EXPECT_EQ(l.derived.pix_words, want.pix_words);
+      EXPECT_EQ(l.derived.row_words, want.row_words);
+      EXPECT_EQ(l.derived.row_off, want.row_off & amask);
+      EXPECT_EQ(l.derived.col_off, want.col_off & amask);
+      if (d.op == Opcode::Conv) {
+        EXPECT_EQ(l.fields.levels, d.levels);
+        EXPECT_EQ(l.fields.act_min, d.act_min);
+        EXPECT_EQ(l.fields.out_ternary, d.out_ternary);
+        EXPECT_EQ(l.fields.out_signed, d.out_signed);
+      }
+    }
+    EXPECT_GT(step_cycles[i], 0u);
+  }
+  std::uint64_t sum = 0;
+  for (std::size_t i = 0; i < descs.size(); ++i) sum += step_cycles[i];
+  EXPECT_LE(sum, h->cycles_o);
+}
+
+TEST_F(Fixture, ArgmaxTakesTheFirstLargestLogit) {
+  for (int n = 0; n < 30; ++n) {
+    Descriptor d;
+    do {
+      d = valid_descriptor();
+    } while (d.op != Opcode::Logits);
+    for (int o = 0; o < 64; ++o) logits[o] = pick(-4, 4) * (n % 3 == 0 ? 1 : 1000003);  // ties
+    if (n % 5 == 0) logits[pick(0, d.out_c - 1)] = INT32_MAX;
+    if (n % 7 == 0) for (auto& v : logits) v = INT32_MIN;
+    run({d});
+    ASSERT_EQ(h->done_o, 1);
+    int best = 0;
+    for (int o = 1; o < d.out_c; ++o) if (logits[o] > logits[best]) best = o;
+    EXPECT_EQ(static_cast<int>(h->class_o), best) << "classes " << d.out_c;
+  }
+}
+
+TEST_F(Fixture, ProgramLengthIsChecked) {
+  const Descriptor d = valid_descriptor();
+  for (int len : {0, config.prog_depth / 8 + 1, 0xffff}) {
+    run({d}, len);
+    EXPECT_EQ(h->error_o, 1);
+    EXPECT_EQ(h->error_code_o, static_cast<unsigned>(ErrorCode::ProgramLength));
+    EXPECT_TRUE(launches.empty());
+  }
+  run({d, d, d}, 3);
+  EXPECT_EQ(h->done_o, 1);
+  EXPECT_EQ(h->error_o, 0) << "a valid start clears the error";
+  EXPECT_EQ(launches.size(), 3u);
+}
+
+}  // namespace
