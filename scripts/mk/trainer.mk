@@ -6,13 +6,23 @@ TRAIN_THREADS ?= 2
 TRAIN_EPOCHS  ?= 10
 STQN_TRAIN     = $(TRAIN_BUILD)/sw/stqn-train
 
-.PHONY: trainer test-trainer reference-package accuracy
+BENCH_TRAINER_FLAGS ?=
+
+.PHONY: trainer test-trainer reference-package accuracy bench-trainer
 
 trainer: configure
 	cmake --build $(TRAIN_BUILD) -j $(JOBS) --target stqn-train trainer_test trainer_io_test
 
 test-trainer: trainer
 	ctest --test-dir $(TRAIN_BUILD) --output-on-failure -L trainer $(CTEST_FLAGS)
+
+# Training images/s of stqn-train (fp32, STTN) against the same training step in PyTorch (Python,
+# Debian's python3-torch), at 1 and 2 threads, in one run -> bench/results/trainer.json.
+bench: bench-trainer
+bench-trainer: trainer
+	@mkdir -p bench/results
+	/usr/bin/python3 scripts/trainer/bench_trainer.py --stqn-train $(STQN_TRAIN) \
+	  --json bench/results/trainer.json $(BENCH_TRAINER_FLAGS)
 
 # Reproduces models/packages/reference-sttn: STTN ternary weights / ternary activations, the
 # reference recipe (Adam 1e-3 cosine, batch 128, crop + flip, seed 1), 10 epochs.
@@ -24,6 +34,14 @@ reference-package: trainer
 	  --name reference-sttn --package models/packages/reference-sttn \
 	  --report reports/training/reference-sttn-export.json --threads $(TRAIN_THREADS)
 
-# Long (hours; not in CI): every variant of the accuracy table, same recipe and epoch budget.
+# Long (hours; not in CI): every variant of the accuracy table, 3 seeds, same recipe and epoch
+# budget -> reports/accuracy.json and the README table. Resumable: run it again to continue.
+# A trial budget (make accuracy EPOCHS=1 LIMIT=512) writes into its own runs directory only.
+EPOCHS ?= $(TRAIN_EPOCHS)
+LIMIT  ?= 0
+SEEDS  ?= 1,2,3
+ACCURACY_RUNS ?= $(TRAIN_RUNS)/accuracy-e$(EPOCHS)-limit$(LIMIT)
 accuracy: trainer
-	scripts/trainer/accuracy.sh $(STQN_TRAIN) $(TRAIN_RUNS) $(TRAIN_EPOCHS) $(TRAIN_THREADS)
+	python3 scripts/trainer/accuracy.py --stqn-train $(STQN_TRAIN) --runs $(ACCURACY_RUNS) \
+	  --epochs $(EPOCHS) --official-epochs $(TRAIN_EPOCHS) --limit $(LIMIT) --seeds $(SEEDS) \
+	  --threads $(TRAIN_THREADS)

@@ -11,6 +11,7 @@
 #include "stqn/fileio.hpp"
 #include "stqn/json_field.hpp"
 #include "stqn/package.hpp"
+#include "stqn/plot.hpp"
 
 #include <chrono>
 #include <limits>
@@ -240,6 +241,38 @@ ExportResult export_run(const ExportOptions& options) {
     file_write_atomic(options.report, j.dump(2) + "\n");
   }
   return r;
+}
+
+LatentPanel latent_weights(const std::filesystem::path& checkpoint, int layer) {
+  torch::NoGradGuard no_grad;
+  if (layer < 1 || layer >= kConvs) fail("--layer", "{}: expected a block 1..{}", layer, kConvs - 1);
+  LoadedNet loaded = net_load(checkpoint);
+  const WeightSpec& ws = loaded.config.weights;
+  if (!ws.quantized()) fail(checkpoint.string(), "config: fp32 weights map to no codes");
+  const auto params = loaded.net->named_parameters();
+  const torch::Tensor w = params[fmt::format("w{}", layer)].to(torch::kFloat);
+  torch::Tensor value;
+  std::string xlabel;
+  if (ws.kind == WeightQuant::Sttn || ws.kind == WeightQuant::Stqn) {
+    value = w.mean(0);  // (O, I, 3, 3): for M = 2, c = (W1 + W2) / 2
+    xlabel = "mean latent weight / its channel's mean |.|";
+  } else {
+    value = w;
+    xlabel = ws.kind == WeightQuant::Twn ? "latent weight / its channel's mean |w| (threshold 0.7)"
+                                         : "latent weight / its channel's step s";
+  }
+  const torch::Tensor norm = ws.kind == WeightQuant::Rtn
+                          ? params[fmt::format("step{}", layer)].to(torch::kFloat)
+                          : value.abs().mean({1, 2, 3}).clamp_min(1e-12);
+  value = value.div(norm.view({-1, 1, 1, 1})).contiguous();
+  const torch::Tensor codes = loaded.net->int_conv(layer).codes.to(torch::kInt).contiguous();
+  LatentPanel panel;
+  panel.title = fmt::format("{} / {}: block {} ({} weights)", ws.name(), loaded.config.acts.name(),
+                            layer, value.numel());
+  panel.xlabel = xlabel;
+  panel.value.assign(value.data_ptr<float>(), value.data_ptr<float>() + value.numel());
+  panel.code.assign(codes.data_ptr<int>(), codes.data_ptr<int>() + codes.numel());
+  return panel;
 }
 
 }  // namespace stqn

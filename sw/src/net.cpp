@@ -17,6 +17,7 @@ namespace {
 constexpr int kHeadPixels = 7 * 7;  // the global average pool's window; its 1/49 is folded
 constexpr double kMinStep = 1e-6;   // smallest rtn step and int8 scale
 constexpr double kTwnDelta = 0.7;   // TWN: delta = 0.7 mean|W|
+constexpr int64_t kGrain = 32768;   // elements per parallel task of the fused element-wise kernels
 
 // Dimensions 0..dim-1 except `keep`.
 std::vector<int64_t> dims_except(int64_t dim, int64_t keep) {
@@ -149,20 +150,84 @@ struct BiasFn : public torch::autograd::Function<BiasFn> {
 }  // namespace
 
 // sign with sign(0) = +1.
-Tensor sign_pos(const Tensor& w) { return w.ge(0).to(w.dtype()).mul(2).sub(1); }
+Tensor sign_pos(const Tensor& w) { return torch::where(w.ge(0), 1.0, -1.0).to(w.dtype()); }
 
 // ---- Activations ------------------------------------------------------------------------------
+// The activations are the trainer's largest element-wise tensors (up to 128 x 32 x 28 x 28), so
+// each one is a single fused pass over memory (one read, one write) instead of a chain of torch
+// ops with temporaries and bool -> float copies.
+namespace {
+
+// out_i = f(u_i) (unary) or f(u_i, g_i) (binary) over float or double tensors of one dense layout;
+// `out` gets u's layout (channels-last stays channels-last).
+template <typename Op>
+Tensor map_unary(const Tensor& u_in, Op op) {
+  const Tensor u = u_in.contiguous(u_in.suggest_memory_format());
+  Tensor out = torch::empty_like(u);
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "stqn_map_unary", [&] {
+    const scalar_t* in = u.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    at::parallel_for(0, u.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) o[i] = op(in[i]);
+    });
+  });
+  return out;
+}
+
+template <typename Op>
+Tensor map_binary(const Tensor& u_in, const Tensor& g_in, Op op) {
+  const auto format = u_in.suggest_memory_format();
+  const Tensor u = u_in.contiguous(format), g = g_in.to(u.dtype()).contiguous(format);
+  TORCH_CHECK(u.sizes() == g.sizes() && u.strides() == g.strides(), "map_binary: layouts differ");
+  Tensor out = torch::empty_like(u);
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "stqn_map_binary", [&] {
+    const scalar_t* a = u.data_ptr<scalar_t>();
+    const scalar_t* b = g.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    at::parallel_for(0, u.numel(), kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) o[i] = op(a[i], b[i]);
+    });
+  });
+  return out;
+}
+
+// The uint:K thresholds tau_l = float((l - 0.5) / M), l = 1..M, in the tensor's dtype.
+template <typename T>
+std::array<T, 16> uint_taus(int m) {
+  std::array<T, 16> taus{};
+  for (int l = 1; l <= m; ++l) taus[std::size_t(l) - 1] = T(static_cast<float>((l - 0.5) / m));
+  return taus;
+}
+
+}  // namespace
+
 // Ternary: code = -1 + [u >= -0.5] + [u > 0.5] (0 on |u| <= 0.5, method.md section 4).
 Tensor ternary_codes(const Tensor& u) {
-  return u.ge(-kTernaryThreshold).to(u.dtype()) + u.gt(kTernaryThreshold).to(u.dtype()) - 1;
+  return map_unary(u, [](auto x) {
+    using T = decltype(x);
+    return T(x >= T(-kTernaryThreshold)) + T(x > T(kTernaryThreshold)) - T(1);
+  });
 }
-// uint:K: code = #{l in 1..M : u > tau_l}, tau_l = float((l - 0.5) / M).
-Tensor uint_codes(const Tensor& u, int bits) {
+
+// uint:K: code = #{l in 1..M : u > tau_l}, tau_l = float((l - 0.5) / M); times `value_scale`.
+namespace {
+Tensor uint_values(const Tensor& u, int bits, double value_scale) {
   const int m = (1 << bits) - 1;
-  Tensor code = torch::zeros_like(u);
-  for (int l = 1; l <= m; ++l) code += u.gt(double(static_cast<float>((l - 0.5) / m))).to(u.dtype());
-  return code;
+  Tensor out;
+  AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "stqn_uint", [&] {
+    const auto taus = uint_taus<scalar_t>(m);
+    const auto scale = scalar_t(value_scale);
+    out = map_unary(u, [&](scalar_t x) {
+      int code = 0;
+      for (int l = 0; l < m; ++l) code += x > taus[std::size_t(l)];
+      return scalar_t(code) / scale;
+    });
+  });
+  return out;
 }
+}  // namespace
+
+Tensor uint_codes(const Tensor& u, int bits) { return uint_values(u, bits, 1.0); }
 
 namespace {
 
@@ -173,18 +238,26 @@ struct TernaryFn : public torch::autograd::Function<TernaryFn> {
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const Tensor u = ctx->get_saved_variables()[0];
-    return {grads[0].mul(u.abs().le(kSteWindow).to(u.dtype()))};
+    return {map_binary(u, grads[0], [](auto x, auto g) {
+      using T = decltype(x);
+      return std::abs(x) <= T(kSteWindow) ? g : T(0);
+    })};
   }
 };
 
+// Value code / M; the division (not a multiply by 1/M) matches the package's act scale exactly.
 struct UintFn : public torch::autograd::Function<UintFn> {
   static Tensor forward(AutogradContext* ctx, Tensor u, int64_t bits) {
     ctx->save_for_backward({u});
-    return uint_codes(u, int(bits)).div(double((1 << bits) - 1));
+    return uint_values(u, int(bits), double((1 << bits) - 1));
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const Tensor u = ctx->get_saved_variables()[0];
-    return {grads[0].mul(u.ge(0).logical_and(u.le(1)).to(u.dtype())), Tensor()};
+    return {map_binary(u, grads[0], [](auto x, auto g) {
+              using T = decltype(x);
+              return x >= T(0) && x <= T(1) ? g : T(0);
+            }),
+            Tensor()};
   }
 };
 

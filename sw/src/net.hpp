@@ -128,6 +128,12 @@ struct LoadedNet {
 };
 LoadedNet net_load(const std::filesystem::path& checkpoint);
 
+// The training loss: cross-entropy, and with teacher logits (defined) the soft-target term of
+// distillation, (1 - w) CE + w T^2 KL(softmax(teacher / T) || softmax(logits / T)), batch mean
+// (w = config.kd_weight, T = config.kd_temperature).
+torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& labels,
+                            const torch::Tensor& teacher_logits, const TrainConfig& config);
+
 // Runs the trainer's evaluations on the first `count` images of `data` (batches of `batch`):
 // the integer-faithful one (integer = true) or the ordinary float one.
 std::vector<int> evaluate(Net& net, const stqn::Dataset& data, int count, bool integer, int batch);

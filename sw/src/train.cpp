@@ -9,8 +9,12 @@
 #include "stqn/progress.hpp"
 #include "stqn/train_data.hpp"
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include <chrono>
 #include <cmath>
+#include <ctime>
+#include <memory>
 #include <sstream>
 
 namespace stqn::trainer {
@@ -21,6 +25,7 @@ namespace {
 
 constexpr std::string_view kCheckpointFormat = "stqn-checkpoint";
 constexpr int kEvalBatch = 500;
+constexpr long kStatusSteps = 8;  // progress status (running loss) every this many steps
 constexpr double kPi = 3.14159265358979323846;
 
 double cosine_lr(double base, long step, long total) {
@@ -61,6 +66,56 @@ const std::string& blob(const CheckpointFile& f, const std::string& name, const 
   return it->second;
 }
 
+// One training batch: augmented images (count, 1, 28, 28) in [0, 1] and their labels.
+struct Batch {
+  Tensor x, y;
+};
+
+Batch batch_load(const Dataset& data, const int* indices, int count, bool augment, TrainRng& rng) {
+  Batch b{torch::empty({count, 1, data.height, data.width}), torch::empty({count}, torch::kLong)};
+  batch_fill(data, indices, count, augment, rng, static_cast<float>(kPixelScale), b.x.data_ptr<float>());
+  int64_t* labels = b.y.data_ptr<int64_t>();
+  for (int i = 0; i < count; ++i) labels[i] = int64_t{data.labels[std::size_t(indices[i])]};
+  return b;
+}
+
+// The network, its optimizer and the optional teacher: one training step at a time.
+struct StepRunner {
+  const TrainConfig& config;
+  Net net;
+  Net teacher{nullptr};
+  torch::optim::Adam optimizer;
+
+  StepRunner(const TrainConfig& c, Net n)
+      : config(c), net(std::move(n)), optimizer(net->parameters(), torch::optim::AdamOptions(c.lr)) {
+    if (!config.teacher.empty()) {
+      teacher = net_load(config.teacher).net;
+      teacher->eval();
+    }
+  }
+
+  // Forward, loss, backward, Adam step at learning rate `lr`, latent clamp. Returns the detached
+  // loss and logits; nothing here waits for a value (no .item()).
+  std::pair<Tensor, Tensor> step(const Batch& b, double lr) {
+    for (auto& group : optimizer.param_groups()) {
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    }
+    const Tensor logits = net->forward(b.x);
+    Tensor teacher_logits;
+    if (teacher) {
+      torch::NoGradGuard no_grad;
+      teacher_logits = teacher->forward(b.x);
+    }
+    const Tensor loss = training_loss(logits, b.y, teacher_logits, config);
+    // Gradients are released rather than zero-filled; backward allocates them afresh.
+    for (auto& p : net->parameters()) p.mutable_grad() = Tensor();
+    loss.backward();
+    optimizer.step();
+    net->clamp_latent();
+    return {loss.detach(), logits.detach()};
+  }
+};
+
 void metrics_write(const std::filesystem::path& dir, const TrainConfig& config,
                    const std::vector<EpochMetrics>& history) {
   nlohmann::json j = {{"config", config.to_json()}, {"epochs", nlohmann::json::array()}};
@@ -76,6 +131,18 @@ void metrics_write(const std::filesystem::path& dir, const TrainConfig& config,
 }
 
 }  // namespace
+
+Tensor training_loss(const Tensor& logits, const Tensor& labels, const Tensor& teacher_logits,
+                     const TrainConfig& config) {
+  namespace F = torch::nn::functional;
+  const Tensor ce = F::cross_entropy(logits, labels);
+  if (!teacher_logits.defined()) return ce;
+  const double t = config.kd_temperature, w = config.kd_weight;
+  const Tensor soft = torch::softmax(teacher_logits.detach().div(t), 1);
+  const Tensor kd = F::kl_div(torch::log_softmax(logits.div(t), 1), soft,
+                              F::KLDivFuncOptions().reduction(torch::kBatchMean));
+  return ce.mul(1 - w) + kd.mul(w * t * t);
+}
 
 LoadedNet net_load(const std::filesystem::path& checkpoint) {
   const std::string where = checkpoint.string();
@@ -130,21 +197,15 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
   }
 
   torch::manual_seed(config.seed);
-  Net net(config);
-  torch::optim::Adam optimizer(net->parameters(), torch::optim::AdamOptions(config.lr));
+  StepRunner runner(config, Net(config));
+  Net& net = runner.net;
+  torch::optim::Adam& optimizer = runner.optimizer;
 
   const Dataset train = idx_load(options.data_dir, "train");
   const Dataset test = idx_load(options.data_dir, "t10k");
   const int n_train = config.train_limit > 0 ? std::min(config.train_limit, train.count) : train.count;
   const int n_test = options.test_limit > 0 ? std::min(options.test_limit, test.count) : test.count;
   const bool integer_eval = config.weights.quantized() && config.acts.quantized();
-
-  Net teacher{nullptr};
-  if (!config.teacher.empty()) {
-    LoadedNet t = net_load(config.teacher);
-    teacher = t.net;
-    teacher->eval();
-  }
 
   TrainRng rng(config.seed);
   int start_epoch = 0;
@@ -194,49 +255,24 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
     const std::vector<int> order = epoch_order(n_train, rng);
     Progress progress(fmt::format("epoch {}/{}", epoch, config.epochs), n_train);
     const auto t0 = std::chrono::steady_clock::now();
-    double loss_sum = 0;
-    long correct = 0;
+    // Running sums stay in tensors; the progress status reads them every kStatusSteps steps.
+    Tensor loss_sum = torch::zeros({}, torch::kDouble);
+    Tensor correct = torch::zeros({}, torch::kLong);
     double lr = 0;
     for (long b = 0; b < steps_per_epoch; ++b) {
       const int first = static_cast<int>(b * config.batch);
       const int count = std::min(config.batch, n_train - first);
-      Tensor x = torch::empty({count, 1, train.height, train.width});
-      batch_fill(train, order.data() + first, count, config.augment, rng,
-                 static_cast<float>(kPixelScale), x.data_ptr<float>());
-      Tensor y = torch::empty({count}, torch::kLong);
-      int64_t* labels = y.data_ptr<int64_t>();
-      for (int i = 0; i < count; ++i) {
-        labels[i] = int64_t{train.labels[std::size_t(order[std::size_t(first + i)])]};
-      }
+      const Batch batch = batch_load(train, order.data() + first, count, config.augment, rng);
       lr = schedule_changes.empty()
                ? cosine_lr(config.lr, step, total_steps)
                : cosine_lr(lr_at_start, step - schedule_start, total_steps - schedule_start);
-      for (auto& group : optimizer.param_groups()) {
-        static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-      }
-      const Tensor logits = net->forward(x);
-      Tensor loss = torch::nn::functional::cross_entropy(logits, y);
-      if (teacher) {
-        Tensor soft;
-        {
-          torch::NoGradGuard no_grad;
-          soft = torch::softmax(teacher->forward(x).div(config.kd_temperature), 1);
-        }
-        const Tensor kd = torch::nn::functional::kl_div(
-            torch::log_softmax(logits.div(config.kd_temperature), 1), soft,
-            torch::nn::functional::KLDivFuncOptions().reduction(torch::kBatchMean));
-        loss = loss.mul(1 - config.kd_weight) +
-               kd.mul(config.kd_weight * config.kd_temperature * config.kd_temperature);
-      }
-      optimizer.zero_grad();
-      loss.backward();
-      optimizer.step();
-      net->clamp_latent();
+      const auto [loss, logits] = runner.step(batch, lr);
       ++step;
-      loss_sum += loss.item<double>() * count;
-      correct += logits.argmax(1).eq(y).sum().item<int64_t>();
-      if (!options.quiet) {
-        progress.update(first + count, fmt::format("loss {:.4f}", loss_sum / (first + count)));
+      loss_sum += loss.to(torch::kDouble) * count;
+      correct += logits.argmax(1).eq(batch.y).sum();
+      if (!options.quiet && (b % kStatusSteps == kStatusSteps - 1 || b == steps_per_epoch - 1)) {
+        progress.update(first + count,
+                        fmt::format("loss {:.4f}", loss_sum.item<double>() / (first + count)));
       }
     }
     const double train_seconds =
@@ -250,8 +286,8 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
     EpochMetrics m;
     m.epoch = epoch;
     m.lr = lr;
-    m.train_loss = loss_sum / n_train;
-    m.train_top1 = double(correct) / n_train;
+    m.train_loss = loss_sum.item<double>() / n_train;
+    m.train_top1 = double(correct.item<int64_t>()) / n_train;
     m.test_top1 = double(test_correct) / std::max(1, n_test);
     m.seconds = seconds;
     m.images_per_second = n_train / train_seconds;
@@ -282,6 +318,47 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
   }
   result.history = history;
   return result;
+}
+
+BenchResult bench_run(const BenchOptions& options) {
+  torch::set_num_threads(options.threads);
+  const TrainConfig& config = options.config;
+  torch::manual_seed(config.seed);
+  StepRunner runner(config, Net(config));
+  runner.net->train();
+  const Dataset train = idx_load(options.data_dir, "train");
+  TrainRng rng(config.seed);
+  const std::vector<int> order = epoch_order(train.count, rng);
+  const long total = long(options.warmup) + options.steps;
+  if (total * config.batch > train.count) {
+    fail("--steps", "{} steps of {} images exceed the {} training images", total, config.batch, train.count);
+  }
+  auto run = [&](long first_step, long steps) {
+    Tensor loss_sum = torch::zeros({});
+    for (long s = first_step; s < first_step + steps; ++s) {
+      const Batch b = batch_load(train, order.data() + s * config.batch, config.batch, config.augment, rng);
+      loss_sum += runner.step(b, config.lr).first;
+    }
+    return loss_sum.item<double>();
+  };
+  run(0, options.warmup);  // oneDNN creates its kernels on the first calls
+  BenchResult r;
+  r.steps = options.steps;
+  r.batch = config.batch;
+  r.threads = options.threads;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::clock_t c0 = std::clock();
+  {
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+    if (!options.profile.empty()) {
+      profile = std::make_unique<torch::autograd::profiler::RecordProfile>(options.profile.string());
+    }
+    r.mean_loss = run(options.warmup, options.steps) / options.steps;
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.cpu_seconds = double(std::clock() - c0) / CLOCKS_PER_SEC;
+  r.images_per_second = double(options.steps) * config.batch / r.seconds;
+  return r;
 }
 
 }  // namespace stqn

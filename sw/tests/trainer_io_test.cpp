@@ -3,6 +3,7 @@
 #include "stqn/checkpoint_file.hpp"
 #include "stqn/error.hpp"
 #include "stqn/fileio.hpp"
+#include "stqn/plot.hpp"
 #include "stqn/train_data.hpp"
 
 #include <gtest/gtest.h>
@@ -161,6 +162,21 @@ TEST(TrainCli, BadQuantizerNameIsRejected) {
   const fs::path dir = test_dir("cli-q");
   expect_one_line_error(cli("train --weights stqn:9 --out " + (dir / "r").string()), "stqn:9");
   expect_one_line_error(cli("train --acts uint:0 --out " + (dir / "r").string()), "uint:0");
+}
+
+// Plot input is validated: a metrics file without epochs is one error naming the file.
+TEST(Plot, BadMetricsFileNamesTheFile) {
+  const fs::path dir = test_dir("plot-bad");
+  file_write_atomic(dir / "metrics.json", "{\"config\": {}, \"epochs\": []}");
+  try {
+    metrics_read(dir / "metrics.json");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("metrics.json"), std::string::npos) << e.what();
+  }
+  file_write_atomic(dir / "metrics.json", "{\"config\": {}, \"epochs\": [{\"epoch\": 1}]}");
+  EXPECT_THROW(metrics_read(dir / "metrics.json"), Error);
+  EXPECT_THROW(plot_latent({}, dir / "x.png"), Error);
 }
 
 }  // namespace

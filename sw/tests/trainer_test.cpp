@@ -4,12 +4,16 @@
 
 #include "stqn/error.hpp"
 #include "stqn/fast.hpp"
+#include "stqn/fileio.hpp"
 #include "stqn/idx.hpp"
+#include "stqn/plot.hpp"
 #include "stqn/reference.hpp"
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <random>
 
 namespace stqn::trainer {
 namespace {
@@ -195,6 +199,23 @@ TrainConfig config_of(const std::string& weights, const std::string& acts) {
   return c;
 }
 
+// A short, quiet run on the first `train_limit` training images, evaluated on `test_limit`.
+TrainConfig short_config(const std::string& weights, const std::string& acts, int epochs, int train_limit) {
+  TrainConfig c = config_of(weights, acts);
+  c.epochs = epochs;
+  c.train_limit = train_limit;
+  return c;
+}
+
+RunOptions quiet_run(const fs::path& out_dir, int test_limit) {
+  RunOptions run;
+  run.out_dir = out_dir;
+  run.data_dir = STQN_DATA_DIR;
+  run.test_limit = test_limit;
+  run.quiet = true;
+  return run;
+}
+
 // The two-kernel STTN model, evaluated on integers: S = conv(a, sign W1) + conv(a, sign W2) with
 // scale alpha, against the merged model's S = conv(a, t), t = (sign W1 + sign W2) / 2, scale
 // 2 alpha. Codes at every layer and the logits must be identical.
@@ -307,14 +328,8 @@ TEST_P(ExportAgreement, ShortRunExportsWithFullAgreement) {
   std::string name = fmt::format("export-{}-{}", weights, acts);
   for (char& ch : name) ch = ch == ':' ? '_' : ch;
   const fs::path dir = test_dir(name);
-  TrainConfig c = config_of(weights, acts);
-  c.epochs = 1;
-  c.train_limit = 512;
-  RunOptions run;
-  run.out_dir = dir / "run";
-  run.data_dir = STQN_DATA_DIR;
-  run.test_limit = 100;
-  run.quiet = true;
+  const TrainConfig c = short_config(weights, acts, 1, 512);
+  const RunOptions run = quiet_run(dir / "run", 100);
   const TrainResult tr = train_run(c, run);
   ExportOptions ex;
   ex.checkpoint = tr.checkpoint;
@@ -348,15 +363,9 @@ INSTANTIATE_TEST_SUITE_P(
 // and metrics.
 TEST(Resume, ContinuesExactly) {
   const fs::path dir = test_dir("resume");
-  TrainConfig c = config_of("sttn", "ternary");
-  c.epochs = 2;
-  c.train_limit = 384;
+  TrainConfig c = short_config("sttn", "ternary", 2, 384);
   c.batch = 64;
-  RunOptions run;
-  run.data_dir = STQN_DATA_DIR;
-  run.test_limit = 50;
-  run.quiet = true;
-  run.out_dir = dir / "straight";
+  RunOptions run = quiet_run(dir / "straight", 50);
   const TrainResult straight = train_run(c, run);
   run.out_dir = dir / "split";
   run.stop_after_epochs = 1;
@@ -376,6 +385,136 @@ TEST(Resume, ContinuesExactly) {
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
   const auto ba = a.net->named_buffers(), bb = b.net->named_buffers();
   for (const auto& item : ba) EXPECT_TRUE(torch::equal(item.value(), bb[item.key()])) << item.key();
+}
+
+// ---- Distillation -------------------------------------------------------------------------------
+
+// The seed of the randomized tests (STQN_SEED overrides), printed.
+uint64_t test_seed() {
+  const char* env = std::getenv("STQN_SEED");
+  const uint64_t seed = env ? std::strtoull(env, nullptr, 10) : 20261127;
+  std::printf("seed %llu (STQN_SEED overrides)\n", static_cast<unsigned long long>(seed));
+  return seed;
+}
+
+// The soft-target loss against the formula written out in double precision:
+// (1 - w) CE + w T^2 (1/N) sum_n sum_c p_c (log p_c - log q_c), p = softmax(t / T), q = softmax(s / T).
+TEST(Distillation, LossMatchesTheFormula) {
+  torch::manual_seed(test_seed());
+  const int n = 16, classes = kClasses;
+  const Tensor student = torch::randn({n, classes}).mul(3);
+  const Tensor teacher = torch::randn({n, classes}).mul(3);
+  const Tensor labels = torch::randint(0, classes, {n}, torch::kLong);
+  for (const auto& [t, w] : std::vector<std::pair<double, double>>{{4, 0.5}, {1, 0.9}, {2.5, 0.25}}) {
+    TrainConfig c;
+    c.kd_temperature = t;
+    c.kd_weight = w;
+    const double got = training_loss(student, labels, teacher, c).item<double>();
+    const Tensor s = student.to(torch::kDouble), te = teacher.to(torch::kDouble);
+    double ce = 0, kl = 0;
+    for (int i = 0; i < n; ++i) {
+      double zs = 0, zt = 0, zs_t = 0;
+      for (int k = 0; k < classes; ++k) {
+        zs += std::exp(s[i][k].item<double>());
+        zs_t += std::exp(s[i][k].item<double>() / t);
+        zt += std::exp(te[i][k].item<double>() / t);
+      }
+      ce -= s[i][labels[i].item<int64_t>()].item<double>() - std::log(zs);
+      for (int k = 0; k < classes; ++k) {
+        const double log_p = te[i][k].item<double>() / t - std::log(zt);
+        const double log_q = s[i][k].item<double>() / t - std::log(zs_t);
+        kl += std::exp(log_p) * (log_p - log_q);
+      }
+    }
+    const double expected = (1 - w) * ce / n + w * t * t * kl / n;
+    EXPECT_NEAR(got, expected, 1e-5 * std::abs(expected)) << "T " << t << " w " << w;
+  }
+  // Without a teacher the loss is plain cross-entropy.
+  EXPECT_TRUE(torch::equal(training_loss(student, labels, Tensor(), TrainConfig{}),
+                           torch::nn::functional::cross_entropy(student, labels)));
+}
+
+// A run distilled from an fp32 teacher checkpoint (--teacher): with weight 0 it is bit-identical
+// to a run without a teacher (the soft term adds exact zeros); with weight 0.5 it differs.
+TEST(Distillation, TeacherCheckpointDrivesTheStudent) {
+  const fs::path dir = test_dir("distill");
+  RunOptions run = quiet_run(dir / "teacher", 50);
+  const TrainResult teacher = train_run(short_config("fp32", "relu", 1, 256), run);
+
+  auto student = [&](const std::string& name, const std::string& teacher_ckpt, double weight) {
+    TrainConfig c = short_config("sttn", "ternary", 1, 256);
+    c.teacher = teacher_ckpt;
+    c.kd_weight = weight;
+    run.out_dir = dir / name;
+    return train_run(c, run);
+  };
+  const TrainResult plain = student("plain", "", 0.5);
+  const TrainResult zero = student("kd0", teacher.checkpoint.string(), 0.0);
+  const TrainResult half = student("kd05", teacher.checkpoint.string(), 0.5);
+  EXPECT_EQ(plain.history[0].train_loss, zero.history[0].train_loss);
+  EXPECT_NE(plain.history[0].train_loss, half.history[0].train_loss);
+  LoadedNet a = net_load(plain.checkpoint), b = net_load(zero.checkpoint), c = net_load(half.checkpoint);
+  const auto pa = a.net->named_parameters(), pb = b.net->named_parameters(), pc = c.net->named_parameters();
+  EXPECT_TRUE(torch::equal(pa["w1"], pb["w1"]));
+  EXPECT_FALSE(torch::equal(pa["w1"], pc["w1"]));
+  EXPECT_EQ(c.config.teacher, teacher.checkpoint.string());
+}
+
+// ---- Plots ------------------------------------------------------------------------------------
+
+// Width and height from a PNG's IHDR chunk (after checking the signature).
+std::pair<uint32_t, uint32_t> png_size(const fs::path& png) {
+  const std::string b = file_read(png);
+  EXPECT_GE(b.size(), 24u);
+  EXPECT_EQ(b.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_EQ(b.substr(12, 4), "IHDR");
+  auto be32 = [&](std::size_t at) {
+    return uint32_t(uint8_t(b[at])) << 24 | uint32_t(uint8_t(b[at + 1])) << 16 |
+           uint32_t(uint8_t(b[at + 2])) << 8 | uint32_t(uint8_t(b[at + 3]));
+  };
+  return {be32(16), be32(20)};
+}
+
+// Figure 1's data: TWN codes follow the hard threshold 0.7 of the normalised latent weight (no
+// overlap), STTN codes follow the signs of the two kernels; and `stqn-train plot` draws PNGs.
+TEST(Plot, LatentWeightsAndPngs) {
+  const fs::path dir = test_dir("plot");
+  for (const char* w : {"twn", "sttn"}) train_run(short_config(w, "ternary", 2, 256), quiet_run(dir / w, 50));
+  const LatentPanel twn = latent_weights(dir / "twn" / "checkpoint.bin", 2);
+  ASSERT_EQ(twn.value.size(), std::size_t(64 * 32 * 9));
+  ASSERT_EQ(twn.code.size(), twn.value.size());
+  for (std::size_t i = 0; i < twn.value.size(); ++i) {
+    const float v = twn.value[i];
+    const int expected = std::abs(v) <= 0.7f ? 0 : (v > 0 ? 1 : -1);
+    // Only values within rounding of the threshold may go either way.
+    if (std::abs(std::abs(v) - 0.7f) > 1e-5f) {
+      ASSERT_EQ(twn.code[i], expected) << "weight " << i << " value " << v;
+    }
+  }
+  const LatentPanel sttn = latent_weights(dir / "sttn" / "checkpoint.bin", 2);
+  ASSERT_EQ(sttn.value.size(), twn.value.size());
+  long zeros = 0;
+  for (int code : sttn.code) {
+    ASSERT_TRUE(code >= -1 && code <= 1);
+    zeros += code == 0;
+  }
+  EXPECT_GT(zeros, 0);
+  EXPECT_LT(zeros, long(sttn.code.size()));
+  EXPECT_THROW(latent_weights(dir / "sttn" / "checkpoint.bin", 0), Error);
+
+  if (!gnuplot_available()) GTEST_SKIP() << "gnuplot is not installed (scripts/setup-deps.sh installs gnuplot-nox)";
+  plot_latent({sttn, twn}, dir / "figure1.png");
+  const auto [w, h] = png_size(dir / "figure1.png");
+  EXPECT_EQ(w, 1280u);
+  EXPECT_EQ(h, 420u);
+  plot_curves(metrics_read(dir / "sttn" / "metrics.json"), "sttn", dir / "curves.png");
+  EXPECT_EQ(png_size(dir / "curves.png").first, 1280u);
+  // The command line writes both next to the run's metrics.
+  const std::string cmd = std::string(STQN_TRAIN) + " plot --run " + (dir / "sttn").string() +
+                          " --compare " + (dir / "twn").string() + " > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  png_size(dir / "sttn" / "curves.png");
+  EXPECT_EQ(png_size(dir / "sttn" / "latent-block2.png").first, 1280u);
 }
 
 }  // namespace

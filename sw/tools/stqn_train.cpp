@@ -1,21 +1,47 @@
 // stqn-train: quantization-aware training of the reference network (STTN, STQN and baselines),
 // and export of a checkpoint to a model package checked against the golden model.
 #include "stqn/error.hpp"
+#include "stqn/fileio.hpp"
+#include "stqn/json_field.hpp"
+#include "stqn/plot.hpp"
 #include "stqn/train.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <malloc.h>
+#include <unistd.h>
 
 namespace {
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+constexpr int kMmapThreshold = 32 << 20;          // glibc's largest allowed value
+constexpr std::size_t kTrimThreshold = std::size_t{1} << 30;
+
+// Process set-up for training speed (docs/training.md, "Speed"):
+// - libgomp reads OMP_WAIT_POLICY when it is loaded, before main, so it is set here and the
+//   process re-executes itself once. By default idle OpenMP threads spin for a long time, and on
+//   a shared machine a spinning libtorch thread starves the one it waits for (2 threads ran at
+//   half the images/s of 1 under load); passive threads sleep instead.
+// - glibc serves the activations (up to 13 MB each) with mmap and returns them on free, so every
+//   step page-faulted and zeroed ~1 GB afresh; keeping them in the heap saved ~15% CPU.
+void process_setup(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr && std::getenv("GOMP_SPINCOUNT") == nullptr) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv);  // returns only on failure: then run with the default policy
+  }
+  mallopt(M_MMAP_THRESHOLD, kMmapThreshold);
+  mallopt(M_TRIM_THRESHOLD, static_cast<int>(std::min<std::size_t>(kTrimThreshold, INT32_MAX)));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  process_setup(argv);
   CLI::App app{"stqn-train: quantization-aware training (STTN/STQN) and export to a model package"};
   app.require_subcommand(1);
 
@@ -56,14 +82,78 @@ int main(int argc, char** argv) {
   exp->add_option("--threads", ex.threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
   exp->add_option("--test-limit", ex.test_limit, "use the first N test images (0: all)")->capture_default_str();
 
+  stqn::BenchOptions bench;
+  bench.data_dir = STQN_DEFAULT_DATA_DIR;
+  std::string bench_json;
+  CLI::App* bn = app.add_subcommand("bench", "training images/s: timed training steps on the training set");
+  bn->add_option("--weights", weights, "fp32 | twn | sttn | stqn:K | rtn:K")->capture_default_str();
+  bn->add_option("--acts", acts, "relu | ternary | uint:K")->capture_default_str();
+  bn->add_option("--grad", grad, "soft-threshold gradient: exact | code")->capture_default_str();
+  bn->add_option("--batch", bench.config.batch, "batch size")->capture_default_str()->check(CLI::Range(1, 65536));
+  bn->add_option("--threads", bench.threads, "torch threads")->capture_default_str()->check(CLI::Range(1, 256));
+  bn->add_option("--steps", bench.steps, "timed steps")->capture_default_str()->check(CLI::Range(1, 100000));
+  bn->add_option("--warmup", bench.warmup, "untimed steps first")->capture_default_str()->check(CLI::Range(0, 100000));
+  bn->add_option("--data", bench.data_dir, "Fashion-MNIST IDX directory")->capture_default_str();
+  bn->add_option("--profile", bench.profile, "write a Chrome trace (per torch op) of the timed steps");
+  bn->add_option("--json", bench_json, "write the result as JSON");
+
+  std::filesystem::path plot_run;
+  std::vector<std::filesystem::path> plot_compare;
+  std::filesystem::path latent_png;
+  int plot_layer = 2;
+  CLI::App* pl = app.add_subcommand(
+      "plot", "PNG plots (gnuplot): RUN/curves.png, and RUN/latent-blockL.png for a quantized run");
+  pl->add_option("--run", plot_run, "run directory (metrics.json, checkpoint.bin)")->required();
+  pl->add_option("--compare", plot_compare, "more run directories whose latent weights go beside RUN's");
+  pl->add_option("--layer", plot_layer, "block whose latent weights are plotted")->capture_default_str()->check(CLI::Range(1, 4));
+  pl->add_option("--latent-out", latent_png, "latent-weight PNG (default RUN/latent-blockL.png)");
+
   CLI11_PARSE(app, argc, argv);
   try {
-    if (*train) {
+    auto set_quantizers = [&](stqn::TrainConfig& c) {
+      c.weights = stqn::WeightSpec::parse(weights);
+      c.acts = stqn::ActSpec::parse(acts);
+      if (grad != "exact" && grad != "code") stqn::fail("--grad", "'{}': expected exact or code", grad);
+      c.grad = grad == "exact" ? stqn::SoftGrad::Exact : stqn::SoftGrad::Code;
+    };
+    if (*bn) {
+      set_quantizers(bench.config);
+      const stqn::BenchResult r = stqn::bench_run(bench);
+      fmt::print("{} / {}: {:.1f} images/s ({} steps of {}, {} threads, {:.2f} s wall, {:.2f} s CPU)\n",
+                 bench.config.weights.name(), bench.config.acts.name(), r.images_per_second, r.steps,
+                 r.batch, r.threads, r.seconds, r.cpu_seconds);
+      if (!bench_json.empty()) {
+        const nlohmann::json j = {{"weights", bench.config.weights.name()},
+                                  {"acts", bench.config.acts.name()},
+                                  {"batch", r.batch},
+                                  {"threads", r.threads},
+                                  {"steps", r.steps},
+                                  {"warmup", bench.warmup},
+                                  {"seconds", r.seconds},
+                                  {"cpu_seconds", r.cpu_seconds},
+                                  {"images_per_second", r.images_per_second},
+                                  {"mean_loss", r.mean_loss}};
+        stqn::file_write_atomic(bench_json, j.dump(2) + "\n");
+      }
+    } else if (*pl) {
+      const auto history = stqn::metrics_read(plot_run / "metrics.json");
+      const stqn::TrainConfig c = [&] {
+        const nlohmann::json j = stqn::JsonField::parse_file(plot_run / "metrics.json");
+        return stqn::TrainConfig::from_json(stqn::JsonField(j, (plot_run / "metrics.json").string(), "").at("config"));
+      }();
+      const auto curves = plot_run / "curves.png";
+      stqn::plot_curves(history, fmt::format("{} / {}, seed {}", c.weights.name(), c.acts.name(), c.seed), curves);
+      fmt::print("wrote {}\n", curves.string());
+      if (c.weights.quantized()) {
+        std::vector<stqn::LatentPanel> panels = {stqn::latent_weights(plot_run / "checkpoint.bin", plot_layer)};
+        for (const auto& other : plot_compare) panels.push_back(stqn::latent_weights(other / "checkpoint.bin", plot_layer));
+        if (latent_png.empty()) latent_png = plot_run / fmt::format("latent-block{}.png", plot_layer);
+        stqn::plot_latent(panels, latent_png);
+        fmt::print("wrote {}\n", latent_png.string());
+      }
+    } else if (*train) {
       if (run.resume.empty()) {
-        config.weights = stqn::WeightSpec::parse(weights);
-        config.acts = stqn::ActSpec::parse(acts);
-        if (grad != "exact" && grad != "code") stqn::fail("--grad", "'{}': expected exact or code", grad);
-        config.grad = grad == "exact" ? stqn::SoftGrad::Exact : stqn::SoftGrad::Code;
+        set_quantizers(config);
         config.augment = !no_augment;
       }
       if (!run.resume.empty() && train->count("--epochs") > 0) run.resume_epochs = config.epochs;

@@ -99,6 +99,24 @@ struct TrainResult {
 // Trains (or resumes) and writes out_dir/checkpoint.bin after every epoch, atomically.
 TrainResult train_run(const TrainConfig& config, const RunOptions& options);
 
+// Training throughput: `steps` timed training steps (data loading and augmentation, forward,
+// loss, backward, Adam, latent clamp) after `warmup` untimed ones, at the config's batch size.
+struct BenchOptions {
+  TrainConfig config;
+  std::filesystem::path data_dir;
+  int threads = 2;
+  int steps = 20;
+  int warmup = 3;
+  std::filesystem::path profile;  // writes a Chrome trace of the timed steps ("" = none)
+};
+
+struct BenchResult {
+  int steps = 0, batch = 0, threads = 0;
+  double seconds = 0, cpu_seconds = 0, images_per_second = 0, mean_loss = 0;
+};
+
+BenchResult bench_run(const BenchOptions& options);
+
 struct ExportOptions {
   std::filesystem::path checkpoint;
   std::filesystem::path package_dir;
