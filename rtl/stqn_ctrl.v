@@ -253,35 +253,40 @@ module stqn_ctrl #(
     .p_o    (prod)
   );
 
-  // Region ends (33 bits: base + saturated product never wraps).
+  // Region ends. Every base is 16 bits and every memory at most 2^16 words, so the product is
+  // saturated to 17 bits and one 18-bit adder and comparator serve all four region checks.
   localparam [31:0] ACT_DEPTH_32 = ACT_BANK_DEPTH;
   localparam [31:0] WGT_DEPTH_32 = WGT_DEPTH;
   localparam [31:0] THR_DEPTH_32 = THR_DEPTH;
-  wire [32:0] act_limit = {1'b0, ACT_DEPTH_32};
-  wire [32:0] wgt_limit = {1'b0, WGT_DEPTH_32};
-  wire [32:0] thr_limit = {1'b0, THR_DEPTH_32};
+  wire [16:0] prod17 = |prod[31:17] ? 17'h1ffff : prod[16:0];
+  reg  [15:0] region_base;
+  reg  [17:0] region_limit;
+  always @(*) begin
+    case (m_q)
+      5'd8:    {region_base, region_limit} = {w_base, WGT_DEPTH_32[17:0]};
+      5'd9:    {region_base, region_limit} = {thr_base, THR_DEPTH_32[17:0]};
+      5'd12:   {region_base, region_limit} = {out_base, ACT_DEPTH_32[17:0]};
+      default: {region_base, region_limit} = {in_base, ACT_DEPTH_32[17:0]};
+    endcase
+  end
+  wire [17:0] region_end = {2'b00, region_base} + {1'b0, prod17};
+  wire [17:0] in_end_q = {2'b00, in_base} + {{(17-AW){1'b0}}, in_words_q};
+  wire        overlap = {2'b00, in_base} < region_end && {2'b00, out_base} < in_end_q;
   wire [32:0] acc_limit = (33'd1 << (ACC_W - 1)) - 33'd1;
-  wire [32:0] prod33 = {1'b0, prod};
-  wire [32:0] in_end = {17'd0, in_base} + prod33;
-  wire [32:0] out_end = {17'd0, out_base} + prod33;
-  wire [32:0] in_end_q = {17'd0, in_base} + {{(32-AW){1'b0}}, in_words_q};
-  wire [32:0] win_end = prod33 + {25'd0, kernel};
-  wire [32:0] win_next = win_end + {25'd0, stride};  // the next window would not fit
-  wire [32:0] in_h33 = {17'd0, in_h}, in_w33 = {17'd0, in_w};
-  wire overlap = {17'd0, in_base} < out_end && {17'd0, out_base} < in_end_q;
+  // Pooling windows: (out - 1) * stride + kernel must fit the input, + stride must not.
+  wire [17:0] win_end = {1'b0, prod17} + {10'd0, kernel};
+  wire [17:0] win_next = win_end + {10'd0, stride};
+  wire [17:0] win_in = {2'b00, m_q == 5'd17 ? in_h : in_w};
   // Result of the step that just finished: an error code or E_NONE.
   reg [2:0] m_err;
   always @(*) begin
     m_err = E_NONE;
     case (m_q)
-      5'd2:  if (in_end > act_limit) m_err = E_REGION;
-      5'd8:  if ({17'd0, w_base} + prod33 > wgt_limit) m_err = E_REGION;
-      5'd9:  if ({17'd0, thr_base} + prod33 > thr_limit) m_err = E_REGION;
-      5'd12: if (out_end > act_limit) m_err = E_REGION;
+      5'd2, 5'd8, 5'd9: if (region_end > region_limit) m_err = E_REGION;
+      5'd12: if (region_end > region_limit) m_err = E_REGION;
              else if (overlap) m_err = E_OVERLAP;
-      5'd16: if (prod33 >= acc_limit) m_err = E_ACC;
-      5'd17: if (win_end > in_h33 || win_next <= in_h33) m_err = E_SHAPE;
-      5'd18: if (win_end > in_w33 || win_next <= in_w33) m_err = E_SHAPE;
+      5'd16: if ({1'b0, prod} >= acc_limit) m_err = E_ACC;
+      5'd17, 5'd18: if (win_end > win_in || win_next <= win_in) m_err = E_SHAPE;
       default: m_err = E_NONE;
     endcase
   end

@@ -3,10 +3,10 @@
 (synth_ice40 / synth_ecp5 / synth_xilinx, by the configuration's device family) and writes cells
 by type and LUTs per ternary MAC to a JSON report.
 
-Units: stqn_array (the PE array alone) and stqn_core (the conv layer engine: address
-generator, activation banks, weight memory, array, thresholds, write-back). The controller,
-pooling and the head are not RTL yet (docs/architecture.md, section 12), so "core" is not yet the
-whole accelerator.
+Units: stqn_array (the PE array alone), stqn_core (the datapath: address generator, activation
+banks, weight memory, array, thresholds, write-back, pooling, logits) and stqn_top (the whole
+accelerator: stqn_core plus the AXI4-Lite slave, the layer-program controller and the program
+and step-cycle memories).
 Usage: scripts/rtl/area.py [--out reports/area.json] [--config NAME ...]
 """
 import argparse
@@ -90,26 +90,32 @@ def main():
             },
         }
         array_cells = cells
-        cells, secs = synthesize("stqn_core", dev["family"], p)
-        core_luts = sum(cells.get(c, 0) for c in LUT_CELLS[dev["family"]])
-        entry["core"] = {
-            "cells": cells,
-            "luts": core_luts,
-            "luts_per_mac": round(core_luts / macs, 3),
-            "synth_seconds": round(secs, 1),
-        }
-        if dev["family"] == "ice40":
-            ffs = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
-            entry["core"]["logic_cells_estimate"] = max(core_luts, ffs)
-            entry["core"]["device_logic_cells"] = dev["logic_cells"]
-        report["configs"][name] = entry
         print(f"area: {name:7s} array {macs:5d} MACs/cycle {luts:6d} LUTs {luts / macs:5.2f} LUT/MAC "
               f"{array_cells}")
-        print(f"area: {name:7s} core  {core_luts:6d} LUTs {cells}")
+        # The datapath alone (stqn_core) and the whole accelerator (stqn_top: AXI4-Lite slave,
+        # controller, program memory and datapath).
+        for unit, top in (("core", "stqn_core"), ("top", "stqn_top")):
+            cells, secs = synthesize(top, dev["family"], p)
+            unit_luts = sum(cells.get(c, 0) for c in LUT_CELLS[dev["family"]])
+            entry[unit] = {
+                "cells": cells,
+                "luts": unit_luts,
+                "luts_per_mac": round(unit_luts / macs, 3),
+                "synth_seconds": round(secs, 1),
+            }
+            if dev["family"] == "ice40":
+                ffs = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
+                entry[unit]["logic_cells_estimate"] = max(unit_luts, ffs)
+                entry[unit]["device_logic_cells"] = dev["logic_cells"]
+                entry[unit]["device_fraction"] = round(max(unit_luts, ffs) / dev["logic_cells"], 3)
+            print(f"area: {name:7s} {unit:5s} {unit_luts:6d} LUTs {cells}")
+        report["configs"][name] = entry
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
         json.dump(report, f, indent=2)
         f.write("\n")
+    os.replace(tmp, args.out)  # atomic: a reader never sees half a report
     print(f"area: wrote {args.out}")
 
 
