@@ -8,7 +8,7 @@ STQN_TRAIN     = $(TRAIN_BUILD)/sw/stqn-train
 
 BENCH_TRAINER_FLAGS ?=
 
-.PHONY: trainer test-trainer reference-package accuracy bench-trainer
+.PHONY: trainer test-trainer reference-package accuracy accuracy-report bench-trainer
 
 trainer: configure
 	cmake --build $(TRAIN_BUILD) -j $(JOBS) --target stqn-train trainer_test trainer_io_test
@@ -41,7 +41,13 @@ EPOCHS ?= $(TRAIN_EPOCHS)
 LIMIT  ?= 0
 SEEDS  ?= 1,2,3
 ACCURACY_RUNS ?= $(TRAIN_RUNS)/accuracy-e$(EPOCHS)-limit$(LIMIT)
-accuracy: trainer
-	python3 scripts/trainer/accuracy.py --stqn-train $(STQN_TRAIN) --runs $(ACCURACY_RUNS) \
+ACCURACY_FLAGS ?=
+ACCURACY = python3 scripts/trainer/accuracy.py --stqn-train $(STQN_TRAIN) --runs $(ACCURACY_RUNS) \
 	  --epochs $(EPOCHS) --official-epochs $(TRAIN_EPOCHS) --limit $(LIMIT) --seeds $(SEEDS) \
-	  --threads $(TRAIN_THREADS)
+	  --threads $(TRAIN_THREADS) $(ACCURACY_FLAGS)
+accuracy: trainer
+	$(ACCURACY)
+
+# Rebuilds reports/accuracy.json, the README table and Figure 1 from the finished runs (no training).
+accuracy-report: trainer
+	$(ACCURACY) --report-only

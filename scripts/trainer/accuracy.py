@@ -193,6 +193,8 @@ def main():
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--report", default="reports/accuracy.json")
     p.add_argument("--readme", default="README.md")
+    p.add_argument("--no-readme", action="store_true",
+                   help="write the table beside the report instead of into the README")
     p.add_argument("--figure", default="reports/training/figure1-latent-block2.png")
     p.add_argument("--no-plots", dest="plots", action="store_false")
     p.add_argument("--report-only", action="store_true", help="only rebuild the report from finished runs")
@@ -207,13 +209,21 @@ def main():
         args.readme = None
         args.figure = os.path.join(args.runs, "figure1-latent-block2.png")
         log(f"trial budget: report, table and figure go to {args.runs}/")
+    if args.no_readme:
+        args.readme = None
     os.makedirs(args.runs, exist_ok=True)
 
     if not args.report_only:
         for seed in seeds:  # seed-major: every variant has one finished seed before the next seed
             for name in names:
                 run_one(args, name, seed)
+                report_write(args, seeds, names, final=False)
+    report_write(args, seeds, names, final=True)
 
+
+def report_write(args, seeds, names, final):
+    """The report (after every run, so an interrupted pipeline still has one), and at the end the
+    README table and Figure 1."""
     entries, pending = [], []
     for seed in seeds:
         for name in names:
@@ -229,6 +239,8 @@ def main():
               "summary": summary, "runs": entries, "pending": pending}
     write_atomic(args.report, json.dumps(report, indent=2) + "\n")
     log(f"wrote {args.report} ({len(entries)} finished runs, {len(pending)} pending)")
+    if not final:
+        return
     block = table(summary, args, pending)
     if args.readme:
         readme_update(args.readme, block)
@@ -240,7 +252,6 @@ def main():
     sttn, twn = os.path.join(args.runs, "sttn-s1"), os.path.join(args.runs, "twn-s1")
     if args.plots and all(epochs_done(r) >= args.epochs for r in (sttn, twn)):
         sh([args.stqn_train, "plot", "--run", sttn, "--compare", twn, "--latent-out", args.figure])
-
 
 if __name__ == "__main__":
     main()
