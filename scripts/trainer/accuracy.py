@@ -11,6 +11,7 @@ A trial budget (--limit N training and test images, or an epoch count other than
 writes its report, table and figure into the runs directory instead of reports/ and README.md.
 """
 import argparse
+import fcntl
 import json
 import os
 import statistics
@@ -212,8 +213,13 @@ def main():
     if args.no_readme:
         args.readme = None
     os.makedirs(args.runs, exist_ok=True)
-
     if not args.report_only:
+        # One pipeline per runs directory: a second one would train the same runs at once.
+        lock = open(os.path.join(args.runs, ".lock"), "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            sys.exit(f"accuracy: {args.runs}: another make accuracy is training in this directory")
         for seed in seeds:  # seed-major: every variant has one finished seed before the next seed
             for name in names:
                 run_one(args, name, seed)
