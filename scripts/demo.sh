@@ -112,9 +112,10 @@ if ecp5_json:
 else:
     layout = load(f"{out}/ecp5-program/layout.json")
     beats = sum(s["beats"] for s in layout["steps"])
-    print(f"  ECP5            at most {ecp5_mhz * 1e6 / beats:,.0f} images/s at {ecp5_mhz:g} MHz: "
-          f">= {beats:,} array beats/image (not simulated: this build has no ecp5 model,")
-    print(f"                  add it with cmake -DSTQN_SIM_CONFIGS='up5k;tiny;ecp5')")
+    print(f"  ECP5            at most {ecp5_mhz * 1e6 / beats:,.0f} images/s at {ecp5_mhz:g} MHz "
+          f"(bound: >= {beats:,} array beats/image from the compiled program;")
+    print(f"                  not simulated: no ecp5 model in this build, "
+          f"cmake -DSTQN_SIM_CONFIGS='up5k;tiny;ecp5' adds one)")
 s = sim["simulation"]
 print(f"  simulation      {s['jobs']} jobs, {s['wall_s']:.1f} s, {s['cycles_per_s'] / 1e6:.2f} M cycles/s, "
       f"{s['images_per_s']:.2f} images/wall-s")
