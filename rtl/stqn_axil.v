@@ -87,7 +87,8 @@ module stqn_axil #(
   localparam integer A_SL = (A_BITS + 31) / 32, W_SL = (W_BITS + 31) / 32, T_SL = (T_BITS + 31) / 32;
   localparam integer A_LS = $clog2(A_SL), W_LS = $clog2(W_SL), T_LS = $clog2(T_SL);
   localparam integer MAX_SL = W_SL > T_SL ? (W_SL > A_SL ? W_SL : A_SL) : (T_SL > A_SL ? T_SL : A_SL);
-  localparam integer STAGE_W = 32 * MAX_SL;
+  // Staged slices: all but the last of the widest word (the last slice is the write's own data).
+  localparam integer STAGE_W = MAX_SL > 1 ? 32 * (MAX_SL - 1) : 32;
 
   generate
     if (ADDR_W != 22 || (1 << LOGC) != COLS || T_BITS < 32 || AW > 16 || WAW + W_LS > 18 ||
@@ -129,7 +130,7 @@ module stqn_axil #(
   reg [9:0]        rd_reg_q, rd_reg_d;
   reg [4:0]        rd_slice_q, rd_slice_d;
   reg [15:0]       prog_len_q, prog_len_d;
-  reg [STAGE_W-1:0] stage_q, stage_d;
+  reg [STAGE_W-1:0] stage_q;
 
   wire do_write = aw_full_q && w_full_q && !b_valid_q;
   wire do_read  = ar_full_q && !r_valid_q && !rd_pend_q && !do_write;
@@ -191,12 +192,38 @@ module stqn_axil #(
                     sel == SEL_ACT ? slice == A_SL_32[4:0] - 5'd1 : 1'b1;
   wire mem_we = do_write && w_ok && last_slice;
 
-  // Word being written: the staged low slices with this beat's data in its slice.
-  reg [STAGE_W-1:0] wide;
-  always @(*) begin
-    wide = stage_q;
-    wide[slice*32 +: 32] = w_data_q;
-  end
+  // Staging: slice k of a wide word (k below its last slice) goes to stage_q[32k +: 32]; each
+  // slice register has its own enable, so there is no shifter on the wide data path.
+  wire stage_we = do_write && w_ok && !last_slice;
+  genvar k;
+  generate
+    for (k = 0; k < STAGE_W / 32; k = k + 1) begin : g_stage
+      always @(posedge clk_i) begin
+        if (stage_we && slice == k[4:0]) stage_q[k*32 +: 32] <= w_data_q;
+      end
+    end
+  endgenerate
+  // Word written with the last slice: the staged slices below it, this beat's data on top.
+  wire [W_SL*32-1:0] wgt_word;
+  wire [T_SL*32-1:0] thr_word;
+  wire [A_SL*32-1:0] act_word;
+  generate
+    if (W_SL > 1) begin : g_wgt_wide
+      assign wgt_word = {w_data_q, stage_q[(W_SL-1)*32-1:0]};
+    end else begin : g_wgt_narrow
+      assign wgt_word = w_data_q;
+    end
+    if (T_SL > 1) begin : g_thr_wide
+      assign thr_word = {w_data_q, stage_q[(T_SL-1)*32-1:0]};
+    end else begin : g_thr_narrow
+      assign thr_word = w_data_q;
+    end
+    if (A_SL > 1) begin : g_act_wide
+      assign act_word = {w_data_q, stage_q[(A_SL-1)*32-1:0]};
+    end else begin : g_act_narrow
+      assign act_word = w_data_q;
+    end
+  endgenerate
 
   // ---- Channel sequencing ------------------------------------------------------------------------
   reg [31:0] reg_rdata;
@@ -224,7 +251,6 @@ module stqn_axil #(
     {b_valid_d, b_err_d, r_valid_d, r_err_d, r_data_d} = {b_valid_q, b_err_q, r_valid_q, r_err_q, r_data_q};
     {rd_pend_d, rd_err_d, rd_sel_d, rd_reg_d, rd_slice_d} = {1'b0, rd_err_q, rd_sel_q, rd_reg_q, rd_slice_q};
     prog_len_d = prog_len_q;
-    stage_d = stage_q;
     if (s_awvalid_i && !aw_full_q) {aw_full_d, aw_addr_d} = {1'b1, s_awaddr_i};
     if (s_wvalid_i && !w_full_q) {w_full_d, w_data_d, w_strb_d} = {1'b1, s_wdata_i, s_wstrb_i};
     if (s_arvalid_i && !ar_full_q) {ar_full_d, ar_addr_d} = {1'b1, s_araddr_i};
@@ -233,7 +259,6 @@ module stqn_axil #(
     if (do_write) begin
       {aw_full_d, w_full_d, b_valid_d, b_err_d} = {1'b0, 1'b0, 1'b1, !w_ok};
       if (w_ok && reg_len) prog_len_d = w_data_q[15:0];
-      if (w_ok && !last_slice) stage_d = wide;
     end
     if (do_read) begin
       {ar_full_d, rd_pend_d, rd_err_d, rd_sel_d} = {1'b0, 1'b1, !r_ok, sel};
@@ -266,7 +291,6 @@ module stqn_axil #(
     {aw_addr_q, w_data_q, w_strb_q, ar_addr_q} <= {aw_addr_d, w_data_d, w_strb_d, ar_addr_d};
     {b_err_q, r_err_q, r_data_q} <= {b_err_d, r_err_d, r_data_d};
     {rd_err_q, rd_sel_q, rd_reg_q, rd_slice_q} <= {rd_err_d, rd_sel_d, rd_reg_d, rd_slice_d};
-    stage_q <= stage_d;
   end
 
   assign s_awready_o = !aw_full_q;
@@ -288,20 +312,21 @@ module stqn_axil #(
   assign prog_wr_data_o = w_data_q;
   assign wgt_wr_en_o    = mem_we && sel == SEL_WGT;
   assign wgt_wr_addr_o  = word[WAW-1:0];
-  assign wgt_wr_data_o  = wide[W_BITS-1:0];
+  assign wgt_wr_data_o  = wgt_word[W_BITS-1:0];
   assign thr_wr_en_o    = mem_we && sel == SEL_THR;
   assign thr_wr_addr_o  = word[TAW-1:0];
-  assign thr_wr_data_o  = wide[T_BITS-1:0];
+  assign thr_wr_data_o  = thr_word[T_BITS-1:0];
   assign act_wr_en_o    = mem_we && sel == SEL_ACT;
   assign act_rd_en_o    = do_mem_read && sel == SEL_ACT;
   assign act_bank_o     = word[LOGC-1:0];
   assign act_addr_o     = word[LOGC +: AW];
-  assign act_wr_data_o  = wide[A_BITS-1:0];
+  assign act_wr_data_o  = act_word[A_BITS-1:0];
   assign logit_rd_addr_o    = word[LW-1:0];
   assign step_cyc_rd_en_o   = do_mem_read && sel == SEL_STEPC;
   assign step_cyc_rd_addr_o = word[SAW-1:0];
 
-  wire unused_ok = &{1'b0, a[1:0]};
+  // The words' bits above the memory widths (the last slice is only partly used).
+  wire unused_ok = &{1'b0, a[1:0], wgt_word, thr_word, act_word};
 
 `ifdef STQN_ASSERT
   // The valid/ready contract on all five channels (both sides: the master holds AW/W/AR, this
