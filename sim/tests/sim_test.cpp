@@ -106,6 +106,16 @@ TEST_F(Fixture, RandomPackageMatchesGoldenOnTwoJobs) {
   }
   EXPECT_LE(steps, r.accel_cycles);
   EXPECT_GT(r.sim_cycles, r.accel_cycles + r.load_cycles);
+
+  // The comparison is value for value: one golden logit off by one is exactly one mismatch, on
+  // that image.
+  std::vector<std::int32_t> off = golden;
+  const int image = kImages / 2;
+  off[std::size_t(image) * package.num_classes() + 1] += 1;
+  const SimResult bad = simulate(package, compiled, data, off, opt);
+  EXPECT_EQ(bad.mismatches, 1);
+  ASSERT_TRUE(bad.first_mismatch.has_value());
+  EXPECT_EQ(bad.first_mismatch->image, image);
 }
 
 // The RTL runs the package as compiled; the golden model gets a copy with one change, so the
@@ -163,12 +173,21 @@ TEST_F(Fixture, CommandLineWritesJsonAndRefusesWhatDoesNotFit) {
   EXPECT_EQ(doc["mismatches"], 0);
   EXPECT_EQ(doc["clock_mhz"].get<double>(), target_clock_mhz("tiny"));
   EXPECT_EQ(doc["layers"].size(), compiled.steps.size());
+  // Derived figures follow their definitions (README): images/s at the clock from cycles/image,
+  // utilization from the layers' MACs over cycles times the peak.
+  const double cpi = doc["cycles_per_image"].get<double>();
+  ASSERT_GT(cpi, 0);
+  EXPECT_DOUBLE_EQ(doc["images_per_s"].get<double>(), target_clock_mhz("tiny") * 1e6 / cpi);
+  double macs = 0;
+  for (const auto& layer : doc["layers"]) macs += layer["macs"].get<double>();
+  EXPECT_DOUBLE_EQ(doc["utilization"].get<double>(), macs / (cpi * config.macs_per_cycle()));
 
   // The reference topology does not fit tiny: refused before simulation, with the reasons and
   // the configurations that hold it.
   package_save(reference_topology_package(seed, {format::WeightKind::Ternary, 2}, {format::ActKind::Ternary, 2}),
                dir / "reference");
-  const CliResult refused = cli_run(dir, "--model " + (dir / "reference").string() + " --config tiny --limit 1");
+  const CliResult refused = cli_run(dir, "--model " + (dir / "reference").string() +
+                                             " --config tiny --limit 1 --json " + (dir / "never.json").string());
   EXPECT_EQ(refused.status, 1);
   EXPECT_NE(refused.err.find("does not fit configuration \"tiny\""), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("hold it"), std::string::npos) << refused.err;
