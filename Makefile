@@ -11,15 +11,20 @@ export STQN_ROOT := $(CURDIR)
 .PHONY: help deps configure build test test-asan demo bench bench-golden clean
 
 help:
-	@echo "make deps        install/check the Debian packages (scripts/setup-deps.sh)"
-	@echo "make build       configure and build everything into $(BUILD)/"
-	@echo "make test        build and run every test (CTest)"
-	@echo "make test-asan   the golden-model tests under AddressSanitizer + UBSan"
-	@echo "make demo        the main job: run the shipped package with the golden model on Fashion-MNIST"
-	@echo "make bench       every benchmark (bench-golden and each part's bench-*); results in bench/results/*.json"
-	@echo "make lint        RTL lint (Verilator -Wall per configuration, Yosys parse, no latches)"
-	@echo "make area        Yosys synthesis per configuration -> reports/area.json"
-	@echo "make coverage    Verilator line/toggle coverage -> reports/coverage.txt"
+	@echo "make deps           install/check the Debian packages (scripts/setup-deps.sh)"
+	@echo "make build          configure and build everything into $(BUILD)/"
+	@echo "make test           build and run every test (CTest); test-rtl, test-sim, test-trainer run one part"
+	@echo "make test-asan      the C++ libraries and tools under AddressSanitizer + UBSan"
+	@echo "make demo           the main job: golden model on the test set, then the RTL (stqn-sim) bit-exactly"
+	@echo "                    on the first 300 images, one summary (TRAIN=1: train a short run first)"
+	@echo "make bench          every benchmark: bench-golden bench-rtl bench-sim bench-trainer (bench/results/*.json)"
+	@echo "make lint           RTL lint (Verilator -Wall per configuration, Yosys parse, no latches)"
+	@echo "make area           Yosys synthesis per configuration -> reports/area.json"
+	@echo "make coverage       Verilator line/toggle coverage -> reports/coverage.txt"
+	@echo "make regress        long RTL regression: 1,000 test images and random networks (not in CI)"
+	@echo "make accuracy       train, export and evaluate every variant, 3 seeds (hours, resumable; not in CI)"
+	@echo "make accuracy-report  rebuild reports/accuracy.json and the README table from finished runs"
+	@echo "make reference-package  retrain the shipped models/packages/reference-sttn"
 
 deps:
 	@scripts/setup-deps.sh
