@@ -91,8 +91,10 @@ module stqn_axil #(
   localparam integer STAGE_W = MAX_SL > 1 ? 32 * (MAX_SL - 1) : 32;
 
   generate
+    // The slice counters are 5 bits wide: at most 32 slices (1,024 bits) per memory word.
     if (ADDR_W != 22 || (1 << LOGC) != COLS || T_BITS < 32 || AW > 16 || WAW + W_LS > 18 ||
-        TAW + T_LS > 16 || AW + LOGC + A_LS > 19 || PAW > 14) begin : g_bad_params
+        TAW + T_LS > 16 || AW + LOGC + A_LS > 19 || PAW > 14 ||
+        A_LS > 5 || W_LS > 5 || T_LS > 5) begin : g_bad_params
       $error("stqn_axil: the configuration does not fit the memory map of docs/registers.md");
     end
   endgenerate
@@ -303,7 +305,9 @@ module stqn_axil #(
   assign s_rdata_o   = r_data_q;
 
   wire do_mem_read = do_read && r_ok;
-  assign start_o      = do_write && w_ok && reg_ctrl && w_data_q[0];
+  // Start and soft reset in one write: the reset wins and the start is dropped, so that the
+  // controller never begins a run in the same cycle as it is reset.
+  assign start_o      = do_write && w_ok && reg_ctrl && w_data_q[0] && !w_data_q[1];
   assign soft_reset_o = do_write && w_ok && reg_ctrl && w_data_q[1];
   assign program_len_o = prog_len_q;
   assign prog_wr_en_o   = mem_we && sel == SEL_PROG;

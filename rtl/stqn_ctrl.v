@@ -100,6 +100,11 @@ module stqn_ctrl #(
         (1 << LW) != LOGITS) begin : g_bad_params
       $error("stqn_ctrl: LANES, ROWS, COLS, NTH, PROG_DEPTH and LOGITS must be powers of two");
     end
+    // The region checks saturate products at 17 bits and compare 18-bit ends: every memory must
+    // hold at most 2^16 words.
+    if (ACT_BANK_DEPTH > 65536 || WGT_DEPTH > 65536 || THR_DEPTH > 65536) begin : g_bad_depths
+      $error("stqn_ctrl: ACT_BANK_DEPTH, WGT_DEPTH and THR_DEPTH must be at most 65536 words");
+    end
   endgenerate
 
   // Opcodes and error codes (docs/registers.md; models/include/stqn/accel/program.hpp).

@@ -57,6 +57,10 @@ TEST(AccelConfig, BadFilesNameTheFieldAndTheExpectation) {
       {"\"ACC_W\": 24", "\"ACC_W\": 99", "ACC_W"},
       {"\"WGT_SPRAM\": 1", "\"WGT_SPRAMM\": 1", "WGT_SPRAMM"},
       {"\"ROWS\": 2, \"COLS\": 4", "\"ROWS\": 32, \"COLS\": 4", "ROWS"},
+      // Limits of the RTL (stqn_axil's slice counters and host windows, stqn_wmem's SPRAM).
+      {"\"LANES\": 32, \"ROWS\": 8", "\"LANES\": 64, \"ROWS\": 32", "1,024 bits"},
+      {"\"THR_DEPTH\": 512", "\"THR_DEPTH\": 65536", "threshold window"},
+      {"\"WGT_DEPTH\": 16384", "\"WGT_DEPTH\": 32768", "SB_SPRAM256KA"},
   };
   for (const Case& c : cases) {
     std::string text = good;

@@ -371,6 +371,13 @@ TEST_F(Fixture, ResetMidRunThenCorrectRun) {
     EXPECT_EQ(driver.read(regs::kStatus), 0u) << "idle, not done, no error after the reset";
     expect_golden(p, c, input, "after the reset");
   }
+  // Start and soft reset in one write (docs/registers.md): the reset wins, no run begins, and the
+  // done flag of the run before is cleared.
+  ASSERT_NE(driver.read(regs::kStatus) & regs::kStatusDone, 0u);
+  ASSERT_EQ(bus.write(regs::kCtrl, regs::kCtrlStart | regs::kCtrlSoftReset),
+            stqn_tb::AxilMaster<Dut>::kOkay);
+  bus.wait(20);
+  EXPECT_EQ(driver.read(regs::kStatus), 0u) << "start with soft reset: the reset wins";
 }
 
 // SLVERR for every bad access, OKAY answers never hang, and registers stay readable while busy.

@@ -11,6 +11,12 @@ namespace {
 
 bool power_of_two(std::int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
 
+int log2_ceil(std::int64_t v) {
+  int b = 0;
+  while ((std::int64_t{1} << b) < v) ++b;
+  return b;
+}
+
 Config config_parse(const std::string& name, const JsonField& entry) {
   entry.allow_only({"description", "params", "device"});
   const JsonField p = entry.at("params");
@@ -38,6 +44,33 @@ Config config_parse(const std::string& name, const JsonField& entry) {
   c.wgt_spram = p.at("WGT_SPRAM").integer(0, 1) != 0;
   if (c.lanes % c.rows != 0) p.at("ROWS").error("a divisor of LANES (the write-back's collector)");
   if (c.thr_word_bits() < 32) p.at("ACC_W").error("NTH * ACC_W >= 32 (a logit bias fills a word)");
+  // What the RTL refuses to elaborate is refused here too, naming the RTL limit.
+  if (c.acc_w < log2_ceil(c.lanes) + 3) {
+    p.at("ACC_W").error("ACC_W >= log2(LANES) + 3 (stqn_array's partial sums)");
+  }
+  const int act_slices = log2_ceil(word_slices(c.act_word_bits()));
+  const int wgt_slices = log2_ceil(word_slices(c.wgt_word_bits()));
+  const int thr_slices = log2_ceil(word_slices(c.thr_word_bits()));
+  if (act_slices > 5 || wgt_slices > 5 || thr_slices > 5) {
+    p.at("ROWS").error("memory words of at most 1,024 bits: 2 * LANES * ROWS and NTH * ACC_W "
+                       "(stqn_axil's 5-bit slice counters)");
+  }
+  // The host windows of docs/registers.md (stqn_axil): 1 MB of weights, 256 KB of thresholds,
+  // 1 MB of activations, in 32-bit slices.
+  if (log2_ceil(c.wgt_depth) + wgt_slices > 18) {
+    p.at("WGT_DEPTH").error("WGT_DEPTH x 32-bit slices per word <= 2^18 (the 1 MB weight window)");
+  }
+  if (log2_ceil(c.thr_depth) + thr_slices > 16) {
+    p.at("THR_DEPTH").error("THR_DEPTH x 32-bit slices per word <= 2^16 (the 256 KB threshold window)");
+  }
+  if (log2_ceil(c.act_bank_depth) + log2_ceil(c.cols) + act_slices > 19) {
+    p.at("ACT_BANK_DEPTH")
+        .error("ACT_BANK_DEPTH x COLS x 32-bit slices per word <= 2^19 (the 1 MB activation window)");
+  }
+  if (c.wgt_spram && (c.wgt_depth > 16384 || c.wgt_word_bits() % 16 != 0)) {
+    p.at("WGT_DEPTH").error("with WGT_SPRAM, WGT_DEPTH <= 16384 and 2 * LANES * ROWS a multiple of 16 "
+                            "(stqn_wmem's SB_SPRAM256KA tiles)");
+  }
   return c;
 }
 
