@@ -378,7 +378,6 @@ module stqn_ctrl #(
       S_WAIT: if (f_q == 4'd0) begin
         f_d = 4'd1;  // one cycle for the started unit to raise its busy flag
       end else if (!core_busy_i && !pool_busy_i) begin
-        cyc_we = 1'b1;
         if (is_logits) begin
           state_d = S_ARGMAX;
           {ai_d, a_idx_d, class_d} = {{(LW+1){1'b0}}, {LW{1'b0}}, {LW{1'b0}}};
@@ -399,7 +398,10 @@ module stqn_ctrl #(
         if (ai_q == classes && !a_valid_q) state_d = S_NEXT;
       end
       default: begin  // S_NEXT
-        step_start_d = cycles_q;
+        // The descriptor's count runs from its fetch to here, argmax included, so that the counts
+        // of a run add up to CYCLES.
+        cyc_we = 1'b1;
+        step_start_d = cycles_q + 32'd1;
         if (pc_last) begin
           {busy_d, done_d, state_d} = {1'b0, 1'b1, S_IDLE};
         end else begin
@@ -443,7 +445,7 @@ module stqn_ctrl #(
   assign done_o = done_q;
   assign error_o = error_q;
   assign error_code_o = ecode_q;
-  assign error_pc_o = pc_q;
+  assign error_pc_o = error_q ? pc_q : {(SAW+1){1'b0}};
   assign class_o = class_q;
   assign cycles_o = cycles_q;
 

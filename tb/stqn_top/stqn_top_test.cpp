@@ -151,7 +151,8 @@ struct Fixture : ::testing::Test {
       EXPECT_GT(s, 0u);
       sum += s;
     }
-    EXPECT_LE(sum, r.cycles) << "per-step cycles add up to at most the run's cycles";
+    EXPECT_EQ(sum, r.cycles) << "per-step cycles (argmax included) add up to the run's cycles";
+    EXPECT_EQ(r.error_pc, 0) << "ERROR_PC reads 0 after a run without error";
   }
 };
 
