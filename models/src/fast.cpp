@@ -726,6 +726,7 @@ FastEngine::FastEngine(const Package& package) : package_(package) {
                     plan->w_direct_t[std::size_t(n) * layer.out_channels + o]);
               }
             }
+            plan->w_direct_t = {};  // the 16-bit kernel reads only the pairs
           }
         } else {
           plan->in_act = act;

@@ -46,6 +46,26 @@ void expect_layers_equal(const Package& p, const std::vector<Tensor>& want,
   }
 }
 
+// A hand-built layer for the fixed-structure cases: a 3x3, padding-1 conv with a threshold
+// output, or (kernel 0) a dense layer with logits. Weights, thresholds and biases are the caller's.
+Layer fixed_layer(const std::string& name, int out_channels, WeightType weights, ActType out_act,
+                  bool dense = false) {
+  Layer l;
+  l.name = name;
+  l.out_channels = out_channels;
+  l.weight_type = weights;
+  if (dense) {
+    l.op = format::Op::Dense;
+    l.output = format::Output::Logits;
+  } else {
+    l.op = format::Op::Conv2d;
+    l.kernel = 3;
+    l.padding = 1;
+    l.out_act = out_act;
+  }
+  return l;
+}
+
 TEST(FastEngine, EqualsReferenceOnRandomPackages) {
   const std::uint64_t base = base_seed();
   for (std::uint64_t i = 0; i < 60; ++i) {
@@ -110,24 +130,10 @@ TEST(FastEngine, EveryKernelMatchesOnFixedStructures) {
     p.name = "fixed-ternary";
     p.input_shape = {1, 6, 6};
     p.input_act = {format::ActKind::Uint, 8};
-    Layer stem;
-    stem.name = "stem";
-    stem.op = format::Op::Conv2d;
-    stem.kernel = 3;
-    stem.padding = 1;
-    stem.out_channels = channels;
-    stem.weight_type = {format::WeightKind::Int, 8};
-    stem.out_act = {format::ActKind::Ternary, 2};
-    Layer block = stem;
-    block.name = "block";
-    block.weight_type = {format::WeightKind::Ternary, 2};
-    block.out_channels = 24;
-    Layer fc;
-    fc.name = "fc";
-    fc.op = format::Op::Dense;
-    fc.out_channels = 3;
-    fc.weight_type = {format::WeightKind::Int, 8};
-    fc.output = format::Output::Logits;
+    const ActType ternary{format::ActKind::Ternary, 2};
+    Layer stem = fixed_layer("stem", channels, {format::WeightKind::Int, 8}, ternary);
+    Layer block = fixed_layer("block", 24, {format::WeightKind::Ternary, 2}, ternary);
+    Layer fc = fixed_layer("fc", 3, {format::WeightKind::Int, 8}, {}, true);
     std::mt19937_64 rng(seed);
     auto fill = [&](Layer& l, int fan_in, int lo, int hi) {
       std::uniform_int_distribution<int> v(lo, hi);
@@ -160,14 +166,7 @@ TEST(FastEngine, DirectKernelWidensWhenPoolSumsExceedInt16) {
   p.name = "wide-sums";
   p.input_shape = {1, 16, 16};
   p.input_act = {format::ActKind::Uint, 8};
-  Layer conv;
-  conv.name = "conv";
-  conv.op = format::Op::Conv2d;
-  conv.kernel = 3;
-  conv.padding = 1;
-  conv.out_channels = 4;
-  conv.weight_type = {format::WeightKind::Int, 8};
-  conv.out_act = {format::ActKind::Uint, 8};
+  Layer conv = fixed_layer("conv", 4, {format::WeightKind::Int, 8}, {format::ActKind::Uint, 8});
   std::uniform_int_distribution<int> weight(-128, 127);
   for (int n = 0; n < 9 * 4; ++n) conv.weights.push_back(static_cast<WeightValue>(weight(rng)));
   // Codes spread over 0..255 for accumulators in [-30000, 30000).
@@ -177,12 +176,7 @@ TEST(FastEngine, DirectKernelWidensWhenPoolSumsExceedInt16) {
   Layer gap;
   gap.name = "gap";
   gap.op = format::Op::GlobalAvgPool;
-  Layer fc;
-  fc.name = "fc";
-  fc.op = format::Op::Dense;
-  fc.out_channels = 3;
-  fc.weight_type = {format::WeightKind::Int, 8};
-  fc.output = format::Output::Logits;
+  Layer fc = fixed_layer("fc", 3, {format::WeightKind::Int, 8}, {}, true);
   for (int n = 0; n < 4 * 3; ++n) fc.weights.push_back(static_cast<WeightValue>(weight(rng)));
   fc.bias = {1, -2, 3};
   p.layers = {conv, gap, fc};
