@@ -82,6 +82,7 @@ nlohmann::json TrainConfig::to_json() const {
           {"augment", augment},
           {"train_limit", train_limit},
           {"teacher", teacher},
+          {"init", init},
           {"kd_temperature", kd_temperature},
           {"kd_weight", kd_weight}};
 }
@@ -102,6 +103,8 @@ TrainConfig TrainConfig::from_json(const JsonField& f) {
   c.augment = f.at("augment").boolean();
   c.train_limit = static_cast<int>(f.at("train_limit").integer(0, 1 << 30));
   c.teacher = f.at("teacher").string();
+  // Checkpoints written before --init existed have no "init": they started from random weights.
+  c.init = f.has("init") ? f.at("init").string() : std::string();
   c.kd_temperature = f.at("kd_temperature").number();
   c.kd_weight = f.at("kd_weight").number();
   return c;

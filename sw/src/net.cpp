@@ -492,6 +492,40 @@ void NetImpl::clamp_latent() {
   }
 }
 
+void NetImpl::init_from(NetImpl& src, const std::string& where) {
+  if (src.config_.weights.kind != WeightQuant::Fp32) {
+    fail(where, "config.weights: expected an fp32 checkpoint to start from, got {}",
+         src.config_.weights.name());
+  }
+  torch::NoGradGuard no_grad;
+  // Everything but the block weights (and RTN steps) has the same shape in every variant.
+  const auto from = src.named_parameters(), from_buffers = src.named_buffers();
+  for (auto& p : named_parameters()) {
+    const bool block = p.key().size() == 2 && p.key()[0] == 'w' && p.key() != "w0";
+    if (block || p.key().rfind("step", 0) == 0) continue;
+    p.value().copy_(from[p.key()]);
+  }
+  for (auto& b : named_buffers()) b.value().copy_(from_buffers[b.key()]);
+
+  const WeightSpec& ws = config_.weights;
+  for (int j = 1; j < kConvs; ++j) {
+    const Tensor w = src.w_[std::size_t(j)];
+    Tensor& latent = w_[std::size_t(j)];
+    if (ws.kind == WeightQuant::Sttn || ws.kind == WeightQuant::Stqn) {
+      const int64_t m = latent.size(0);
+      const Tensor d = w.abs().mean({1, 2, 3}, /*keepdim=*/true).mul(kTwnDelta);
+      for (int64_t k = 0; k < m; ++k) {
+        latent[k].copy_(w.add(d.mul(double(m - 1 - 2 * k) / double(m - 1))).clamp(-kLatentClamp, kLatentClamp));
+      }
+    } else {
+      latent.copy_(w);
+    }
+    if (ws.kind == WeightQuant::Rtn) {
+      step_[std::size_t(j)].copy_(w.abs().mean({1, 2, 3}).mul(2.0 / double((1 << ws.bits) - 1)));
+    }
+  }
+}
+
 std::vector<int> predictions(const Tensor& logits) {
   const Tensor l = logits.to(torch::kDouble).contiguous();
   const int64_t rows = l.size(0), cols = l.size(1);

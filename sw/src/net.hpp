@@ -97,6 +97,12 @@ class NetImpl : public torch::nn::Module {
   IntHead int_head();
 
   void clamp_latent();       // after each optimizer step (sttn, stqn)
+  // Starts from a trained fp32 network (--init): the stem, batch norms and head are copied, and
+  // each block's float weights w become this quantizer's latent weights: TWN and RTN copy w (RTN
+  // re-derives its step); soft thresholds set kernel m to w + D (M + 1 - 2m) / (M - 1) with
+  // D_o = 0.7 mean|w_o|, so the merged code counts the offsets that w reaches: for ternary, TWN's
+  // ternarization of w (up to ties at exactly +D). `where` names the source in errors.
+  void init_from(NetImpl& fp32, const std::string& where);
   const TrainConfig& config() const { return config_; }
 
  private:

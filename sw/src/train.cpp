@@ -234,6 +234,9 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
     wall = root.at("wall_seconds").number();
     const JsonField h = root.at("history");
     for (std::size_t i = 0; i < h.array_size(); ++i) history.push_back(EpochMetrics::from_json(h.at(i)));
+  } else if (!config.init.empty()) {
+    LoadedNet start = net_load(config.init);
+    net->init_from(*start.net, config.init);
   }
 
   std::filesystem::create_directories(options.out_dir);

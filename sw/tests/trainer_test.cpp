@@ -460,6 +460,85 @@ TEST(Distillation, TeacherCheckpointDrivesTheStudent) {
   EXPECT_EQ(c.config.teacher, teacher.checkpoint.string());
 }
 
+// ---- Starting from an fp32 checkpoint (--init) ------------------------------------------------
+
+// fp32 from fp32 is the same function bit for bit (stem, batch norms with their running
+// statistics, blocks and head all copied); STTN's merged codes are the ternarization of the fp32
+// weights at +-D, D_o = 0.7 mean|w_o| (written out here elementwise); TWN starts from w itself.
+TEST(Init, Fp32CheckpointSeedsTheQuantizers) {
+  const fs::path dir = test_dir("init");
+  const TrainResult fp = train_run(short_config("fp32", "relu", 1, 256), quiet_run(dir / "fp32", 50));
+  const std::string where = fp.checkpoint.string();
+  LoadedNet src = net_load(fp.checkpoint);
+  const auto from = src.net->named_parameters();
+
+  Net copy(config_of("fp32", "relu"));
+  copy->init_from(*src.net, where);
+  copy->eval();
+  const Tensor x = torch::rand({4, 1, 28, 28});
+  EXPECT_TRUE(torch::equal(copy->forward(x), src.net->forward(x)));
+
+  Net sttn(config_of("sttn", "ternary")), twn(config_of("twn", "ternary"));
+  sttn->init_from(*src.net, where);
+  twn->init_from(*src.net, where);
+  EXPECT_TRUE(torch::equal(sttn->named_parameters()["fc_w"], from["fc_w"]));
+  for (int j = 1; j < kConvs; ++j) {
+    const Tensor w = from[fmt::format("w{}", j)].contiguous();
+    EXPECT_TRUE(torch::equal(twn->named_parameters()[fmt::format("w{}", j)], w));
+    const Tensor codes = sttn->int_conv(j).codes.contiguous();
+    ASSERT_EQ(codes.numel(), w.numel());
+    const int64_t per_channel = w[0].numel();
+    const float* pw = w.data_ptr<float>();
+    const float* pc = codes.data_ptr<float>();
+    int zeros = 0;
+    for (int64_t o = 0; o < w.size(0); ++o) {
+      double sum = 0;
+      for (int64_t i = 0; i < per_channel; ++i) sum += std::abs(pw[o * per_channel + i]);
+      const double d = 0.7 * sum / double(per_channel);
+      for (int64_t i = 0; i < per_channel; ++i) {
+        const double v = pw[o * per_channel + i];
+        // The trainer computes D in float: a weight within its rounding of +-D may take either code.
+        if (std::abs(std::abs(v) - d) < 1e-5 * d) continue;
+        const float expected = v >= d ? 1.0f : (v < -d ? -1.0f : 0.0f);
+        ASSERT_EQ(pc[o * per_channel + i], expected) << "block " << j << " channel " << o << " weight " << i;
+        zeros += expected == 0.0f;
+      }
+    }
+    EXPECT_GT(zeros, 0) << "block " << j;  // the zero level is used, as in TWN
+  }
+}
+
+// A run with --init records its source; a quantized checkpoint or a missing file is refused with
+// an error naming the file.
+TEST(Init, RunRecordsItsSourceAndRefusesBadOnes) {
+  const fs::path dir = test_dir("init-run");
+  RunOptions run = quiet_run(dir / "fp32", 50);
+  const TrainResult fp = train_run(short_config("fp32", "relu", 1, 256), run);
+  TrainConfig c = short_config("sttn", "ternary", 1, 256);
+  c.init = fp.checkpoint.string();
+  run.out_dir = dir / "sttn";
+  const TrainResult st = train_run(c, run);
+  EXPECT_EQ(net_load(st.checkpoint).config.init, fp.checkpoint.string());
+
+  c.init = st.checkpoint.string();  // not fp32
+  run.out_dir = dir / "from-sttn";
+  try {
+    train_run(c, run);
+    FAIL() << "a quantized --init checkpoint was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(st.checkpoint.string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("config.weights"), std::string::npos) << e.what();
+  }
+  c.init = (dir / "missing.bin").string();
+  run.out_dir = dir / "missing";
+  try {
+    train_run(c, run);
+    FAIL() << "a missing --init checkpoint was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.bin"), std::string::npos) << e.what();
+  }
+}
+
 // ---- Plots ------------------------------------------------------------------------------------
 
 // Width and height from a PNG's IHDR chunk (after checking the signature).

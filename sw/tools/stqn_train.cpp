@@ -59,6 +59,9 @@ int main(int argc, char** argv) {
   train->add_option("--seed", config.seed, "seed of init, shuffling and augmentation")->capture_default_str();
   train->add_option("--train-limit", config.train_limit, "use the first N training images (0: all)")->capture_default_str();
   train->add_option("--teacher", config.teacher, "teacher checkpoint for distillation");
+  train->add_option("--init", config.init,
+                    "start from this fp32 checkpoint (stem, batch norms, head copied; block weights "
+                    "quantized from it, TWN-style for soft thresholds)");
   train->add_option("--kd-temperature", config.kd_temperature, "distillation temperature")->capture_default_str();
   train->add_option("--kd-weight", config.kd_weight, "distillation loss weight in [0, 1]")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   bool no_augment = false;

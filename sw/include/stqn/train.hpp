@@ -61,6 +61,7 @@ struct TrainConfig {
   bool augment = true;            // random crop (pad 2) + horizontal flip
   int train_limit = 0;            // use only the first N training images (0: all)
   std::string teacher;            // checkpoint of a teacher network ("" = no distillation)
+  std::string init;               // fp32 checkpoint to start from ("" = random init), see --init
   double kd_temperature = 4.0;
   double kd_weight = 0.5;         // loss = (1 - w) CE + w T^2 KL(teacher || student)
 
