@@ -6,7 +6,9 @@ by type and LUTs per ternary MAC to a JSON report.
 Units: stqn_array (the PE array alone), stqn_core (the datapath: address generator, activation
 banks, weight memory, array, thresholds, write-back, pooling, logits) and stqn_top (the whole
 accelerator: stqn_core plus the AXI4-Lite slave, the layer-program controller and the program
-and step-cycle memories).
+and step-cycle memories). For iCE40, stqn_core and stqn_top are also packed by nextpnr-ice40,
+whose logic-cell count (a cell holds one LUT4, one flip-flop and one carry) is what the device
+limit is about: flip-flops and carries that cannot share a cell with a LUT cost cells too.
 Usage: scripts/rtl/area.py [--out reports/area.json] [--config NAME ...]
 """
 import argparse
@@ -39,7 +41,7 @@ def module_params(path):
         return set(re.findall(r"parameter\s+integer\s+(\w+)", f.read()))
 
 
-def synthesize(top, family, params):
+def synthesize(top, family, params, netlist=None):
     declared = module_params(os.path.join(RTL, top + ".v"))
     sets = " ".join(f"-set {k} {v}" for k, v in sorted(params.items()) if k in declared)
     sources = " ".join(sorted(glob.glob(os.path.join(RTL, "stqn_*.v"))))
@@ -50,6 +52,8 @@ def synthesize(top, family, params):
             script.append(f"chparam {sets} {top}")
         script.append(SYNTH[family].format(top=top))
         script.append(f"tee -q -o {stat_json} stat -json")
+        if netlist:
+            script.append(f"write_json {netlist}")
         start = time.time()
         res = subprocess.run(["yosys", "-q", "-p", "; ".join(script)], capture_output=True,
                              text=True)
@@ -60,6 +64,23 @@ def synthesize(top, family, params):
             stat = json.load(f)
     cells = stat["design"]["num_cells_by_type"]
     return {k: int(v) for k, v in sorted(cells.items())}, time.time() - start
+
+
+def pack_ice40(netlist, dev):
+    """Packs a synthesized iCE40 netlist with nextpnr-ice40 (no placement: the accelerator's
+    AXI4-Lite pins outnumber a UP5K package's) and returns its device utilisation: logic cells
+    (LUT4 + flip-flop + carry per cell, as the device counts them), RAM, DSP, SPRAM."""
+    res = subprocess.run(["nextpnr-ice40", f"--{dev['part']}", "--package", dev["package"], "--json", netlist,
+                          "--pack-only"], capture_output=True, text=True)
+    if res.returncode != 0:
+        sys.stderr.write(res.stdout + res.stderr)
+        raise SystemExit(f"area: nextpnr-ice40 --pack-only failed for {netlist}")
+    used = {}
+    for m in re.finditer(r"^Info:\s+(ICESTORM_\w+):\s+(\d+)/\s*(\d+)", res.stdout + res.stderr, re.M):
+        used[m.group(1)] = {"used": int(m.group(2)), "available": int(m.group(3))}
+    if "ICESTORM_LC" not in used:
+        raise SystemExit(f"area: no ICESTORM_LC line in nextpnr-ice40's report for {netlist}")
+    return used
 
 
 def main():
@@ -95,7 +116,10 @@ def main():
         # The datapath alone (stqn_core) and the whole accelerator (stqn_top: AXI4-Lite slave,
         # controller, program memory and datapath).
         for unit, top in (("core", "stqn_core"), ("top", "stqn_top")):
-            cells, secs = synthesize(top, dev["family"], p)
+            with tempfile.TemporaryDirectory() as tmp:
+                netlist = os.path.join(tmp, "netlist.json") if dev["family"] == "ice40" else None
+                cells, secs = synthesize(top, dev["family"], p, netlist)
+                packed = pack_ice40(netlist, dev) if netlist else None
             unit_luts = sum(cells.get(c, 0) for c in LUT_CELLS[dev["family"]])
             entry[unit] = {
                 "cells": cells,
@@ -103,11 +127,14 @@ def main():
                 "luts_per_mac": round(unit_luts / macs, 3),
                 "synth_seconds": round(secs, 1),
             }
-            if dev["family"] == "ice40":
-                ffs = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
-                entry[unit]["logic_cells_estimate"] = max(unit_luts, ffs)
+            if packed:
+                lcs = packed["ICESTORM_LC"]["used"]
+                entry[unit]["packed"] = packed
+                entry[unit]["logic_cells"] = lcs
                 entry[unit]["device_logic_cells"] = dev["logic_cells"]
-                entry[unit]["device_fraction"] = round(max(unit_luts, ffs) / dev["logic_cells"], 3)
+                entry[unit]["device_fraction"] = round(lcs / dev["logic_cells"], 3)
+                print(f"area: {name:7s} {unit:5s} {lcs:6d} logic cells after packing "
+                      f"({100 * lcs / dev['logic_cells']:.0f}% of {dev['logic_cells']})")
             print(f"area: {name:7s} {unit:5s} {unit_luts:6d} LUTs {cells}")
         report["configs"][name] = entry
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
