@@ -19,8 +19,9 @@ module stqn_conv #(
 ) (
   input  wire                       clk_i,
   input  wire                       rst_ni,
-  // Activation bank writes: bank j takes word j of the data when its enable is set.
-  input  wire [COLS-1:0]            act_wr_en_i,
+  // Activation bank writes: lane i of bank j takes lane i of word j of the data when enable
+  // [j*LANES + i] is set (per-lane enables: the write-back updates some lanes of a word).
+  input  wire [COLS*LANES-1:0]      act_wr_en_i,
   input  wire [AW-1:0]              act_wr_addr_i,
   input  wire [COLS*2*LANES-1:0]    act_wr_data_i,
   // Host read of one bank word (while idle), data one cycle later.
@@ -138,9 +139,9 @@ module stqn_conv #(
   generate
     for (j = 0; j < COLS; j = j + 1) begin : g_bank
       wire host_rd = !agen_busy && act_rd_en_i && act_rd_bank_i == j[LOGC-1:0];
-      stqn_ram_dp #(.WIDTH(2 * LANES), .DEPTH(1 << AW)) u_ram (
+      stqn_ram_dp #(.WIDTH(2 * LANES), .DEPTH(1 << AW), .GRAIN(2)) u_ram (
         .clk_i    (clk_i),
-        .wr_en_i  (act_wr_en_i[j]),
+        .wr_en_i  (act_wr_en_i[j*LANES +: LANES]),
         .wr_addr_i(act_wr_addr_i),
         .wr_data_i(act_wr_data_i[j*2*LANES +: 2*LANES]),
         .rd_en_i  ((ag_fire && ag_bank_en[j]) || host_rd),

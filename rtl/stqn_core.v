@@ -1,8 +1,8 @@
 // stqn_core: one conv layer end to end: stqn_conv (address generation, memories, PE array)
-// feeding stqn_writeback (multi-threshold unit and code write-back) with the threshold memory,
-// and the max-pooling pass (stqn_maxpool) on the codes in the activation banks.
-// The output codes land in the activation banks at cfg_out_base_i, where the next layer reads
-// them (ping-pong by base address). The host loads the memories and reads results while idle.
+// feeding stqn_writeback (multi-threshold unit, the fused max-pool or sum-pool, and the write-back
+// of codes with lane write enables) with the threshold memory. The output codes land in the
+// activation banks at cfg_out_base_i, where the next layer reads them (ping-pong by base
+// address). The host loads the memories and reads results while idle.
 `default_nettype none
 
 module stqn_core #(
@@ -15,6 +15,7 @@ module stqn_core #(
   parameter integer WGT_DEPTH      = 16384,  // weight words (a power of two)
   parameter integer THR_DEPTH      = 512,    // threshold words (a power of two)
   parameter integer WGT_SPRAM      = 0,      // weights in iCE40 SPRAM (stqn_wmem)
+  parameter integer LINE_DEPTH     = 256,    // write-back line-buffer words (a power of two)
   // Derived address widths (Verilog-2005 has no localparam in the parameter list): do not set.
   parameter integer AW     = $clog2(ACT_BANK_DEPTH),
   parameter integer WAW    = $clog2(WGT_DEPTH),
@@ -68,7 +69,8 @@ module stqn_core #(
   input  wire [AW-1:0]              cfg_out_base_i,
   input  wire [WAW-1:0]             cfg_w_base_i,
   input  wire                       cfg_logits_i,     // see stqn_writeback
-  input  wire [5:0]                 logit_rd_addr_i,
+  input  wire [1:0]                 cfg_pool_i,       // 0 none, 1 max 2 x 2 / 2, 2 global sum
+  input  wire [5:0]                 logit_rd_addr_i,  // while idle, data one cycle later
   output wire [31:0]                logit_rd_data_o,
   // Max-pooling pass (runs alone; see stqn_maxpool for the fields).
   input  wire                       pool_start_i,
@@ -93,7 +95,7 @@ module stqn_core #(
   wire [ROWS*COLS*ACC_W-1:0] conv_acc;
   wire [DIM_W-1:0]           conv_y, conv_xg;
   wire [CNT_W-1:0]           conv_og;
-  wire [COLS-1:0]            wb_wr_en;
+  wire [COLS*LANES-1:0]      wb_wr_en;
   wire [AW-1:0]              wb_wr_addr;
   wire [COLS*2*LANES-1:0]    wb_wr_data;
   wire                       thr_rd_en;
@@ -101,7 +103,7 @@ module stqn_core #(
   wire [NTH*ACC_W-1:0]       thr_rd_data;
 
   // Bank writes: the write-back while a layer runs, the pooling pass while it runs, otherwise
-  // the host (one bank at a time). Single-word reads: the pooling pass, otherwise the host.
+  // the host (every lane of one bank). Single-word reads: the pooling pass, otherwise the host.
   wire                 pool_busy, pool_rd_en, pool_wr_en;
   wire [LOGC-1:0]      pool_rd_bank, pool_wr_bank;
   wire [AW-1:0]        pool_rd_addr, pool_wr_addr;
@@ -110,8 +112,15 @@ module stqn_core #(
   wire [LOGC-1:0]      one_wr_bank = pool_busy ? pool_wr_bank : act_wr_bank_i;
   wire [AW-1:0]        one_wr_addr = pool_busy ? pool_wr_addr : act_wr_addr_i;
   wire [2*LANES-1:0]   one_wr_data = pool_busy ? pool_wr_data : act_wr_data_i;
-  wire [COLS-1:0] host_wr_en = one_wr_en ? ({{(COLS-1){1'b0}}, 1'b1} << one_wr_bank)
-                                         : {COLS{1'b0}};
+  wire [COLS-1:0] host_bank = one_wr_en ? ({{(COLS-1){1'b0}}, 1'b1} << one_wr_bank)
+                                        : {COLS{1'b0}};
+  wire [COLS*LANES-1:0] host_wr_en;
+  genvar hb;
+  generate
+    for (hb = 0; hb < COLS; hb = hb + 1) begin : g_host_bank
+      assign host_wr_en[hb*LANES +: LANES] = {LANES{host_bank[hb]}};
+    end
+  endgenerate
   wire            wb_owns = wb_busy || conv_busy;
 
   stqn_conv #(.LANES(LANES), .ROWS(ROWS), .COLS(COLS), .ACC_W(ACC_W), .AW(AW), .WAW(WAW),
@@ -166,10 +175,11 @@ module stqn_core #(
 
   stqn_writeback #(.LANES(LANES), .ROWS(ROWS), .COLS(COLS), .ACC_W(ACC_W), .NTH(NTH), .AW(AW),
                    .TAW(TAW), .DIM_W(DIM_W), .CNT_W(CNT_W), .CODE_W(CODE_W),
-                   .LOGITS(64)) u_writeback (
+                   .LOGITS(64), .LINE_DEPTH(LINE_DEPTH)) u_writeback (
     .clk_i            (clk_i),
     .rst_ni           (rst_ni),
     .start_i          (start_i && !busy_o),
+    .cfg_out_h_i      (cfg_out_h_i),
     .cfg_out_w_i      (cfg_out_w_i),
     .cfg_ogroups_i    (cfg_ogroups_i),
     .cfg_out_planes_i (cfg_out_planes_i),
@@ -180,7 +190,9 @@ module stqn_core #(
     .cfg_thr_words_i  (cfg_thr_words_i),
     .cfg_thr_base_i   (cfg_thr_base_i),
     .cfg_out_base_i   (cfg_out_base_i),
+    .cfg_pool_i       (cfg_pool_i),
     .cfg_logits_i     (cfg_logits_i),
+    .logit_rd_en_i    (!busy_o && !pool_busy),
     .logit_rd_addr_i  (logit_rd_addr_i),
     .logit_rd_data_o  (logit_rd_data_o),
     .in_valid_i       (conv_valid),

@@ -1,8 +1,9 @@
 // stqn_ctrl: runs a layer program (docs/registers.md "Layer program"). For each descriptor it
 // fetches the 8 words from the program memory, checks the descriptor completely (opcode,
 // reserved bits, every field against the configuration, every region against its memory,
-// input/output overlap, the accumulator bound) and only then starts stqn_core's conv or pooling
-// pass with the descriptor's fields and the products derived from them. A failed check stops the
+// input/output overlap, the accumulator bound, the fused pooling's line-buffer words and sum
+// bound) and only then starts stqn_core's conv or pooling pass with the descriptor's fields and
+// the products derived from them. A failed check stops the
 // program with ERROR_CODE / ERROR_PC before a single memory access of that layer, so a malformed
 // program can neither hang nor write outside its regions. After a logits layer it computes the
 // argmax of the logits (ties to the lowest index). It counts the cycles of the run and of every
@@ -18,6 +19,7 @@ module stqn_ctrl #(
   parameter integer ACT_BANK_DEPTH = 512,
   parameter integer WGT_DEPTH      = 16384,
   parameter integer THR_DEPTH      = 512,
+  parameter integer LINE_DEPTH     = 256,  // write-back line-buffer words (fused pooling)
   parameter integer PROG_DEPTH     = 512,  // program memory words (8 per descriptor)
   parameter integer LOGITS = 64,
   // Derived widths: do not set.
@@ -80,6 +82,7 @@ module stqn_ctrl #(
   output wire [AW-1:0]           cfg_out_base_o,
   output wire [WAW-1:0]          cfg_w_base_o,
   output wire                    cfg_logits_o,
+  output wire [1:0]              cfg_pool_o,       // fused pooling: 0 none, 1 max 2 x 2 / 2, 2 sum
   // stqn_core: pooling pass (kernel, chunks, planes, bases, ternary/signed shared with the conv).
   output wire                    pool_start_o,
   input  wire                    pool_busy_i,
@@ -102,8 +105,9 @@ module stqn_ctrl #(
     end
     // The region checks saturate products at 17 bits and compare 18-bit ends: every memory must
     // hold at most 2^16 words.
-    if (ACT_BANK_DEPTH > 65536 || WGT_DEPTH > 65536 || THR_DEPTH > 65536) begin : g_bad_depths
-      $error("stqn_ctrl: ACT_BANK_DEPTH, WGT_DEPTH and THR_DEPTH must be at most 65536 words");
+    if (ACT_BANK_DEPTH > 65536 || WGT_DEPTH > 65536 || THR_DEPTH > 65536 ||
+        LINE_DEPTH > 65536) begin : g_bad_depths
+      $error("stqn_ctrl: ACT_BANK_DEPTH, WGT_DEPTH, THR_DEPTH and LINE_DEPTH must be at most 65536 words");
     end
   endgenerate
 
@@ -128,6 +132,7 @@ module stqn_ctrl #(
   wire [3:0]  oplanes  = w0_q[15:12];
   wire        oternary = w0_q[16];
   wire        osigned  = w0_q[17];
+  wire [1:0]  pool     = w0_q[19:18];  // w0[20] is reserved for the int8 stem mode
   wire [15:0] in_c  = w1_q[15:0],  out_c = w1_q[31:16];
   wire [15:0] in_h  = w2_q[15:0],  in_w  = w2_q[31:16];
   wire [15:0] out_h = w3_q[15:0],  out_w = w3_q[31:16];
@@ -141,6 +146,9 @@ module stqn_ctrl #(
   wire is_weighted = is_conv || is_logits;
   wire is_pool   = op == OP_MAXPOOL || op == OP_SUMPOOL;
   wire is_sum    = op == OP_SUMPOOL;
+  localparam [1:0] POOL_NONE = 2'd0, POOL_MAX = 2'd1, POOL_SUM = 2'd2;
+  wire fuse_max  = pool == POOL_MAX;
+  wire fuse_sum  = pool == POOL_SUM;
 
   // Quantities derived by shifts (LANES, ROWS, COLS, NTH are powers of two).
   localparam [31:0] LANES_M1 = LANES - 1, ROWS_M1 = ROWS - 1, COLS_M1 = COLS - 1, NTH_M1 = NTH - 1;
@@ -149,6 +157,16 @@ module stqn_ctrl #(
   wire [16:0] ogroups   = ({1'b0, out_c} + ROWS_M1[16:0]) >> LOGR;
   wire [16:0] in_wb     = ({1'b0, in_w}  + COLS_M1[16:0]) >> LOGC;
   wire [16:0] out_wb    = ({1'b0, out_w} + COLS_M1[16:0]) >> LOGC;
+  // The output map as written: max-pooled (floor halves), summed (1 x 1) or as computed.
+  wire [15:0] pool_h    = fuse_max ? out_h >> 1 : (fuse_sum ? 16'd1 : out_h);
+  wire [16:0] max_wb    = ({2'b0, out_w[15:1]} + COLS_M1[16:0]) >> LOGC;
+  wire [16:0] pool_wb   = fuse_max ? max_wb : (fuse_sum ? 17'd1 : out_wb);
+  // Sum-pool: the largest |code| (codes are act_min .. act_min + levels).
+  wire signed [10:0] code_lo = act_min[10:0];
+  wire signed [10:0] code_hi = code_lo + {3'b0, levels};
+  wire [10:0] abs_lo = code_lo[10] ? -code_lo : code_lo;
+  wire [10:0] abs_hi = code_hi[10] ? -code_hi : code_hi;
+  wire [10:0] code_abs = abs_lo > abs_hi ? abs_lo : abs_hi;
   wire [8:0]  pad_q     = ({1'b0, pad} + COLS_M1[8:0]) >> LOGC;     // ceil(pad / COLS)
   wire [8:0]  thr_words = is_logits ? 9'd1 : ({1'b0, levels} + NTH_M1[8:0]) >> LOGN;
   wire [16:0] ochan_pad = ogroups << LOGR;                          // ogroups * ROWS
@@ -165,8 +183,8 @@ module stqn_ctrl #(
   localparam [16:0] CNT_MAX = (17'd1 << CNT_W) - 17'd1;
   localparam [31:0] LOGITS_32 = LOGITS;
   localparam [16:0] LOGITS_17 = LOGITS_32[16:0];
-  wire reserved_bad = w0_q[31:18] != 14'd0 || w7_q[31:16] != 16'd0;
-  wire op_bad = !(is_weighted || is_pool) || reserved_bad;
+  wire reserved_bad = w0_q[31:20] != 12'd0 || w7_q[31:16] != 16'd0;
+  wire op_bad = !(is_weighted || is_pool) || reserved_bad || pool == 2'd3;
   wire dims_bad = in_c == 16'd0 || out_c == 16'd0 || in_h == 16'd0 || in_w == 16'd0 ||
                   out_h == 16'd0 || out_w == 16'd0 || in_h > DIM_MAX || in_w > DIM_MAX ||
                   out_h > DIM_MAX || out_w > DIM_MAX || kernel == 8'd0 || pad >= kernel ||
@@ -175,14 +193,17 @@ module stqn_ctrl #(
   wire conv_bad = stride != 8'd1 || conv_h_span < {10'b0, kernel} || conv_w_span < {10'b0, kernel} ||
                   conv_oh != {2'b0, out_h} || conv_ow != {2'b0, out_w} || ogroups > CNT_MAX ||
                   wplanes == 4'd0 || wplanes > 4'd8;
-  wire thr_bad = levels == 8'd0 || oplanes == 4'd0 || oplanes > 4'd8 || act_min_bad ||
+  wire thr_bad = levels == 8'd0 || oplanes == 4'd0 || (!fuse_sum && oplanes > 4'd8) || act_min_bad ||
                  (oternary && oplanes != 4'd1);
+  // Fused pooling: on a conv only; max-pool needs a 2 x 2 window, sums are int:out_planes.
+  wire fuse_bad = (pool != POOL_NONE && !is_conv) || (fuse_max && (out_h < 16'd2 || out_w < 16'd2)) ||
+                  (fuse_sum && (oternary || !osigned));
   wire logits_bad = {1'b0, out_c} > LOGITS_17 || out_h != 16'd1 || out_w != 16'd1;
   wire pool_bad = stride == 8'd0 || pad != 8'd0 || in_c != out_c || {8'b0, kernel} > in_h ||
                   {8'b0, kernel} > in_w || oplanes == 4'd0 ||
                   (is_sum ? oternary : (oplanes != aplanes));
   wire shape_bad = dims_bad || (is_weighted && conv_bad) || (is_conv && thr_bad) ||
-                   (is_logits && logits_bad) || (is_pool && pool_bad);
+                   (is_logits && logits_bad) || (is_pool && pool_bad) || fuse_bad;
 
   // ---- Product checks (S_CHECK): a micro-sequence over the serial multiplier ---------------------
   // step: product                       then
@@ -196,7 +217,7 @@ module stqn_ctrl #(
   //   7  chain * chunks                 chain
   //   8  chain * wplanes                weight region inside WGT_DEPTH
   //   9  ogroups*ROWS * thr_words       threshold region inside THR_DEPTH
-  //  10  out_h * out_wb                 chain                         (conv, pools)
+  //  10  out_h * out_wb (as pooled)     chain                         (conv, pools)
   //  11  chain * output chunks          chain
   //  12  chain * out planes             output region inside the banks, no overlap with input
   //  13  kernel * kernel                chain                         (conv, logits)
@@ -205,7 +226,10 @@ module stqn_ctrl #(
   //  16  chain * (2^aplanes - 1)        accumulator bound < 2^(ACC_W-1) - 1
   //  17  (out_h - 1) * stride           window rows inside the input  (pools)
   //  18  (out_w - 1) * stride           window columns inside the input
-  localparam [4:0] M_LAST = 5'd18;
+  //  19  xgroups (max) or 1 * ogroups   line-buffer words <= LINE_DEPTH (fused pooling)
+  //  20  out_h * out_w                  chain                         (fused sum-pool)
+  //  21  chain * max |code|             sums fit int:out_planes: < 2^(out_planes - 1)
+  localparam [4:0] M_LAST = 5'd21;
   reg  [4:0]  m_q, m_d;
   reg         m_run_q, m_run_d;       // a product of step m_q is being computed
   reg  [31:0] chain_q, chain_d;
@@ -236,7 +260,7 @@ module stqn_ctrl #(
       5'd7:  begin mul_b = chunks[15:0];  m_skip = is_pool; end
       5'd8:  begin mul_b = {12'd0, wplanes}; m_skip = is_pool; end
       5'd9:  begin mul_a = {15'd0, ochan_pad}; mul_b = {7'd0, thr_words}; m_skip = is_pool; end
-      5'd10: begin mul_a = {16'd0, out_h}; mul_b = out_wb[15:0]; m_skip = is_logits; end
+      5'd10: begin mul_a = {16'd0, pool_h}; mul_b = pool_wb[15:0]; m_skip = is_logits; end
       5'd11: begin mul_b = is_pool ? chunks[15:0] : ochunks[15:0]; m_skip = is_logits; end
       5'd12: begin mul_b = {12'd0, oplanes}; m_skip = is_logits; end
       5'd13: begin mul_a = {24'd0, kernel}; mul_b = {8'd0, kernel}; m_skip = is_pool; end
@@ -244,7 +268,12 @@ module stqn_ctrl #(
       5'd15: begin mul_b = dw; m_skip = is_pool; end
       5'd16: begin mul_b = da; m_skip = is_pool; end
       5'd17: begin mul_a = {16'd0, out_h - 16'd1}; mul_b = {8'd0, stride}; m_skip = !is_pool; end
-      default: begin mul_a = {16'd0, out_w - 16'd1}; mul_b = {8'd0, stride}; m_skip = !is_pool; end
+      5'd18: begin mul_a = {16'd0, out_w - 16'd1}; mul_b = {8'd0, stride}; m_skip = !is_pool; end
+      5'd19: begin
+        mul_a = {15'd0, fuse_max ? out_wb : 17'd1}; mul_b = ogroups[15:0]; m_skip = pool == POOL_NONE;
+      end
+      5'd20: begin mul_a = {16'd0, out_h}; mul_b = out_w; m_skip = !fuse_sum; end
+      default: begin mul_b = {5'd0, code_abs}; m_skip = !fuse_sum; end
     endcase
   end
 
@@ -263,6 +292,7 @@ module stqn_ctrl #(
   localparam [31:0] ACT_DEPTH_32 = ACT_BANK_DEPTH;
   localparam [31:0] WGT_DEPTH_32 = WGT_DEPTH;
   localparam [31:0] THR_DEPTH_32 = THR_DEPTH;
+  localparam [31:0] LINE_DEPTH_32 = LINE_DEPTH;
   wire [16:0] prod17 = |prod[31:17] ? 17'h1ffff : prod[16:0];
   reg  [15:0] region_base;
   reg  [17:0] region_limit;
@@ -271,6 +301,7 @@ module stqn_ctrl #(
       5'd8:    {region_base, region_limit} = {w_base, WGT_DEPTH_32[17:0]};
       5'd9:    {region_base, region_limit} = {thr_base, THR_DEPTH_32[17:0]};
       5'd12:   {region_base, region_limit} = {out_base, ACT_DEPTH_32[17:0]};
+      5'd19:   {region_base, region_limit} = {16'd0, LINE_DEPTH_32[17:0]};
       default: {region_base, region_limit} = {in_base, ACT_DEPTH_32[17:0]};
     endcase
   end
@@ -282,16 +313,18 @@ module stqn_ctrl #(
   wire [17:0] win_end = {1'b0, prod17} + {10'd0, kernel};
   wire [17:0] win_next = win_end + {10'd0, stride};
   wire [17:0] win_in = {2'b00, m_q == 5'd17 ? in_h : in_w};
+  wire [32:0] sum_limit = 33'd1 << (oplanes - 4'd1);  // int:P holds |sum| < 2^(P-1)
   // Result of the step that just finished: an error code or E_NONE.
   reg [2:0] m_err;
   always @(*) begin
     m_err = E_NONE;
     case (m_q)
-      5'd2, 5'd8, 5'd9: if (region_end > region_limit) m_err = E_REGION;
+      5'd2, 5'd8, 5'd9, 5'd19: if (region_end > region_limit) m_err = E_REGION;
       5'd12: if (region_end > region_limit) m_err = E_REGION;
              else if (overlap) m_err = E_OVERLAP;
       5'd16: if ({1'b0, prod} >= acc_limit) m_err = E_ACC;
       5'd17, 5'd18: if (win_end > win_in || win_next <= win_in) m_err = E_SHAPE;
+      5'd21: if ({1'b0, prod} >= sum_limit) m_err = E_ACC;
       default: m_err = E_NONE;
     endcase
   end
@@ -477,12 +510,13 @@ module stqn_ctrl #(
   assign cfg_out_base_o  = out_base[AW-1:0];
   assign cfg_w_base_o    = w_base[WAW-1:0];
   assign cfg_logits_o    = is_logits;
+  assign cfg_pool_o      = pool;
   assign pool_in_wb_o    = in_wb[DIM_W-1:0];
   assign pool_out_wb_o   = out_wb[DIM_W-1:0];
   assign pool_stride_o   = {{(CNT_W-8){1'b0}}, stride};
   assign pool_sum_o      = is_sum;
 
-  wire unused_ok = &{1'b0, ochunks[16], in_wb[16], out_wb[16]};
+  wire unused_ok = &{1'b0, ochunks[16], in_wb[16], out_wb[16], pool_wb[16]};
 endmodule
 
 `default_nettype wire

@@ -15,6 +15,7 @@ module stqn_top #(
   parameter integer THR_DEPTH      = 512,
   parameter integer PROG_DEPTH     = 512,   // 32-bit program words: 64 descriptors
   parameter integer WGT_SPRAM      = 0,
+  parameter integer LINE_DEPTH     = 256,   // write-back line buffer (fused pooling, logits)
   parameter integer ADDR_W         = 22
 ) (
   input  wire              clk_i,
@@ -164,6 +165,7 @@ module stqn_top #(
   wire [CNT_W-1:0]     kernel, pad, chunks, ogroups, wplanes, aplanes, thr_words, pool_stride;
   wire [3:0]           out_planes;
   wire                 out_ternary, out_signed, logits, pool_sum;
+  wire [1:0]           fused_pool;
   wire [CODE_W-1:0]    act_min;
   wire [8:0]           levels;
   wire [TAW-1:0]       thr_base;
@@ -171,7 +173,7 @@ module stqn_top #(
 
   stqn_ctrl #(.LANES(LANES), .ROWS(ROWS), .COLS(COLS), .ACC_W(ACC_W), .NTH(NTH),
               .ACT_BANK_DEPTH(ACT_BANK_DEPTH), .WGT_DEPTH(WGT_DEPTH), .THR_DEPTH(THR_DEPTH),
-              .PROG_DEPTH(PROG_DEPTH), .LOGITS(LOGITS)) u_ctrl (
+              .LINE_DEPTH(LINE_DEPTH), .PROG_DEPTH(PROG_DEPTH), .LOGITS(LOGITS)) u_ctrl (
     .clk_i            (clk_i),
     .rst_ni           (run_rst_n),
     .start_i          (start),
@@ -218,6 +220,7 @@ module stqn_top #(
     .cfg_out_base_o   (out_base),
     .cfg_w_base_o     (w_base),
     .cfg_logits_o     (logits),
+    .cfg_pool_o       (fused_pool),
     .pool_start_o     (pool_start),
     .pool_busy_i      (pool_busy),
     .pool_in_wb_o     (pool_in_wb),
@@ -229,7 +232,7 @@ module stqn_top #(
   wire core_busy_conv;
   stqn_core #(.LANES(LANES), .ROWS(ROWS), .COLS(COLS), .ACC_W(ACC_W), .NTH(NTH),
               .ACT_BANK_DEPTH(ACT_BANK_DEPTH), .WGT_DEPTH(WGT_DEPTH), .THR_DEPTH(THR_DEPTH),
-              .WGT_SPRAM(WGT_SPRAM)) u_core (
+              .WGT_SPRAM(WGT_SPRAM), .LINE_DEPTH(LINE_DEPTH)) u_core (
     .clk_i            (clk_i),
     .rst_ni           (run_rst_n),
     .act_wr_en_i      (h_act_we),
@@ -273,6 +276,7 @@ module stqn_top #(
     .cfg_out_base_i   (out_base),
     .cfg_w_base_i     (w_base),
     .cfg_logits_i     (logits),
+    .cfg_pool_i       (fused_pool),
     .logit_rd_addr_i  (busy ? c_logit_addr : h_logit_addr),
     .logit_rd_data_o  (logit_rdata),
     .pool_start_i     (pool_start),

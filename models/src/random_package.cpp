@@ -222,8 +222,8 @@ Package random_package(std::uint64_t seed, const RandomPackageOptions& options) 
     const int side = std::min(current.shape.h, current.shape.w);
     if (side >= 4 && uniform(rng, 0, 2) == 0) {
       const int k = pick(rng, options.pool_kernels);
-      layer_append(package, pool_layer("pool" + std::to_string(i), k, uniform(rng, 1, k)),
-                   current, rng, 0);
+      const int stride = options.pool_strides.empty() ? uniform(rng, 1, k) : pick(rng, options.pool_strides);
+      layer_append(package, pool_layer("pool" + std::to_string(i), k, stride), current, rng, 0);
     }
   }
   if (uniform(rng, 0, 3) != 0) {

@@ -83,6 +83,7 @@ TEST(AccelProgram, DescriptorsRoundTrip) {
     d.op = static_cast<Opcode>(1 + rng() % 4);
     d.aplanes = 1 + rng() % 15, d.wplanes = 1 + rng() % 15, d.out_planes = 1 + rng() % 15;
     d.out_ternary = rng() & 1, d.out_signed = rng() & 1;
+    d.pool = static_cast<Pool>(rng() % 4);
     d.in_c = rng() % 65536, d.out_c = rng() % 65536, d.in_h = rng() % 65536, d.in_w = rng() % 65536;
     d.out_h = rng() % 65536, d.out_w = rng() % 65536;
     d.kernel = rng() % 256, d.pad = rng() % 256, d.stride = rng() % 256, d.levels = rng() % 256;
@@ -105,9 +106,28 @@ TEST(AccelProgram, FitCheckSaysWhatDoesNotFitAndWhatWould) {
   EXPECT_NE(msg.find("configurations that hold it: "), std::string::npos) << msg;
   EXPECT_NE(msg.find("ecp5"), std::string::npos) << msg;
   const Compiled c = compile(p, config_load("ecp5"));
-  EXPECT_EQ(c.steps.size(), 9u);
+  // stem, block1 + pool1, block2, block3 + pool2, block4, gap, fc: max-pools fused.
+  ASSERT_EQ(c.steps.size(), 7u);
   EXPECT_EQ(c.num_classes, 10);
-  EXPECT_EQ(c.program().size(), 9u * kDescriptorWords);
+  EXPECT_EQ(c.program().size(), 7u * kDescriptorWords);
+  EXPECT_EQ(c.steps[1].desc.pool, Pool::Max2);
+  EXPECT_EQ(c.steps[1].name, "block1+pool1");
+  EXPECT_EQ(c.steps[1].layer, 2);  // its output is the pool's
+  EXPECT_EQ(c.steps[1].out.h, 14);
+  // Pools the write-back cannot fuse are refused, naming the layer and what is unsupported.
+  Package wide = p;
+  wide.layers[2].kernel = 3, wide.layers[2].stride = 1;
+  wide.layers[2].out_shape.h = wide.layers[2].out_shape.w = 26;
+  auto msgs = fit_problems(wide, config_load("ecp5"));
+  ASSERT_FALSE(msgs.empty());
+  EXPECT_NE(msgs.front().find("layer 2 (pool1): max-pool kernel 3 stride 1 is not supported"), std::string::npos)
+      << msgs.front();
+  Package orphan = p;
+  orphan.layers.insert(orphan.layers.begin() + 3, orphan.layers[2]);  // a pool after a pool
+  orphan.layers[3].name = "pool1b";
+  msgs = fit_problems(orphan, config_load("ecp5"));
+  ASSERT_FALSE(msgs.empty());
+  EXPECT_NE(msgs.front().find("layer 3 (pool1b): a max-pool runs fused"), std::string::npos) << msgs.front();
   // A conv with stride 2 after the first layer cannot run on the array.
   Package strided = p;
   strided.layers[1].stride = 2;
@@ -147,8 +167,8 @@ TEST(AccelCompileCli, WritesImagesAndRefusesWhatDoesNotFit) {
     return WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   };
   EXPECT_EQ(run("--model " + pkg.string() + " --config ecp5 --out " + (dir / "img").string()), 0);
-  const auto program = hex_read(dir / "img" / "program.hex", 9 * kDescriptorWords);
-  EXPECT_EQ(program.size(), 9u * kDescriptorWords);
+  const auto program = hex_read(dir / "img" / "program.hex", 7 * kDescriptorWords);
+  EXPECT_EQ(program.size(), 7u * kDescriptorWords);
   EXPECT_TRUE(fs::exists(dir / "img" / "weights.hex"));
   EXPECT_TRUE(fs::exists(dir / "img" / "layout.json"));
   EXPECT_EQ(run("--model " + pkg.string() + " --config up5k --out " + (dir / "img2").string()), 1);

@@ -125,7 +125,8 @@ TEST_F(Fixture, LocatesTheFirstDifferingLayerChannelAndPixel) {
   const Tensor input = input_from_pixels(package, data.image(0), kSize, kSize);
   const std::vector<Tensor> outputs = reference_forward(package, input);
   // Layer 0's channel 0: every threshold beyond reach, so every code becomes the lowest one (or,
-  // if it already is everywhere, the highest one).
+  // if it already is everywhere, the highest one). Step 0 writes layer 0's output, or the output
+  // of the pool fused into it: the first difference is where that output changes.
   Layer& first = changed.layers[0];
   const std::size_t levels = std::size_t(first.out_act.num_thresholds());
   std::int32_t forced = first.out_act.range().lo, theta = std::numeric_limits<std::int32_t>::max();
@@ -134,19 +135,23 @@ TEST_F(Fixture, LocatesTheFirstDifferingLayerChannelAndPixel) {
                   [&](std::int32_t v) { return v == forced; })) {
     forced = first.out_act.range().hi, theta = std::numeric_limits<std::int32_t>::min();
   }
-  int y = -1, x = -1;
-  for (int py = 0; py < out0.shape.h && y < 0; ++py)
-    for (int px = 0; px < out0.shape.w && y < 0; ++px)
-      if (out0.at(0, py, px) != forced) y = py, x = px;
   for (std::size_t l = 0; l < levels; ++l) first.thresholds[l] = theta;
+  const accel::Step& step0 = compiled.steps[0];
+  const Tensor& want = outputs[std::size_t(step0.layer)];
+  const Tensor changed_want = reference_forward(changed, input)[std::size_t(step0.layer)];
+  int y = -1, x = -1;
+  for (int py = 0; py < want.shape.h && y < 0; ++py)
+    for (int px = 0; px < want.shape.w && y < 0; ++px)
+      if (want.at(0, py, px) != changed_want.at(0, py, px)) y = py, x = px;
+  ASSERT_GE(y, 0) << "the change does not show in step 0's output";
   const Mismatch m = mismatch_locate(changed, compiled, data, 0, "tiny");
   EXPECT_EQ(m.step, 0);
-  EXPECT_EQ(m.layer, package.layers[0].name);
+  EXPECT_EQ(m.layer, step0.name);
   EXPECT_EQ(m.channel, 0);
   EXPECT_EQ(m.y, y);
   EXPECT_EQ(m.x, x);
-  EXPECT_EQ(m.rtl, outputs[0].at(0, y, x));
-  EXPECT_EQ(m.golden, forced);
+  EXPECT_EQ(m.rtl, want.at(0, y, x));
+  EXPECT_EQ(m.golden, changed_want.at(0, y, x));
 
   // A changed logit bias: every step but the last matches, the logits name the class.
   Package biased = package;

@@ -20,6 +20,7 @@ inline Package package_fitting(std::mt19937_64& rng, const accel::Config& config
   opt.max_channels = 2 * config.lanes + 1;
   opt.max_conv_layers = 2;
   opt.strides = {1};
+  opt.pool_kernels = {2}, opt.pool_strides = {2};  // the pools the write-back fuses
   opt.hidden_dense_probability = 0.0;
   for (int draw = 0; draw < kDraws; ++draw) {
     Package p = random_package(rng(), opt);

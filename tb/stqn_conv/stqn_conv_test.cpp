@@ -49,7 +49,7 @@ struct Fixture : ::testing::Test {
     for (int b = 0; b < kCols; ++b)
       for (int a = 0; a < cc.g.act_words_per_bank(); ++a) {
         if (banks[b][a][0] == kUnwritten) continue;
-        h->act_wr_en_i = 1u << b;
+        h->act_wr_en_i = ((1ull << kLanes) - 1) << (b * kLanes);  // every lane of bank b
         h->act_wr_addr_i = a;
         for (int i = 0; i < kLanes; ++i)
           stqn_tb::field_put(h->act_wr_data_i, (b * kLanes + i) * 2, 2,

@@ -1,7 +1,9 @@
-// stqn_core: whole conv layers (conv + multi-threshold + write-back of codes as digit planes),
-// loaded and read back through the host port, compared bit-exactly with the golden model's
-// threshold_apply(conv2d_accumulate(...)), naming layer, channel and pixel; two layers chained
-// through the activation banks (ping-pong by base address); reset in the middle of a layer.
+// stqn_core: whole conv layers (conv + multi-threshold + write-back of codes as digit planes,
+// with the fused 2 x 2 max-pool or global sum-pool), loaded and read back through the host port,
+// compared bit-exactly with the golden model's threshold_apply(conv2d_accumulate(...)) and
+// maxpool_apply / global_avgpool_apply, naming layer, channel and pixel; two layers chained
+// through the activation banks (ping-pong by base address); the reference network; reset in the
+// middle of a layer.
 #include STQN_TB_HEADER
 
 #include "stqn/idx.hpp"
@@ -36,10 +38,43 @@ struct LayerRun {
   stqn_tb::ConvCase cc;   // input side: geometry, weights, input tensor
   stqn_tb::ConvGeometry out;  // output tensor layout (c = O, planes of out_act, base)
   int thr_base = 0;
-  stqn::Tensor expected;  // golden codes (O, Ho, Wo)
+  int pool = 0;           // fused pooling (cfg_pool_i): 0 none, 1 max 2 x 2 / 2, 2 global sum
+  stqn::Tensor expected;  // golden output: codes (O, Ho, Wo), pooled codes or sums
 };
 
+constexpr int kPoolMax = 1, kPoolSum = 2;
+
 int planes_of(const stqn::ActType& t) { return t.kind == ActKind::Ternary ? 1 : t.bits; }
+
+// Int planes that hold every sum of h * w codes of type `act` (the compiler's choice).
+int sum_planes(const stqn::ActType& act, int h, int w) {
+  const std::int64_t bound = std::int64_t{h} * w * act.range().max_abs();
+  int planes = 2;
+  while ((std::int64_t{1} << (planes - 1)) <= bound) ++planes;
+  return planes;
+}
+
+// Turns a finished (unpooled) layer into one with a fused pool: the golden pooled output and its
+// layout in place of the codes'. False if the map is too small for a 2 x 2 window.
+bool pool_fuse(LayerRun& L, int pool) {
+  stqn_tb::ConvGeometry& out = L.out;
+  L.pool = pool;
+  if (pool == kPoolMax) {
+    if (out.h < 2 || out.w < 2) return false;
+    stqn::Layer p;
+    p.op = stqn::format::Op::MaxPool;
+    p.kernel = 2, p.stride = 2;
+    p.out_shape = stqn::Shape{out.c, out.h / 2, out.w / 2};
+    L.expected = stqn::maxpool_apply(p, L.expected);
+    out.h /= 2, out.w /= 2;
+  } else if (pool == kPoolSum) {
+    out.aplanes = sum_planes(L.cc.golden.out_act, out.h, out.w);
+    out.asigned = true;
+    L.expected = stqn::global_avgpool_apply(L.expected);
+    out.h = out.w = 1;
+  }
+  return true;
+}
 
 // Output side of a layer: a random activation type, thresholds calibrated on the layer's own
 // accumulators (plus edge cases), placed after `first_free` in the banks.
@@ -89,6 +124,7 @@ struct Fixture : ::testing::Test {
     h->thr_wr_en_i = 0;
     h->pool_start_i = 0;
     h->cfg_logits_i = 0;
+    h->cfg_pool_i = 0;
   }
 
   void load_acts(const stqn_tb::ConvGeometry& g, const stqn::Tensor& t) {
@@ -156,12 +192,13 @@ struct Fixture : ::testing::Test {
     const auto& act = L.cc.golden.out_act;
     stqn_tb::conv_config_drive(h, g, kAddrBits);
     h->cfg_out_planes_i = L.out.aplanes;
-    h->cfg_out_ternary_i = act.kind == ActKind::Ternary;
-    h->cfg_out_signed_i = act.kind == ActKind::Int;
+    h->cfg_out_ternary_i = L.pool != kPoolSum && act.kind == ActKind::Ternary;
+    h->cfg_out_signed_i = L.pool == kPoolSum || act.kind == ActKind::Int;
     h->cfg_act_min_i = static_cast<std::uint32_t>(act.range().lo) & ((1u << kCodeBits) - 1);
     h->cfg_levels_i = act.num_thresholds();
     h->cfg_thr_words_i = logits ? 1 : (act.num_thresholds() + kNth - 1) / kNth;
     h->cfg_logits_i = logits;
+    h->cfg_pool_i = L.pool;
     h->cfg_thr_base_i = L.thr_base;
     h->cfg_out_base_i = L.out.in_base;
     h->start_i = 1;
@@ -201,33 +238,6 @@ struct Fixture : ::testing::Test {
                   << " (code " << L.expected.at(o, y, x) << ", " << L.cc.golden.out_act.name() << ")";
             }
           }
-  }
-
-  void run_pool(const stqn_tb::ConvGeometry& in, const stqn_tb::ConvGeometry& out,
-                const stqn::Layer& pool, const stqn::ActType& act, bool sum = false) {
-    h->pool_sum_i = sum;
-    h->pool_out_planes_i = out.aplanes;
-    h->pool_in_wb_i = in.wb();
-    h->pool_out_h_i = out.h;
-    h->pool_out_w_i = out.w;
-    h->pool_out_wb_i = out.wb();
-    h->pool_kernel_i = pool.kernel;
-    h->pool_stride_i = pool.stride;
-    h->pool_chunks_i = in.chunks();
-    h->pool_planes_i = in.aplanes;
-    h->pool_ternary_i = !sum && act.kind == ActKind::Ternary;
-    h->pool_signed_i = sum || act.kind == ActKind::Int;
-    h->pool_in_base_i = in.in_base;
-    h->pool_out_base_i = out.in_base;
-    h->pool_start_i = 1;
-    h.tick();
-    h->pool_start_i = 0;
-    for (int guard = 0; guard < 1000000; ++guard) {
-      h.settle();
-      if (!h->pool_busy_o) break;
-      h.tick();
-    }
-    ASSERT_EQ(h->pool_busy_o, 0) << "pooling did not finish";
   }
 
   LayerRun layer_random() {
@@ -292,13 +302,14 @@ TEST_F(Fixture, TwoLayersChainThroughTheBanks) {
   }
 }
 
-// The reference network's blocks (ternary 3x3, padding 1, ternary codes out) where input and
-// unpooled output fit the banks together: bit-exact codes, and the write-back keeps up with the
-// array (cycles = beats + a constant latency).
+// The reference network's blocks (ternary 3x3, padding 1, ternary codes out) with their fused
+// pools (max-pool after blocks 1 and 3, the global sum-pool after block 4), where input and
+// pooled output fit the banks together (on up5k: all four): bit-exact, and the write-back keeps
+// up with the array (cycles = beats + a constant latency).
 TEST_F(Fixture, ReferenceBlocksKeepTheArrayBusy) {
-  struct Block { const char* name; int c, o, size; };
-  const Block blocks[] = {{"block1", 32, 32, 28}, {"block2", 32, 64, 14},
-                          {"block3", 64, 64, 14}, {"block4", 64, 128, 7}};
+  struct Block { const char* name; int c, o, size, pool; };
+  const Block blocks[] = {{"block1+pool1", 32, 32, 28, kPoolMax}, {"block2", 32, 64, 14, 0},
+                          {"block3+pool2", 64, 64, 14, kPoolMax}, {"block4+gap", 64, 128, 7, kPoolSum}};
   h.reset();
   for (const Block& b : blocks) {
     LayerRun L;
@@ -314,13 +325,7 @@ TEST_F(Fixture, ReferenceBlocksKeepTheArrayBusy) {
       L.cc.golden.weights.push_back(static_cast<std::int8_t>(int(rng() % 3) - 1));
     L.cc.in = stqn::Tensor(stqn::Shape{g.c, g.h, g.w});
     for (auto& v : L.cc.in.data) v = int(rng() % 3) - 1;
-    bool fits = false;  // layer_finish draws a random output type; retry until one fits
-    for (int tries = 0; tries < 50 && !fits && g.weight_words() <= kWDepth; ++tries)
-      fits = layer_finish(L, rng, g.act_words_per_bank());
-    if (!fits) {
-      std::printf("[ skip     ] %s does not fit this configuration's memories unpooled\n", b.name);
-      continue;
-    }
+    layer_finish(L, rng, g.act_words_per_bank());  // the layout; the output type is set below
     // Ternary codes out, as in the reference network.
     L.cc.golden.out_act = {ActKind::Ternary, 2};
     const stqn::Tensor acc = stqn::conv2d_accumulate(L.cc.golden, L.cc.in);
@@ -333,7 +338,12 @@ TEST_F(Fixture, ReferenceBlocksKeepTheArrayBusy) {
     L.expected = stqn::threshold_apply(L.cc.golden, acc);
     L.out.aplanes = 1;
     L.out.asigned = true;
-    if (L.out.act_words_per_bank() > kBankDepth) continue;
+    ASSERT_TRUE(pool_fuse(L, b.pool));
+    if (L.out.act_words_per_bank() > kBankDepth || g.weight_words() > kWDepth ||
+        L.thr_base + g.o > kTDepth) {
+      std::printf("[ skip     ] %s does not fit this configuration's memories\n", b.name);
+      continue;
+    }
     load_acts(g, L.cc.in);
     load_layer(L);
     const std::uint64_t start = h.cycles();
@@ -349,47 +359,36 @@ TEST_F(Fixture, ReferenceBlocksKeepTheArrayBusy) {
   }
 }
 
-// A conv layer, then max-pooling of its codes into another region of the banks, read back and
-// compared with the golden maxpool_apply of the golden layer output.
-TEST_F(Fixture, ConvThenMaxPoolMatchGolden) {
+// Random conv layers with a fused 2 x 2 max-pool (odd sizes drop their last row or column) or a
+// fused global sum-pool, read back and compared with the golden maxpool_apply /
+// global_avgpool_apply of the golden layer output.
+TEST_F(Fixture, ConvWithFusedPoolMatchesGolden) {
   h.reset();
-  int pooled = 0;
-  for (int n = 0; n < 10; ++n) {
+  int pooled[3] = {};
+  for (int n = 0; n < 16; ++n) {
     LayerRun A = layer_random();
-    stqn::Layer pool;
-    pool.op = stqn::format::Op::MaxPool;
-    pool.kernel = 1 + static_cast<int>(rng() % 3);
-    pool.stride = 1 + static_cast<int>(rng() % 3);
-    if (A.out.h < pool.kernel || A.out.w < pool.kernel) continue;
-    LayerRun P;  // only its output side is used: the pooled tensor's layout
-    P.cc.golden.out_act = A.cc.golden.out_act;
-    P.out = A.out;
-    P.out.h = (A.out.h - pool.kernel) / pool.stride + 1;
-    P.out.w = (A.out.w - pool.kernel) / pool.stride + 1;
-    P.out.in_base = A.out.act_words_per_bank();
-    if (P.out.act_words_per_bank() > kBankDepth) continue;
-    pool.out_shape = stqn::Shape{A.out.c, P.out.h, P.out.w};
-    P.expected = stqn::maxpool_apply(pool, A.expected);
+    const int pool = 1 + n % 2;
+    if (!pool_fuse(A, pool) || A.out.aplanes > 15) continue;
     SCOPED_TRACE(testing::Message() << "case " << n << ": " << A.cc.golden.out_act.name() << " C="
-                                    << A.out.c << " " << A.out.h << "x" << A.out.w << " pool k="
-                                    << pool.kernel << " s=" << pool.stride);
+                                    << A.cc.g.c << " O=" << A.cc.g.o << " conv out " << A.cc.g.ho()
+                                    << "x" << A.cc.g.wo() << (pool == kPoolMax ? " max-pool" : " sum-pool"));
     load_acts(A.cc.g, A.cc.in);
     load_layer(A);
     run_layer(A);
-    check_output(A, "conv");
-    run_pool(A.out, P.out, pool, A.cc.golden.out_act);
-    check_output(P, "maxpool");
+    check_output(A, pool == kPoolMax ? "max-pool" : "sum-pool");
     if (HasFailure()) return;
-    ++pooled;
+    ++pooled[pool];
   }
-  EXPECT_GT(pooled, 0);
+  EXPECT_GT(pooled[kPoolMax], 0);
+  EXPECT_GT(pooled[kPoolSum], 0);
 }
 
 // The reference network (shared/reference-net.md) with random ternary codes and calibrated
 // thresholds, on a real Fashion-MNIST test image: the stem (int8 weights on uint8 pixels, 8 x 8
-// digit planes), blocks 1-4, both max-pools and the global average pool (window sum, int7 planes)
-// and the dense logits layer (int8 weights on int7 sums, + int32 bias) run through the RTL, each
-// layer's output read back and compared with reference_forward's, and the predicted class.
+// digit planes), blocks 1-4 with both max-pools and the global average pool (sums as int7 planes)
+// fused into their write-backs, and the dense logits layer (int8 weights on int7 sums, + int32
+// bias) run through the RTL, each step's output read back and compared with reference_forward's,
+// and the predicted class.
 // Needs 2048 words per bank (the stem's 8-plane input); runs at the "ref" parameter point.
 TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
   if (kBankDepth < 2048) GTEST_SKIP() << "needs ACT_BANK_DEPTH >= 2048 (the ref point)";
@@ -428,7 +427,6 @@ TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
   int checked = 0;
   for (std::size_t li = 0; li < pkg.layers.size(); ++li) {
     const stqn::Layer& layer = pkg.layers[li];
-    const bool gap = layer.op == stqn::format::Op::GlobalAvgPool;
     if (layer.op == stqn::format::Op::Dense) {
       // The logits layer: a 1x1 conv on the 1x1 map of GAP sums (int7 planes) with int8 weights.
       LayerRun D;
@@ -467,64 +465,56 @@ TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
       ++checked;
       break;
     }
-    if (layer.op != stqn::format::Op::Conv2d && layer.op != stqn::format::Op::MaxPool && !gap) break;
-    const stqn::ActType act = layer.op == stqn::format::Op::Conv2d ? layer.out_act : ternary;
+    ASSERT_EQ(layer.op, stqn::format::Op::Conv2d) << layer.name;
+    // A max-pool or the global average pool after a conv runs fused into its write-back.
+    const std::size_t next = li + 1;
+    const bool fused_max = next < pkg.layers.size() && pkg.layers[next].op == stqn::format::Op::MaxPool;
+    const bool fused_sum = next < pkg.layers.size() && pkg.layers[next].op == stqn::format::Op::GlobalAvgPool;
+    const stqn::ActType act = layer.out_act;
     region ^= 1;
     LayerRun L;
     L.cc.golden = layer;
-    L.cc.golden.out_act = act;
-    L.expected = golden[li];
+    L.pool = fused_max ? kPoolMax : (fused_sum ? kPoolSum : 0);
+    if (fused_max) ASSERT_TRUE(pkg.layers[next].kernel == 2 && pkg.layers[next].stride == 2);
+    const std::size_t out_layer = L.pool != 0 ? next : li;
+    L.expected = golden[out_layer];
     L.out = cur;
     L.out.c = L.expected.shape.c, L.out.h = L.expected.shape.h, L.out.w = L.expected.shape.w;
     L.out.aplanes = planes_of(act);
     L.out.asigned = act.kind != ActKind::Uint;
-    if (gap) {  // sums of H*W ternary codes as int:P, P large enough for |sum| <= H*W
-      L.out.aplanes = 2;
-      while ((1 << (L.out.aplanes - 1)) <= cur.h * cur.w) ++L.out.aplanes;
+    stqn_tb::ConvGeometry& g = L.cc.g;
+    g = cur;
+    g.o = layer.out_channels, g.k = layer.kernel, g.pad = layer.padding;
+    if (fused_sum) {  // sums of the conv's H*W codes as int:P, P large enough for |sum| <= H*W*max
+      L.out.aplanes = sum_planes(act, g.ho(), g.wo());
       L.out.asigned = true;
     }
     L.out.in_base = regions[region];
     ASSERT_LE(L.out.act_words_per_bank(), kBankDepth) << layer.name;
-    const std::uint64_t start = h.cycles();
-    if (layer.op == stqn::format::Op::Conv2d) {
-      stqn_tb::ConvGeometry& g = L.cc.g;
-      g = cur;
-      g.o = layer.out_channels, g.k = layer.kernel, g.pad = layer.padding;
-      if (li == 0) {  // im2col'd stem: a 1x1 conv over the 9 tap channels
-        g.k = 1, g.pad = 0;
-        L.cc.golden.kernel = 1;
-        L.cc.golden.padding = 0;
-      }
-      g.wint = layer.weight_type.kind == stqn::format::WeightKind::Int;
-      g.wplanes = layer.weight_type.kind == stqn::format::WeightKind::Ternary ? 1 : layer.weight_type.bits;
-      g.w_base = 0;
-      ASSERT_EQ(layer.stride, 1);
-      L.thr_base = 0;
-      load_layer(L);
-      const std::uint64_t run_start = h.cycles();
-      run_layer(L);
-      std::printf("[ cycles   ] %s: %llu (beats %lld)\n", layer.name.c_str(),
-                  static_cast<unsigned long long>(h.cycles() - run_start),
-                  static_cast<long long>(g.beats()));
-    } else if (gap) {
-      stqn::Layer window;  // the global average pool is a window sum over the whole map
-      window.kernel = cur.h;
-      window.stride = 1;
-      ASSERT_EQ(cur.h, cur.w);
-      run_pool(cur, L.out, window, act, true);
-      std::printf("[ cycles   ] %s: %llu\n", layer.name.c_str(),
-                  static_cast<unsigned long long>(h.cycles() - start));
-    } else {
-      run_pool(cur, L.out, layer, act);
-      std::printf("[ cycles   ] %s: %llu\n", layer.name.c_str(),
-                  static_cast<unsigned long long>(h.cycles() - start));
+    if (li == 0) {  // im2col'd stem: a 1x1 conv over the 9 tap channels
+      g.k = 1, g.pad = 0;
+      L.cc.golden.kernel = 1;
+      L.cc.golden.padding = 0;
     }
-    check_output(L, layer.name.c_str());
+    g.wint = layer.weight_type.kind == stqn::format::WeightKind::Int;
+    g.wplanes = layer.weight_type.kind == stqn::format::WeightKind::Ternary ? 1 : layer.weight_type.bits;
+    g.w_base = 0;
+    ASSERT_EQ(layer.stride, 1);
+    L.thr_base = 0;
+    load_layer(L);
+    const std::uint64_t run_start = h.cycles();
+    run_layer(L);
+    const std::string name = layer.name + (L.pool != 0 ? "+" + pkg.layers[next].name : "");
+    std::printf("[ cycles   ] %s: %llu (beats %lld)\n", name.c_str(),
+                static_cast<unsigned long long>(h.cycles() - run_start),
+                static_cast<long long>(g.beats()));
+    check_output(L, name.c_str());
     if (HasFailure()) return;
     ++checked;
     cur = L.out;
+    li = out_layer;
   }
-  EXPECT_EQ(checked, 9);  // stem, block1, pool1, block2, block3, pool2, block4, gap, logits
+  EXPECT_EQ(checked, 6);  // stem, block1+pool1, block2, block3+pool2, block4+gap, logits
 }
 
 TEST_F(Fixture, ResetMidLayerThenRunsNextLayer) {

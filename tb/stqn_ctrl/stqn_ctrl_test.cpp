@@ -28,6 +28,7 @@ accel::Config point_config() {
   c.acc_w = STQN_P_ACC_W, c.nth = STQN_P_NTH;
   c.act_bank_depth = STQN_P_ACT_BANK_DEPTH, c.wgt_depth = STQN_P_WGT_DEPTH;
   c.thr_depth = STQN_P_THR_DEPTH, c.prog_depth = accel::kDefaultProgDepth;
+  c.line_depth = STQN_P_LINE_DEPTH;
   return c;
 }
 
@@ -77,6 +78,7 @@ struct Fixture : ::testing::Test {
       f.levels = h->cfg_levels_o, f.in_base = h->cfg_in_base_o, f.out_base = h->cfg_out_base_o;
       f.w_base = h->cfg_w_base_o, f.thr_base = h->cfg_thr_base_o, f.stride = h->pool_stride_o;
       f.act_min = static_cast<int>(stqn_tb::sign_extend(h->cfg_act_min_o, 9));
+      f.pool = static_cast<accel::Pool>(h->cfg_pool_o);
       f.op = h->cfg_logits_o ? Opcode::Logits : (h->pool_sum_o ? Opcode::SumPool : Opcode::Conv);
       accel::Derived& r = l.derived;
       r.chunks = h->cfg_chunks_o, r.ogroups = h->cfg_ogroups_o, r.thr_words = h->cfg_thr_words_o;
@@ -132,6 +134,12 @@ struct Fixture : ::testing::Test {
           d.out_signed = !d.out_ternary && pick(0, 1);
           d.levels = d.out_ternary ? 2 : (1 << d.out_planes) - 1;
           d.act_min = d.out_ternary ? -1 : (d.out_signed ? -(1 << (d.out_planes - 1)) : 0);
+          // Pooling fused into the write-back: a 2 x 2 max-pool, or sums as int:P planes.
+          d.pool = static_cast<accel::Pool>(pick(0, 2));
+          if (d.pool == accel::Pool::Sum) {
+            d.out_planes = pick(2, accel::kMaxSumPoolPlanes);
+            d.out_ternary = false, d.out_signed = true;
+          }
         }
       } else {
         d.kernel = pick(1, std::min(d.in_h, d.in_w));
@@ -150,16 +158,16 @@ struct Fixture : ::testing::Test {
 
   // One field of a valid descriptor changed at random (often making it invalid).
   Descriptor mutated(Descriptor d) {
-    switch (pick(0, 14)) {
+    switch (pick(0, 16)) {
       case 14:  // an 11x11 kernel over 8 x 8 planes: only the accumulator bound is out of range
         d.aplanes = d.wplanes = 8;
         d.in_h = d.in_w = d.kernel = 11, d.pad = 0, d.out_h = d.out_w = 1;
         d.in_c = config.lanes, d.out_c = config.rows, d.out_planes = 1, d.levels = 2;
-        d.out_ternary = true, d.out_signed = false, d.act_min = -1;
+        d.out_ternary = true, d.out_signed = false, d.act_min = -1, d.pool = accel::Pool::None;
         d.out_base = config.act_bank_depth - 1;
         break;
       case 0: d.op = static_cast<Opcode>(pick(0, 15)); break;
-      case 1: d.reserved = 1u << (pick(0, 1) ? pick(0, 13) : pick(16, 31)); break;
+      case 1: d.reserved = 1u << (pick(0, 1) ? pick(0, 11) : pick(16, 31)); break;
       case 2: d.in_c = pick(0, 70000) & 0xffff; break;
       case 3: d.in_h = pick(0, 3000); break;
       case 4: d.out_w = pick(0, 20); break;
@@ -171,6 +179,8 @@ struct Fixture : ::testing::Test {
       case 10: d.out_base = pick(0, config.act_bank_depth + 10); break;
       case 11: d.w_base = pick(0, config.wgt_depth + 10); break;
       case 12: d.thr_base = pick(0, config.thr_depth + 10); break;
+      case 15: d.pool = static_cast<accel::Pool>(pick(0, 3)); break;
+      case 16: d.out_planes = pick(1, 15); break;
       default: d.levels = pick(0, 255); d.out_planes = pick(0, 15); d.act_min = pick(-300, 300); break;
     }
     return d;
@@ -244,6 +254,7 @@ TEST_F(Fixture, ValidDescriptorsDriveTheirDerivedFields) {
         EXPECT_EQ(l.fields.act_min, d.act_min);
         EXPECT_EQ(l.fields.out_ternary, d.out_ternary);
         EXPECT_EQ(l.fields.out_signed, d.out_signed);
+        EXPECT_EQ(l.fields.pool, d.pool);
       }
     }
     EXPECT_GT(step_cycles[i], 0u);

@@ -44,15 +44,23 @@ accel::Config point_config() {
   c.acc_w = STQN_P_ACC_W, c.nth = STQN_P_NTH;
   c.act_bank_depth = STQN_P_ACT_BANK_DEPTH, c.wgt_depth = STQN_P_WGT_DEPTH;
   c.thr_depth = STQN_P_THR_DEPTH, c.prog_depth = accel::kDefaultProgDepth;
+  c.line_depth = STQN_P_LINE_DEPTH;
   c.wgt_spram = STQN_P_WGT_SPRAM != 0;
   return c;
 }
 
-// A small conv -> maxpool -> gap -> logits package every configuration holds.
+// Pools as the write-back fuses them: 2 x 2 windows, stride 2.
+void fusable_pools(stqn::RandomPackageOptions& opt) {
+  opt.pool_kernels = {2};
+  opt.pool_strides = {2};
+}
+
+// A small conv -> (maxpool) -> (gap) -> logits package every configuration holds.
 stqn::Package small_package(std::uint64_t seed, int lanes) {
   stqn::RandomPackageOptions opt;
   opt.min_size = 6, opt.max_size = 6, opt.max_channels = lanes, opt.max_conv_layers = 1;
   opt.kernels = {3}, opt.strides = {1}, opt.hidden_dense_probability = 0.0;
+  fusable_pools(opt);
   opt.first_weight_types = {{stqn::format::WeightKind::Ternary, 2}};
   opt.act_types = {{stqn::format::ActKind::Ternary, 2}};
   return stqn::random_package(seed, opt);
@@ -205,8 +213,8 @@ TEST_F(Fixture, ReferencePackageImageMatchesGolden) {
 }
 
 // Random packages from the generator, restricted to what the array runs (stride-1 convs after
-// the im2col'd first layer, no hidden dense layer on a non-square map); packages that do not fit
-// this configuration are drawn again.
+// the im2col'd first layer, no hidden dense layer on a non-square map, 2 x 2 / 2 max-pools);
+// packages that do not fit this configuration (e.g. a pool that follows no conv) are drawn again.
 TEST_F(Fixture, RandomPackagesMatchGolden) {
   stqn::RandomPackageOptions opt;
   opt.max_size = 10;
@@ -214,7 +222,8 @@ TEST_F(Fixture, RandomPackagesMatchGolden) {
   opt.max_conv_layers = 3;
   opt.strides = {1};
   opt.hidden_dense_probability = 0.0;
-  int ran = 0;
+  fusable_pools(opt);
+  int ran = 0, pools[3] = {};
   for (int attempt = 0; attempt < 200 && ran < 3; ++attempt) {
     const std::uint64_t pseed = rng();
     const stqn::Package p = stqn::random_package(pseed, opt);
@@ -226,8 +235,11 @@ TEST_F(Fixture, RandomPackagesMatchGolden) {
     expect_golden(p, c, input, "random package");
     if (HasFailure()) return;
     ++ran;
+    for (const accel::Step& s : c.steps) ++pools[static_cast<int>(s.desc.pool)];
   }
   EXPECT_GT(ran, 0) << "no random package fitted";
+  std::printf("[ pools    ] %d packages: %d steps with a fused max-pool, %d with a fused sum-pool\n", ran,
+              pools[static_cast<int>(accel::Pool::Max2)], pools[static_cast<int>(accel::Pool::Sum)]);
 }
 
 // ---- Malformed programs ---------------------------------------------------------------------------
@@ -247,6 +259,11 @@ TEST_F(Fixture, MalformedProgramsStopWithTheirErrorCode) {
       {"opcode 0", ErrorCode::Opcode, [](auto& d, auto&) { d.op = static_cast<Opcode>(0); }},
       {"opcode 9", ErrorCode::Opcode, [](auto& d, auto&) { d.op = static_cast<Opcode>(9); }},
       {"reserved bit", ErrorCode::Opcode, [](auto& d, auto&) { d.reserved = 1; }},
+      {"pool field 3", ErrorCode::Opcode, [](auto& d, auto&) { d.pool = static_cast<accel::Pool>(3); }},
+      {"sum-pool into ternary planes", ErrorCode::Shape, [](auto& d, auto&) {
+         d.pool = accel::Pool::Sum;
+         d.out_ternary = true, d.out_planes = 1;
+       }},
       // Regions that start at the last word (every region holds at least one word) or beyond.
       {"input beyond the banks", ErrorCode::Region, [&](auto& d, auto&) { d.in_base = act_depth - 1; }},
       {"input base beyond 16 bits of banks", ErrorCode::Region, [](auto& d, auto&) { d.in_base = 0xffff; }},

@@ -18,6 +18,7 @@ struct RandomPackageOptions {
   std::vector<int> kernels = {1, 3, 5};
   std::vector<int> strides = {1, 2};
   std::vector<int> pool_kernels = {2, 3};
+  std::vector<int> pool_strides = {};      // empty: uniform in 1 .. kernel
   // Kinds drawn for the first layer (on uint8 pixels) and for the hidden layers.
   std::vector<WeightType> first_weight_types = {{format::WeightKind::Int, 8},
                                                 {format::WeightKind::Int, 2},

@@ -21,7 +21,7 @@ Config config_parse(const std::string& name, const JsonField& entry) {
   entry.allow_only({"description", "params", "device"});
   const JsonField p = entry.at("params");
   p.allow_only({"LANES", "ROWS", "COLS", "ACC_W", "NTH", "ACT_BANK_DEPTH", "WGT_DEPTH",
-                "THR_DEPTH", "PROG_DEPTH", "WGT_SPRAM"});
+                "THR_DEPTH", "LINE_DEPTH", "PROG_DEPTH", "WGT_SPRAM"});
   auto pow2 = [&](const char* key, std::int64_t lo, std::int64_t hi) {
     const JsonField f = p.at(key);
     const std::int64_t v = f.integer(lo, hi);
@@ -38,6 +38,8 @@ Config config_parse(const std::string& name, const JsonField& entry) {
   c.act_bank_depth = pow2("ACT_BANK_DEPTH", 16, 1 << 16);
   c.wgt_depth = pow2("WGT_DEPTH", 16, 1 << 16);
   c.thr_depth = pow2("THR_DEPTH", 16, 1 << 16);
+  // The line buffer also holds the logits: at least kMaxLogits words.
+  c.line_depth = pow2("LINE_DEPTH", kMaxLogits, 1 << 16);
   // Optional: stqn_top's default program memory (kDefaultProgDepth) unless a configuration sets it.
   if (p.has("PROG_DEPTH")) c.prog_depth = pow2("PROG_DEPTH", kDescriptorWords, 1 << 14);
   else c.prog_depth = kDefaultProgDepth;

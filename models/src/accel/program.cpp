@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 
 namespace stqn::accel {
@@ -17,7 +18,7 @@ using format::WeightKind;
 
 // ---- Descriptor words -----------------------------------------------------------------------------
 // w0: [3:0] op, [7:4] aplanes, [11:8] wplanes, [15:12] out_planes, [16] out_ternary,
-//     [17] out_signed, [31:18] reserved (0)
+//     [17] out_signed, [19:18] fused pool, [31:20] reserved (0; [20]: the int8 stem mode)
 // w1: [15:0] in_c, [31:16] out_c        w2: [15:0] in_h, [31:16] in_w
 // w3: [15:0] out_h, [31:16] out_w       w4: [7:0] kernel, [15:8] pad, [23:16] stride, [31:24] levels
 // w5: [15:0] in_base, [31:16] out_base  w6: [15:0] w_base, [31:16] thr_base
@@ -34,7 +35,7 @@ std::vector<Word> Descriptor::encode() const {
   std::vector<Word> w(kDescriptorWords, 0);
   w[0] = (static_cast<Word>(op) & 0xfu) | (Word(aplanes & 0xf) << 4) | (Word(wplanes & 0xf) << 8) |
          (Word(out_planes & 0xf) << 12) | (Word(out_ternary) << 16) | (Word(out_signed) << 17) |
-         ((reserved & 0x3fffu) << 18);
+         ((static_cast<Word>(pool) & 0x3u) << 18) | ((reserved & 0xfffu) << 20);
   w[1] = pack16(in_c, out_c);
   w[2] = pack16(in_h, in_w);
   w[3] = pack16(out_h, out_w);
@@ -54,7 +55,8 @@ Descriptor Descriptor::decode(const Word* w) {
   d.out_planes = (w[0] >> 12) & 0xf;
   d.out_ternary = (w[0] >> 16) & 1;
   d.out_signed = (w[0] >> 17) & 1;
-  d.reserved = (w[0] >> 18) | (w[7] & 0xffff0000u);
+  d.pool = static_cast<Pool>((w[0] >> 18) & 0x3u);
+  d.reserved = (w[0] >> 20) | (w[7] & 0xffff0000u);
   d.in_c = lo16(w[1]), d.out_c = hi16(w[1]);
   d.in_h = lo16(w[2]), d.in_w = hi16(w[2]);
   d.out_h = lo16(w[3]), d.out_w = hi16(w[3]);
@@ -82,7 +84,13 @@ Derived descriptor_derive(const Descriptor& d, const Config& c) {
   r.col_off = static_cast<std::uint32_t>(-(ceil_div(d.pad, c.cols) * r.pix_words)) & mask;
   r.in_words = r.row_words * d.in_h;
   const bool pool = d.op == Opcode::MaxPool || d.op == Opcode::SumPool;
-  r.out_words = std::int64_t{d.out_h} * r.out_wb * (pool ? r.chunks : r.out_chunks) * d.out_planes;
+  r.pool_h = d.out_h, r.pool_w = d.out_w;
+  if (d.pool == Pool::Max2) r.pool_h = d.out_h / 2, r.pool_w = d.out_w / 2;
+  if (d.pool == Pool::Sum) r.pool_h = r.pool_w = 1;
+  r.out_words = std::int64_t{r.pool_h} * ceil_div(r.pool_w, c.cols) * (pool ? r.chunks : r.out_chunks) * d.out_planes;
+  r.line_words = d.pool == Pool::None ? 0 : std::int64_t{d.pool == Pool::Max2 ? r.out_wb : 1} * r.ogroups;
+  const int code_lo = d.act_min, code_hi = d.act_min + d.levels;
+  r.sum_bound = std::int64_t{d.out_h} * d.out_w * std::max(std::abs(code_lo), std::abs(code_hi));
   r.w_words = std::int64_t{d.kernel} * d.kernel * r.ogroups * r.chunks * d.wplanes;
   r.thr_total = std::int64_t{r.ogroups} * c.rows * r.thr_words;
   r.acc_bound = std::int64_t{d.kernel} * d.kernel * d.in_c * ((1 << d.wplanes) - 1) * ((1 << d.aplanes) - 1);
@@ -93,7 +101,8 @@ ErrorCode descriptor_check(const Descriptor& d, const Config& c) {
   const bool conv = d.op == Opcode::Conv, logits = d.op == Opcode::Logits;
   const bool weighted = conv || logits;
   const bool pool = d.op == Opcode::MaxPool || d.op == Opcode::SumPool, sum = d.op == Opcode::SumPool;
-  if (!(weighted || pool) || d.reserved != 0) return ErrorCode::Opcode;
+  if (!(weighted || pool) || d.reserved != 0 || static_cast<std::uint32_t>(d.pool) > 2) return ErrorCode::Opcode;
+  const bool fuse_max = d.pool == Pool::Max2, fuse_sum = d.pool == Pool::Sum;
   const Derived r = descriptor_derive(d, c);
   const bool dims_bad = d.in_c == 0 || d.out_c == 0 || d.in_h == 0 || d.in_w == 0 || d.out_h == 0 ||
                         d.out_w == 0 || d.in_h > kMaxDim || d.in_w > kMaxDim || d.out_h > kMaxDim ||
@@ -103,13 +112,16 @@ ErrorCode descriptor_check(const Descriptor& d, const Config& c) {
                         d.out_h != d.in_h + 2 * d.pad - d.kernel + 1 ||
                         d.out_w != d.in_w + 2 * d.pad - d.kernel + 1 || r.ogroups > kMaxCount ||
                         d.wplanes == 0 || d.wplanes > kMaxPlanes;
-  const bool thr_bad = d.levels == 0 || d.out_planes == 0 || d.out_planes > kMaxPlanes || d.act_min < -256 ||
-                       d.act_min > 255 || (d.out_ternary && d.out_planes != 1);
+  const bool thr_bad = d.levels == 0 || d.out_planes == 0 || d.out_planes > (fuse_sum ? kMaxSumPoolPlanes : kMaxPlanes) ||
+                       d.act_min < -256 || d.act_min > 255 || (d.out_ternary && d.out_planes != 1);
+  const bool fuse_bad = (d.pool != Pool::None && !conv) || (fuse_max && (d.out_h < 2 || d.out_w < 2)) ||
+                        (fuse_sum && (d.out_ternary || !d.out_signed));
   const bool logits_bad = d.out_c > kMaxLogits || d.out_h != 1 || d.out_w != 1;
   const bool pool_bad = d.stride == 0 || d.pad != 0 || d.in_c != d.out_c || d.kernel > d.in_h ||
                         d.kernel > d.in_w || d.out_planes == 0 ||
                         (sum ? d.out_ternary : d.out_planes != d.aplanes);
-  if (dims_bad || (weighted && conv_bad) || (conv && thr_bad) || (logits && logits_bad) || (pool && pool_bad)) {
+  if (dims_bad || (weighted && conv_bad) || (conv && thr_bad) || (logits && logits_bad) || (pool && pool_bad) ||
+      fuse_bad) {
     return ErrorCode::Shape;
   }
   if (d.in_base + r.in_words > c.act_bank_depth) return ErrorCode::Region;
@@ -120,6 +132,8 @@ ErrorCode descriptor_check(const Descriptor& d, const Config& c) {
     if (d.in_base < d.out_base + r.out_words && d.out_base < d.in_base + r.in_words) return ErrorCode::Overlap;
   }
   if (weighted && r.acc_bound >= (std::int64_t{1} << (c.acc_w - 1)) - 1) return ErrorCode::Accumulator;
+  if (d.pool != Pool::None && r.line_words > c.line_depth) return ErrorCode::Region;
+  if (fuse_sum && r.sum_bound >= (std::int64_t{1} << (d.out_planes - 1))) return ErrorCode::Accumulator;
   if (pool) {
     const std::int64_t win_h = std::int64_t{d.out_h - 1} * d.stride + d.kernel;
     const std::int64_t win_w = std::int64_t{d.out_w - 1} * d.stride + d.kernel;
@@ -185,8 +199,19 @@ class Planner {
       const std::string where = fmt::format("layer {} ({})", i, l.name);
       switch (l.op) {
         case Op::Conv2d:
-        case Op::Dense: cur = weighted(static_cast<int>(i), where, cur); break;
-        case Op::MaxPool: cur = pool(static_cast<int>(i), where, cur, false); break;
+        case Op::Dense: {
+          // A max-pool right after a thresholded layer runs in that layer's write-back.
+          const bool fuse = i + 1 < pkg_.layers.size() && l.output == format::Output::Threshold &&
+                            pkg_.layers[i + 1].op == Op::MaxPool;
+          cur = weighted(static_cast<int>(i), where, cur, fuse ? static_cast<int>(i + 1) : -1);
+          if (fuse) ++i;
+          break;
+        }
+        case Op::MaxPool:
+          problem(fmt::format("{}: a max-pool runs fused into the write-back of the conv or dense layer "
+                              "before it, and this one does not follow one", where));
+          cur.g.h = l.out_shape.h, cur.g.w = l.out_shape.w;
+          break;
         case Op::GlobalAvgPool: cur = pool(static_cast<int>(i), where, cur, true); break;
       }
     }
@@ -272,7 +297,8 @@ class Planner {
     limit(where, "channel chunks", (d.in_c + cfg_.lanes - 1) / cfg_.lanes, 1, kMaxCount);
   }
 
-  Flow weighted(int index, const std::string& where, const Flow& cur) {
+  // A conv or dense layer; `fused_pool` >= 0: the index of the max-pool fused into it.
+  Flow weighted(int index, const std::string& where, const Flow& cur, int fused_pool) {
     const Layer& l = pkg_.layers[index];
     Step s;
     s.layer = index, s.name = l.name, s.in = cur.g;
@@ -372,6 +398,24 @@ class Planner {
         }
       next.g = geometry();
       next.g.c = g.o, next.g.h = g.ho(), next.g.w = g.wo();
+      if (fused_pool >= 0) {
+        const Layer& p = pkg_.layers[fused_pool];
+        const std::string pwhere = fmt::format("layer {} ({})", fused_pool, p.name);
+        if (p.kernel != 2 || p.stride != 2) {
+          problem(fmt::format("{}: max-pool kernel {} stride {} is not supported (the write-back fuses "
+                              "2x2 windows with stride 2 only)", pwhere, p.kernel, p.stride));
+        }
+        d.pool = Pool::Max2;
+        // The pool's own shape (floor(ho / 2) when supported), so the layers after it line up
+        // with the package even when this pool is refused.
+        next.g.h = p.out_shape.h, next.g.w = p.out_shape.w;
+        s.layer = fused_pool, s.name = l.name + "+" + p.name;
+        const std::int64_t line = std::int64_t{g.xgroups()} * g.ogroups();
+        if (line > cfg_.line_depth) {
+          problem(fmt::format("{}: max-pool line buffer words: {} pixel groups x {} channel groups = {} > "
+                              "LINE_DEPTH {}", pwhere, g.xgroups(), g.ogroups(), line, cfg_.line_depth));
+        }
+      }
       next.g.aplanes = d.out_planes, next.g.asigned = act.kind != ActKind::Uint;
       next.ternary = d.out_ternary;
       next.max_abs = act.range().max_abs();
@@ -507,6 +551,15 @@ const char* opcode_name(Opcode op) {
   return "?";
 }
 
+const char* pool_name(Pool pool) {
+  switch (pool) {
+    case Pool::None: return "none";
+    case Pool::Max2: return "max2x2";
+    case Pool::Sum: return "sum";
+  }
+  return "?";
+}
+
 nlohmann::json layout_json(const ConvGeometry& g) {
   return {{"shape", {g.c, g.h, g.w}}, {"planes", g.aplanes}, {"signed", g.asigned},
           {"base", g.in_base}, {"words_per_bank", g.tensor_words()}};
@@ -527,6 +580,7 @@ void compiled_write(const Compiled& c, const std::filesystem::path& dir) {
   nlohmann::json steps = nlohmann::json::array();
   for (const Step& s : c.steps) {
     nlohmann::json j = {{"layer", s.layer}, {"name", s.name}, {"op", opcode_name(s.desc.op)},
+                        {"pool", pool_name(s.desc.pool)},
                         {"in", layout_json(s.in)}, {"beats", s.beats}, {"macs", s.macs}};
     if (s.desc.op != Opcode::Logits) j["out"] = layout_json(s.out);
     steps.push_back(j);

@@ -17,6 +17,7 @@ struct Config {
   int acc_w = 0, nth = 0;             // accumulator bits, thresholds per threshold-memory word
   int act_bank_depth = 0;             // words per activation bank (COLS banks)
   int wgt_depth = 0, thr_depth = 0;   // weight and threshold memory words
+  int line_depth = 0;                 // write-back line buffer words (fused pooling, logits)
   int prog_depth = 0;                 // program memory, 32-bit words (8 per descriptor)
   bool wgt_spram = false;
 

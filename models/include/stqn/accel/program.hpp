@@ -32,12 +32,20 @@ inline constexpr int kMaxShift = 15;              // wplanes - 1 + aplanes - 1 (
 inline constexpr int kMaxLevels = 255;            // thresholds per channel
 inline constexpr int kMaxLogits = 64;             // logit registers
 inline constexpr int kMaxPoolSum = (1 << 15) - 1; // |window sum| (16-bit pooling lanes)
+inline constexpr int kMaxSumPoolPlanes = 15;      // fused sum-pool output planes (16-bit sums)
 
 enum class Opcode : std::uint32_t {
   Conv = 1,     // stride-1 conv, multi-threshold output codes
   Logits = 2,   // conv on a map with a 1x1 output, logits = S + bias, then argmax
   MaxPool = 3,  // max over kernel x kernel windows with stride, on codes
   SumPool = 4,  // sums over kernel x kernel windows (global average pool: window = map)
+};
+
+// Pooling fused into a conv descriptor's write-back (w0[19:18]; docs/registers.md).
+enum class Pool : std::uint32_t {
+  None = 0,
+  Max2 = 1,  // 2 x 2 max-pool, stride 2, on codes (floor: odd last row/column dropped)
+  Sum = 2,   // global sum-pool: per channel, the sum of the map's codes as int:out_planes
 };
 
 // Error codes of ERROR_CODE (docs/registers.md).
@@ -56,11 +64,14 @@ struct Descriptor {
   Opcode op = Opcode::Conv;
   int aplanes = 1, wplanes = 1, out_planes = 1;  // input, weight, output digit planes
   bool out_ternary = true, out_signed = true;    // output code encoding
+  Pool pool = Pool::None;                        // conv: pooling fused into the write-back
   int in_c = 0, out_c = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
   int kernel = 1, pad = 0, stride = 1, levels = 0;  // levels: thresholds per channel
   int act_min = 0;                                  // code of zero threshold crossings
   int in_base = 0, out_base = 0, w_base = 0, thr_base = 0;
-  std::uint32_t reserved = 0;  // must be zero: bits [13:0] -> w0[31:18], [31:16] -> w7[31:16]
+  // Must be zero: bits [11:0] -> w0[31:20] (w0[20] is reserved for the int8 stem mode),
+  // [31:16] -> w7[31:16].
+  std::uint32_t reserved = 0;
 
   std::vector<Word> encode() const;
   static Descriptor decode(const Word* words);
@@ -73,6 +84,9 @@ struct Derived {
   std::int64_t pix_words = 0, row_words = 0;
   std::uint32_t row_off = 0, col_off = 0;  // modulo 2^log2(ACT_BANK_DEPTH)
   std::int64_t in_words = 0, out_words = 0, w_words = 0, thr_total = 0, acc_bound = 0;
+  int pool_h = 0, pool_w = 0;      // the output map as written (after a fused pool)
+  std::int64_t line_words = 0;     // fused pooling: line-buffer words used
+  std::int64_t sum_bound = 0;      // fused sum-pool: out_h * out_w * max |code|
 };
 Derived descriptor_derive(const Descriptor& d, const Config& config);
 
