@@ -71,26 +71,8 @@ module stqn_core #(
   input  wire                       cfg_logits_i,     // see stqn_writeback
   input  wire [1:0]                 cfg_pool_i,       // 0 none, 1 max 2 x 2 / 2, 2 global sum
   input  wire [5:0]                 logit_rd_addr_i,  // while idle, data one cycle later
-  output wire [31:0]                logit_rd_data_o,
-  // Max-pooling pass (runs alone; see stqn_maxpool for the fields).
-  input  wire                       pool_start_i,
-  output wire                       pool_busy_o,
-  input  wire [DIM_W-1:0]           pool_in_wb_i,
-  input  wire [DIM_W-1:0]           pool_out_h_i,
-  input  wire [DIM_W-1:0]           pool_out_w_i,
-  input  wire [DIM_W-1:0]           pool_out_wb_i,
-  input  wire [CNT_W-1:0]           pool_kernel_i,
-  input  wire [CNT_W-1:0]           pool_stride_i,
-  input  wire [CNT_W-1:0]           pool_chunks_i,
-  input  wire [3:0]                 pool_planes_i,
-  input  wire                       pool_sum_i,
-  input  wire [3:0]                 pool_out_planes_i,
-  input  wire                       pool_ternary_i,
-  input  wire                       pool_signed_i,
-  input  wire [AW-1:0]              pool_in_base_i,
-  input  wire [AW-1:0]              pool_out_base_i
+  output wire [31:0]                logit_rd_data_o
 );
-  localparam integer LOGC = $clog2(COLS);
   wire                       conv_busy, conv_valid, wb_ready, wb_busy;
   wire [ROWS*COLS*ACC_W-1:0] conv_acc;
   wire [DIM_W-1:0]           conv_y, conv_xg;
@@ -102,18 +84,9 @@ module stqn_core #(
   wire [TAW-1:0]             thr_rd_addr;
   wire [NTH*ACC_W-1:0]       thr_rd_data;
 
-  // Bank writes: the write-back while a layer runs, the pooling pass while it runs, otherwise
-  // the host (every lane of one bank). Single-word reads: the pooling pass, otherwise the host.
-  wire                 pool_busy, pool_rd_en, pool_wr_en;
-  wire [LOGC-1:0]      pool_rd_bank, pool_wr_bank;
-  wire [AW-1:0]        pool_rd_addr, pool_wr_addr;
-  wire [2*LANES-1:0]   pool_wr_data, bank_rd_data;
-  wire                 one_wr_en   = pool_busy ? pool_wr_en : act_wr_en_i;
-  wire [LOGC-1:0]      one_wr_bank = pool_busy ? pool_wr_bank : act_wr_bank_i;
-  wire [AW-1:0]        one_wr_addr = pool_busy ? pool_wr_addr : act_wr_addr_i;
-  wire [2*LANES-1:0]   one_wr_data = pool_busy ? pool_wr_data : act_wr_data_i;
-  wire [COLS-1:0] host_bank = one_wr_en ? ({{(COLS-1){1'b0}}, 1'b1} << one_wr_bank)
-                                        : {COLS{1'b0}};
+  // Bank writes: the write-back while a layer runs, otherwise the host (every lane of one bank).
+  wire [COLS-1:0] host_bank = act_wr_en_i ? ({{(COLS-1){1'b0}}, 1'b1} << act_wr_bank_i)
+                                          : {COLS{1'b0}};
   wire [COLS*LANES-1:0] host_wr_en;
   genvar hb;
   generate
@@ -128,12 +101,12 @@ module stqn_core #(
     .clk_i        (clk_i),
     .rst_ni       (rst_ni),
     .act_wr_en_i  (wb_owns ? wb_wr_en : host_wr_en),
-    .act_wr_addr_i(wb_owns ? wb_wr_addr : one_wr_addr),
-    .act_wr_data_i(wb_owns ? wb_wr_data : {COLS{one_wr_data}}),
-    .act_rd_en_i  (pool_busy ? pool_rd_en : act_rd_en_i),
-    .act_rd_bank_i(pool_busy ? pool_rd_bank : act_rd_bank_i),
-    .act_rd_addr_i(pool_busy ? pool_rd_addr : act_rd_addr_i),
-    .act_rd_data_o(bank_rd_data),
+    .act_wr_addr_i(wb_owns ? wb_wr_addr : act_wr_addr_i),
+    .act_wr_data_i(wb_owns ? wb_wr_data : {COLS{act_wr_data_i}}),
+    .act_rd_en_i  (act_rd_en_i),
+    .act_rd_bank_i(act_rd_bank_i),
+    .act_rd_addr_i(act_rd_addr_i),
+    .act_rd_data_o(act_rd_data_o),
     .w_wr_en_i    (w_wr_en_i),
     .w_wr_addr_i  (w_wr_addr_i),
     .w_wr_data_i  (w_wr_data_i),
@@ -192,7 +165,7 @@ module stqn_core #(
     .cfg_out_base_i   (cfg_out_base_i),
     .cfg_pool_i       (cfg_pool_i),
     .cfg_logits_i     (cfg_logits_i),
-    .logit_rd_en_i    (!busy_o && !pool_busy),
+    .logit_rd_en_i    (!busy_o),
     .logit_rd_addr_i  (logit_rd_addr_i),
     .logit_rd_data_o  (logit_rd_data_o),
     .in_valid_i       (conv_valid),
@@ -210,38 +183,6 @@ module stqn_core #(
     .busy_o           (wb_busy)
   );
 
-  stqn_maxpool #(.LANES(LANES), .COLS(COLS), .AW(AW), .DIM_W(DIM_W), .CNT_W(CNT_W),
-                 .CODE_W(16)) u_maxpool (  // 16 bits: window sums of uint8 codes over 7 x 7
-    .clk_i         (clk_i),
-    .rst_ni        (rst_ni),
-    .start_i       (pool_start_i && !busy_o),
-    .busy_o        (pool_busy),
-    .cfg_in_wb_i   (pool_in_wb_i),
-    .cfg_out_h_i   (pool_out_h_i),
-    .cfg_out_w_i   (pool_out_w_i),
-    .cfg_out_wb_i  (pool_out_wb_i),
-    .cfg_kernel_i  (pool_kernel_i),
-    .cfg_stride_i  (pool_stride_i),
-    .cfg_chunks_i  (pool_chunks_i),
-    .cfg_planes_i  (pool_planes_i),
-    .cfg_sum_i     (pool_sum_i),
-    .cfg_out_planes_i(pool_out_planes_i),
-    .cfg_ternary_i (pool_ternary_i),
-    .cfg_signed_i  (pool_signed_i),
-    .cfg_in_base_i (pool_in_base_i),
-    .cfg_out_base_i(pool_out_base_i),
-    .rd_en_o       (pool_rd_en),
-    .rd_bank_o     (pool_rd_bank),
-    .rd_addr_o     (pool_rd_addr),
-    .rd_data_i     (bank_rd_data),
-    .wr_en_o       (pool_wr_en),
-    .wr_bank_o     (pool_wr_bank),
-    .wr_addr_o     (pool_wr_addr),
-    .wr_data_o     (pool_wr_data)
-  );
-
-  assign act_rd_data_o = bank_rd_data;
-  assign pool_busy_o = pool_busy;
   assign busy_o = conv_busy || wb_busy;
 endmodule
 

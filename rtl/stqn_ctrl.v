@@ -2,8 +2,8 @@
 // fetches the 8 words from the program memory, checks the descriptor completely (opcode,
 // reserved bits, every field against the configuration, every region against its memory,
 // input/output overlap, the accumulator bound, the fused pooling's line-buffer words and sum
-// bound) and only then starts stqn_core's conv or pooling pass with the descriptor's fields and
-// the products derived from them. A failed check stops the
+// bound) and only then starts stqn_core's layer with the descriptor's fields and the products
+// derived from them. Pooling runs fused into the conv's write-back (the descriptor's pool field). A failed check stops the
 // program with ERROR_CODE / ERROR_PC before a single memory access of that layer, so a malformed
 // program can neither hang nor write outside its regions. After a logits layer it computes the
 // argmax of the logits (ties to the lowest index). It counts the cycles of the run and of every
@@ -82,14 +82,7 @@ module stqn_ctrl #(
   output wire [AW-1:0]           cfg_out_base_o,
   output wire [WAW-1:0]          cfg_w_base_o,
   output wire                    cfg_logits_o,
-  output wire [1:0]              cfg_pool_o,       // fused pooling: 0 none, 1 max 2 x 2 / 2, 2 sum
-  // stqn_core: pooling pass (kernel, chunks, planes, bases, ternary/signed shared with the conv).
-  output wire                    pool_start_o,
-  input  wire                    pool_busy_i,
-  output wire [DIM_W-1:0]        pool_in_wb_o,
-  output wire [DIM_W-1:0]        pool_out_wb_o,
-  output wire [CNT_W-1:0]        pool_stride_o,
-  output wire                    pool_sum_o
+  output wire [1:0]              cfg_pool_o        // fused pooling: 0 none, 1 max 2 x 2 / 2, 2 sum
 );
   localparam integer LOGL = $clog2(LANES);
   localparam integer LOGR = $clog2(ROWS);
@@ -112,7 +105,7 @@ module stqn_ctrl #(
   endgenerate
 
   // Opcodes and error codes (docs/registers.md; models/include/stqn/accel/program.hpp).
-  localparam [3:0] OP_CONV = 4'd1, OP_LOGITS = 4'd2, OP_MAXPOOL = 4'd3, OP_SUMPOOL = 4'd4;
+  localparam [3:0] OP_CONV = 4'd1, OP_LOGITS = 4'd2;
   localparam [2:0] E_NONE = 3'd0, E_OPCODE = 3'd1, E_REGION = 3'd2, E_OVERLAP = 3'd3,
                    E_SHAPE = 3'd4, E_ACC = 3'd5, E_LENGTH = 3'd6;
 
@@ -144,8 +137,6 @@ module stqn_ctrl #(
   wire is_conv   = op == OP_CONV;
   wire is_logits = op == OP_LOGITS;
   wire is_weighted = is_conv || is_logits;
-  wire is_pool   = op == OP_MAXPOOL || op == OP_SUMPOOL;
-  wire is_sum    = op == OP_SUMPOOL;
   localparam [1:0] POOL_NONE = 2'd0, POOL_MAX = 2'd1, POOL_SUM = 2'd2;
   wire fuse_max  = pool == POOL_MAX;
   wire fuse_sum  = pool == POOL_SUM;
@@ -184,7 +175,7 @@ module stqn_ctrl #(
   localparam [31:0] LOGITS_32 = LOGITS;
   localparam [16:0] LOGITS_17 = LOGITS_32[16:0];
   wire reserved_bad = w0_q[31:20] != 12'd0 || w7_q[31:16] != 16'd0;
-  wire op_bad = !(is_weighted || is_pool) || reserved_bad || pool == 2'd3;
+  wire op_bad = !is_weighted || reserved_bad || pool == 2'd3;
   wire dims_bad = in_c == 16'd0 || out_c == 16'd0 || in_h == 16'd0 || in_w == 16'd0 ||
                   out_h == 16'd0 || out_w == 16'd0 || in_h > DIM_MAX || in_w > DIM_MAX ||
                   out_h > DIM_MAX || out_w > DIM_MAX || kernel == 8'd0 || pad >= kernel ||
@@ -199,11 +190,8 @@ module stqn_ctrl #(
   wire fuse_bad = (pool != POOL_NONE && !is_conv) || (fuse_max && (out_h < 16'd2 || out_w < 16'd2)) ||
                   (fuse_sum && (oternary || !osigned));
   wire logits_bad = {1'b0, out_c} > LOGITS_17 || out_h != 16'd1 || out_w != 16'd1;
-  wire pool_bad = stride == 8'd0 || pad != 8'd0 || in_c != out_c || {8'b0, kernel} > in_h ||
-                  {8'b0, kernel} > in_w || oplanes == 4'd0 ||
-                  (is_sum ? oternary : (oplanes != aplanes));
-  wire shape_bad = dims_bad || (is_weighted && conv_bad) || (is_conv && thr_bad) ||
-                   (is_logits && logits_bad) || (is_pool && pool_bad) || fuse_bad;
+  wire shape_bad = dims_bad || conv_bad || (is_conv && thr_bad) || (is_logits && logits_bad) ||
+                   fuse_bad;
 
   // ---- Product checks (S_CHECK): a micro-sequence over the serial multiplier ---------------------
   // step: product                       then
@@ -212,24 +200,22 @@ module stqn_ctrl #(
   //   2  row_words * in_h               input region inside the banks
   //   3  pad * row_words                row_off = -product
   //   4  ceil(pad/COLS) * pix_words     col_off = -product
-  //   5  kernel * kernel                chain                         (conv, logits)
+  //   5  kernel * kernel                chain
   //   6  chain * ogroups                chain
   //   7  chain * chunks                 chain
   //   8  chain * wplanes                weight region inside WGT_DEPTH
   //   9  ogroups*ROWS * thr_words       threshold region inside THR_DEPTH
-  //  10  out_h * out_wb (as pooled)     chain                         (conv, pools)
+  //  10  out_h * out_wb (as pooled)     chain                         (conv)
   //  11  chain * output chunks          chain
   //  12  chain * out planes             output region inside the banks, no overlap with input
-  //  13  kernel * kernel                chain                         (conv, logits)
+  //  13  kernel * kernel                chain
   //  14  chain * in_c                   chain
   //  15  chain * (2^wplanes - 1)        chain
   //  16  chain * (2^aplanes - 1)        accumulator bound < 2^(ACC_W-1) - 1
-  //  17  (out_h - 1) * stride           window rows inside the input  (pools)
-  //  18  (out_w - 1) * stride           window columns inside the input
-  //  19  xgroups (max) or 1 * ogroups   line-buffer words <= LINE_DEPTH (fused pooling)
-  //  20  out_h * out_w                  chain                         (fused sum-pool)
-  //  21  chain * max |code|             sums fit int:out_planes: < 2^(out_planes - 1)
-  localparam [4:0] M_LAST = 5'd21;
+  //  17  xgroups (max) or 1 * ogroups   line-buffer words <= LINE_DEPTH (fused pooling)
+  //  18  out_h * out_w                  chain                         (fused sum-pool)
+  //  19  chain * max |code|             sums fit int:out_planes: < 2^(out_planes - 1)
+  localparam [4:0] M_LAST = 5'd19;
   reg  [4:0]  m_q, m_d;
   reg         m_run_q, m_run_d;       // a product of step m_q is being computed
   reg  [31:0] chain_q, chain_d;
@@ -253,26 +239,24 @@ module stqn_ctrl #(
       5'd0:  begin mul_a = {15'd0, chunks}; mul_b = {12'd0, aplanes}; end
       5'd1:  mul_b = in_wb[15:0];
       5'd2:  mul_b = in_h;
-      5'd3:  begin mul_a = row_q_ext; mul_b = {8'd0, pad};   m_skip = is_pool; end
-      5'd4:  begin mul_a = pix_q_ext; mul_b = {7'd0, pad_q}; m_skip = is_pool; end
-      5'd5:  begin mul_a = {24'd0, kernel}; mul_b = {8'd0, kernel}; m_skip = is_pool; end
-      5'd6:  begin mul_b = ogroups[15:0]; m_skip = is_pool; end
-      5'd7:  begin mul_b = chunks[15:0];  m_skip = is_pool; end
-      5'd8:  begin mul_b = {12'd0, wplanes}; m_skip = is_pool; end
-      5'd9:  begin mul_a = {15'd0, ochan_pad}; mul_b = {7'd0, thr_words}; m_skip = is_pool; end
+      5'd3:  begin mul_a = row_q_ext; mul_b = {8'd0, pad}; end
+      5'd4:  begin mul_a = pix_q_ext; mul_b = {7'd0, pad_q}; end
+      5'd5:  begin mul_a = {24'd0, kernel}; mul_b = {8'd0, kernel}; end
+      5'd6:  mul_b = ogroups[15:0];
+      5'd7:  mul_b = chunks[15:0];
+      5'd8:  mul_b = {12'd0, wplanes};
+      5'd9:  begin mul_a = {15'd0, ochan_pad}; mul_b = {7'd0, thr_words}; end
       5'd10: begin mul_a = {16'd0, pool_h}; mul_b = pool_wb[15:0]; m_skip = is_logits; end
-      5'd11: begin mul_b = is_pool ? chunks[15:0] : ochunks[15:0]; m_skip = is_logits; end
+      5'd11: begin mul_b = ochunks[15:0]; m_skip = is_logits; end
       5'd12: begin mul_b = {12'd0, oplanes}; m_skip = is_logits; end
-      5'd13: begin mul_a = {24'd0, kernel}; mul_b = {8'd0, kernel}; m_skip = is_pool; end
-      5'd14: begin mul_b = in_c; m_skip = is_pool; end
-      5'd15: begin mul_b = dw; m_skip = is_pool; end
-      5'd16: begin mul_b = da; m_skip = is_pool; end
-      5'd17: begin mul_a = {16'd0, out_h - 16'd1}; mul_b = {8'd0, stride}; m_skip = !is_pool; end
-      5'd18: begin mul_a = {16'd0, out_w - 16'd1}; mul_b = {8'd0, stride}; m_skip = !is_pool; end
-      5'd19: begin
+      5'd13: begin mul_a = {24'd0, kernel}; mul_b = {8'd0, kernel}; end
+      5'd14: mul_b = in_c;
+      5'd15: mul_b = dw;
+      5'd16: mul_b = da;
+      5'd17: begin
         mul_a = {15'd0, fuse_max ? out_wb : 17'd1}; mul_b = ogroups[15:0]; m_skip = pool == POOL_NONE;
       end
-      5'd20: begin mul_a = {16'd0, out_h}; mul_b = out_w; m_skip = !fuse_sum; end
+      5'd18: begin mul_a = {16'd0, out_h}; mul_b = out_w; m_skip = !fuse_sum; end
       default: begin mul_b = {5'd0, code_abs}; m_skip = !fuse_sum; end
     endcase
   end
@@ -301,7 +285,7 @@ module stqn_ctrl #(
       5'd8:    {region_base, region_limit} = {w_base, WGT_DEPTH_32[17:0]};
       5'd9:    {region_base, region_limit} = {thr_base, THR_DEPTH_32[17:0]};
       5'd12:   {region_base, region_limit} = {out_base, ACT_DEPTH_32[17:0]};
-      5'd19:   {region_base, region_limit} = {16'd0, LINE_DEPTH_32[17:0]};
+      5'd17:   {region_base, region_limit} = {16'd0, LINE_DEPTH_32[17:0]};
       default: {region_base, region_limit} = {in_base, ACT_DEPTH_32[17:0]};
     endcase
   end
@@ -309,22 +293,17 @@ module stqn_ctrl #(
   wire [17:0] in_end_q = {2'b00, in_base} + {{(17-AW){1'b0}}, in_words_q};
   wire        overlap = {2'b00, in_base} < region_end && {2'b00, out_base} < in_end_q;
   wire [32:0] acc_limit = (33'd1 << (ACC_W - 1)) - 33'd1;
-  // Pooling windows: (out - 1) * stride + kernel must fit the input, + stride must not.
-  wire [17:0] win_end = {1'b0, prod17} + {10'd0, kernel};
-  wire [17:0] win_next = win_end + {10'd0, stride};
-  wire [17:0] win_in = {2'b00, m_q == 5'd17 ? in_h : in_w};
   wire [32:0] sum_limit = 33'd1 << (oplanes - 4'd1);  // int:P holds |sum| < 2^(P-1)
   // Result of the step that just finished: an error code or E_NONE.
   reg [2:0] m_err;
   always @(*) begin
     m_err = E_NONE;
     case (m_q)
-      5'd2, 5'd8, 5'd9, 5'd19: if (region_end > region_limit) m_err = E_REGION;
+      5'd2, 5'd8, 5'd9, 5'd17: if (region_end > region_limit) m_err = E_REGION;
       5'd12: if (region_end > region_limit) m_err = E_REGION;
              else if (overlap) m_err = E_OVERLAP;
       5'd16: if ({1'b0, prod} >= acc_limit) m_err = E_ACC;
-      5'd17, 5'd18: if (win_end > win_in || win_next <= win_in) m_err = E_SHAPE;
-      5'd21: if ({1'b0, prod} >= sum_limit) m_err = E_ACC;
+      5'd19: if ({1'b0, prod} >= sum_limit) m_err = E_ACC;
       default: m_err = E_NONE;
     endcase
   end
@@ -404,13 +383,13 @@ module stqn_ctrl #(
           else if (m_q == M_LAST) state_d = S_LAUNCH;
         end
       end
-      S_LAUNCH: begin  // core_start_o / pool_start_o are high in this state
+      S_LAUNCH: begin  // core_start_o is high in this state
         state_d = S_WAIT;
         f_d = 4'd0;
       end
       S_WAIT: if (f_q == 4'd0) begin
         f_d = 4'd1;  // one cycle for the started unit to raise its busy flag
-      end else if (!core_busy_i && !pool_busy_i) begin
+      end else if (!core_busy_i) begin
         if (is_logits) begin
           state_d = S_ARGMAX;
           {ai_d, a_idx_d, class_d} = {{(LW+1){1'b0}}, {LW{1'b0}}, {LW{1'b0}}};
@@ -483,8 +462,7 @@ module stqn_ctrl #(
   assign cycles_o = cycles_q;
 
   wire launch = state_q == S_LAUNCH;
-  assign core_start_o = launch && is_weighted;
-  assign pool_start_o = launch && is_pool;
+  assign core_start_o = launch;
   assign cfg_in_h_o      = in_h[DIM_W-1:0];
   assign cfg_in_w_o      = in_w[DIM_W-1:0];
   assign cfg_out_h_o     = out_h[DIM_W-1:0];
@@ -511,10 +489,6 @@ module stqn_ctrl #(
   assign cfg_w_base_o    = w_base[WAW-1:0];
   assign cfg_logits_o    = is_logits;
   assign cfg_pool_o      = pool;
-  assign pool_in_wb_o    = in_wb[DIM_W-1:0];
-  assign pool_out_wb_o   = out_wb[DIM_W-1:0];
-  assign pool_stride_o   = {{(CNT_W-8){1'b0}}, stride};
-  assign pool_sum_o      = is_sum;
 
   wire unused_ok = &{1'b0, ochunks[16], in_wb[16], out_wb[16], pool_wb[16]};
 endmodule

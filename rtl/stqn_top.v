@@ -159,12 +159,12 @@ module stqn_top #(
   );
 
   // Controller -> datapath descriptor.
-  wire                 core_start, core_busy, pool_start, pool_busy;
-  wire [DIM_W-1:0]     in_h, in_w, out_h, out_w, pool_in_wb, pool_out_wb;
+  wire                 core_start, core_busy;
+  wire [DIM_W-1:0]     in_h, in_w, out_h, out_w;
   wire [AW-1:0]        pix_words, row_words, row_off, col_off, in_base, out_base;
-  wire [CNT_W-1:0]     kernel, pad, chunks, ogroups, wplanes, aplanes, thr_words, pool_stride;
+  wire [CNT_W-1:0]     kernel, pad, chunks, ogroups, wplanes, aplanes, thr_words;
   wire [3:0]           out_planes;
-  wire                 out_ternary, out_signed, logits, pool_sum;
+  wire                 out_ternary, out_signed, logits;
   wire [1:0]           fused_pool;
   wire [CODE_W-1:0]    act_min;
   wire [8:0]           levels;
@@ -220,13 +220,7 @@ module stqn_top #(
     .cfg_out_base_o   (out_base),
     .cfg_w_base_o     (w_base),
     .cfg_logits_o     (logits),
-    .cfg_pool_o       (fused_pool),
-    .pool_start_o     (pool_start),
-    .pool_busy_i      (pool_busy),
-    .pool_in_wb_o     (pool_in_wb),
-    .pool_out_wb_o    (pool_out_wb),
-    .pool_stride_o    (pool_stride),
-    .pool_sum_o       (pool_sum)
+    .cfg_pool_o       (fused_pool)
   );
 
   wire core_busy_conv;
@@ -278,23 +272,7 @@ module stqn_top #(
     .cfg_logits_i     (logits),
     .cfg_pool_i       (fused_pool),
     .logit_rd_addr_i  (busy ? c_logit_addr : h_logit_addr),
-    .logit_rd_data_o  (logit_rdata),
-    .pool_start_i     (pool_start),
-    .pool_busy_o      (pool_busy),
-    .pool_in_wb_i     (pool_in_wb),
-    .pool_out_h_i     (out_h),
-    .pool_out_w_i     (out_w),
-    .pool_out_wb_i    (pool_out_wb),
-    .pool_kernel_i    (kernel),
-    .pool_stride_i    (pool_stride),
-    .pool_chunks_i    (chunks),
-    .pool_planes_i    (aplanes[3:0]),
-    .pool_sum_i       (pool_sum),
-    .pool_out_planes_i(out_planes),
-    .pool_ternary_i   (out_ternary),
-    .pool_signed_i    (out_signed),
-    .pool_in_base_i   (in_base),
-    .pool_out_base_i  (out_base)
+    .logit_rd_data_o  (logit_rdata)
   );
   assign core_busy = core_busy_conv;
 

@@ -80,7 +80,7 @@ TEST(AccelProgram, DescriptorsRoundTrip) {
   std::mt19937_64 rng(7);
   for (int n = 0; n < 200; ++n) {
     Descriptor d;
-    d.op = static_cast<Opcode>(1 + rng() % 4);
+    d.op = static_cast<Opcode>(1 + rng() % 2);
     d.aplanes = 1 + rng() % 15, d.wplanes = 1 + rng() % 15, d.out_planes = 1 + rng() % 15;
     d.out_ternary = rng() & 1, d.out_signed = rng() & 1;
     d.pool = static_cast<Pool>(rng() % 4);
@@ -106,14 +106,17 @@ TEST(AccelProgram, FitCheckSaysWhatDoesNotFitAndWhatWould) {
   EXPECT_NE(msg.find("configurations that hold it: "), std::string::npos) << msg;
   EXPECT_NE(msg.find("ecp5"), std::string::npos) << msg;
   const Compiled c = compile(p, config_load("ecp5"));
-  // stem, block1 + pool1, block2, block3 + pool2, block4, gap, fc: max-pools fused.
-  ASSERT_EQ(c.steps.size(), 7u);
+  // stem, block1 + pool1, block2, block3 + pool2, block4 + gap, fc: pools fused.
+  ASSERT_EQ(c.steps.size(), 6u);
   EXPECT_EQ(c.num_classes, 10);
-  EXPECT_EQ(c.program().size(), 7u * kDescriptorWords);
+  EXPECT_EQ(c.program().size(), 6u * kDescriptorWords);
   EXPECT_EQ(c.steps[1].desc.pool, Pool::Max2);
   EXPECT_EQ(c.steps[1].name, "block1+pool1");
   EXPECT_EQ(c.steps[1].layer, 2);  // its output is the pool's
   EXPECT_EQ(c.steps[1].out.h, 14);
+  EXPECT_EQ(c.steps[4].desc.pool, Pool::Sum);
+  EXPECT_EQ(c.steps[4].desc.out_planes, 7);  // |sum| <= 49: int7
+  EXPECT_EQ(c.steps[4].out.h, 1);
   // Pools the write-back cannot fuse are refused, naming the layer and what is unsupported.
   Package wide = p;
   wide.layers[2].kernel = 3, wide.layers[2].stride = 1;
@@ -128,6 +131,12 @@ TEST(AccelProgram, FitCheckSaysWhatDoesNotFitAndWhatWould) {
   msgs = fit_problems(orphan, config_load("ecp5"));
   ASSERT_FALSE(msgs.empty());
   EXPECT_NE(msgs.front().find("layer 3 (pool1b): a max-pool runs fused"), std::string::npos) << msgs.front();
+  Package gap_first = p;  // a global average pool after a max-pool
+  gap_first.layers.erase(gap_first.layers.begin() + 6);  // block4
+  gap_first.layers[6].in_shape = gap_first.layers[5].out_shape;
+  msgs = fit_problems(gap_first, config_load("ecp5"));
+  ASSERT_FALSE(msgs.empty());
+  EXPECT_NE(msgs.front().find("(gap): a global average pool runs fused"), std::string::npos) << msgs.front();
   // A conv with stride 2 after the first layer cannot run on the array.
   Package strided = p;
   strided.layers[1].stride = 2;
@@ -167,8 +176,8 @@ TEST(AccelCompileCli, WritesImagesAndRefusesWhatDoesNotFit) {
     return WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   };
   EXPECT_EQ(run("--model " + pkg.string() + " --config ecp5 --out " + (dir / "img").string()), 0);
-  const auto program = hex_read(dir / "img" / "program.hex", 7 * kDescriptorWords);
-  EXPECT_EQ(program.size(), 7u * kDescriptorWords);
+  const auto program = hex_read(dir / "img" / "program.hex", 6 * kDescriptorWords);
+  EXPECT_EQ(program.size(), 6u * kDescriptorWords);
   EXPECT_TRUE(fs::exists(dir / "img" / "weights.hex"));
   EXPECT_TRUE(fs::exists(dir / "img" / "layout.json"));
   EXPECT_EQ(run("--model " + pkg.string() + " --config up5k --out " + (dir / "img2").string()), 1);

@@ -122,7 +122,6 @@ struct Fixture : ::testing::Test {
     h->act_rd_en_i = 0;
     h->w_wr_en_i = 0;
     h->thr_wr_en_i = 0;
-    h->pool_start_i = 0;
     h->cfg_logits_i = 0;
     h->cfg_pool_i = 0;
   }

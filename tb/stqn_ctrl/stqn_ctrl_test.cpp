@@ -1,7 +1,8 @@
 // stqn_ctrl alone, with C++ models of its program memory, of the datapath's busy flags and of
-// the logit registers: random descriptors (valid ones and single-field mutations) get the error
-// code of the library's descriptor_check and, when valid, start the right unit with the derived
-// fields of descriptor_derive; argmax with ties; run and per-descriptor cycle counts.
+// the logit registers: random descriptors (valid ones and single-field mutations, fused pools
+// included) get the error code of the library's descriptor_check and, when valid, start the
+// datapath with the derived fields of descriptor_derive; argmax with ties; run and
+// per-descriptor cycle counts.
 #include STQN_TB_HEADER
 
 #include "stqn/accel/program.hpp"
@@ -40,10 +41,9 @@ struct Fixture : ::testing::Test {
   std::vector<std::uint32_t> program = std::vector<std::uint32_t>(config.prog_depth, 0);
   std::vector<std::int32_t> logits = std::vector<std::int32_t>(64, 0);
   std::vector<std::uint32_t> step_cycles = std::vector<std::uint32_t>(config.prog_depth / 8, 0);
-  int busy_left = 0;              // cycles the started unit stays busy
-  bool pool_running = false;
+  int busy_left = 0;              // cycles the started datapath stays busy
   std::uint32_t prog_word = 0, logit_word = 0;  // registered read data
-  struct Launch { bool pool; Descriptor fields; accel::Derived derived; };
+  struct Launch { Descriptor fields; accel::Derived derived; };
   std::vector<Launch> launches;
 
   int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
@@ -52,7 +52,6 @@ struct Fixture : ::testing::Test {
     h->start_i = 0;
     h->program_len_i = 0;
     h->core_busy_i = 0;
-    h->pool_busy_i = 0;
     h.reset();
   }
 
@@ -60,34 +59,29 @@ struct Fixture : ::testing::Test {
   void cycle() {
     h->prog_rd_data_i = prog_word;
     h->logit_rd_data_i = static_cast<std::uint32_t>(logit_word);
-    h->core_busy_i = busy_left > 0 && !pool_running;
-    h->pool_busy_i = busy_left > 0 && pool_running;
+    h->core_busy_i = busy_left > 0;
     h.settle();
     if (h->prog_rd_en_o) prog_word = program.at(h->prog_rd_addr_o);
     logit_word = static_cast<std::uint32_t>(logits.at(h->logit_rd_addr_o));
     if (h->step_cyc_wr_en_o) step_cycles.at(h->step_cyc_wr_addr_o) = h->step_cyc_wr_data_o;
     if (busy_left > 0) --busy_left;
-    if (h->core_start_o || h->pool_start_o) {
-      EXPECT_FALSE(h->core_start_o && h->pool_start_o);
+    if (h->core_start_o) {
       Launch l;
-      l.pool = h->pool_start_o;
       Descriptor& f = l.fields;
       f.in_h = h->cfg_in_h_o, f.in_w = h->cfg_in_w_o, f.out_h = h->cfg_out_h_o, f.out_w = h->cfg_out_w_o;
       f.kernel = h->cfg_kernel_o, f.pad = h->cfg_pad_o, f.wplanes = h->cfg_wplanes_o, f.aplanes = h->cfg_aplanes_o;
       f.out_planes = h->cfg_out_planes_o, f.out_ternary = h->cfg_out_ternary_o, f.out_signed = h->cfg_out_signed_o;
       f.levels = h->cfg_levels_o, f.in_base = h->cfg_in_base_o, f.out_base = h->cfg_out_base_o;
-      f.w_base = h->cfg_w_base_o, f.thr_base = h->cfg_thr_base_o, f.stride = h->pool_stride_o;
+      f.w_base = h->cfg_w_base_o, f.thr_base = h->cfg_thr_base_o;
       f.act_min = static_cast<int>(stqn_tb::sign_extend(h->cfg_act_min_o, 9));
       f.pool = static_cast<accel::Pool>(h->cfg_pool_o);
-      f.op = h->cfg_logits_o ? Opcode::Logits : (h->pool_sum_o ? Opcode::SumPool : Opcode::Conv);
+      f.op = h->cfg_logits_o ? Opcode::Logits : Opcode::Conv;
       accel::Derived& r = l.derived;
       r.chunks = h->cfg_chunks_o, r.ogroups = h->cfg_ogroups_o, r.thr_words = h->cfg_thr_words_o;
       r.pix_words = h->cfg_pix_words_o, r.row_words = h->cfg_row_words_o;
       r.row_off = h->cfg_row_off_o, r.col_off = h->cfg_col_off_o;
-      r.in_wb = h->pool_in_wb_o, r.out_wb = h->pool_out_wb_o;
       launches.push_back(l);
       busy_left = pick(3, 40);
-      pool_running = l.pool;
     }
     h.tick();
   }
@@ -108,47 +102,37 @@ struct Fixture : ::testing::Test {
     EXPECT_FALSE(h.assertion_failed());
   }
 
-  // A random descriptor that passes descriptor_check (conv, logits, max-pool or sum-pool).
+  // A random descriptor that passes descriptor_check (conv with or without a fused pool, logits).
   Descriptor valid_descriptor() {
     for (;;) {
       Descriptor d;
-      d.op = static_cast<Opcode>(pick(1, 4));
+      d.op = static_cast<Opcode>(pick(1, 2));
       d.aplanes = pick(1, 8);
       d.in_c = pick(1, 3 * config.lanes);
       d.in_h = pick(1, 12), d.in_w = pick(1, 12);
       d.in_base = pick(0, 20);
-      if (d.op == Opcode::Conv || d.op == Opcode::Logits) {
-        d.wplanes = pick(1, 3);
-        d.kernel = pick(1, 5);
-        d.pad = pick(0, d.kernel - 1);
-        d.stride = 1;
-        d.out_h = d.in_h + 2 * d.pad - d.kernel + 1, d.out_w = d.in_w + 2 * d.pad - d.kernel + 1;
-        d.out_c = pick(1, 3 * config.lanes);
-        d.w_base = pick(0, 50), d.thr_base = pick(0, 20);
-        if (d.op == Opcode::Logits) {
-          d.out_c = pick(1, 64);
-          d.kernel = d.in_h, d.in_w = d.in_h, d.pad = 0, d.out_h = d.out_w = 1, d.levels = 1;
-        } else {
-          d.out_planes = pick(1, 4);
-          d.out_ternary = d.out_planes == 1 && pick(0, 1);
-          d.out_signed = !d.out_ternary && pick(0, 1);
-          d.levels = d.out_ternary ? 2 : (1 << d.out_planes) - 1;
-          d.act_min = d.out_ternary ? -1 : (d.out_signed ? -(1 << (d.out_planes - 1)) : 0);
-          // Pooling fused into the write-back: a 2 x 2 max-pool, or sums as int:P planes.
-          d.pool = static_cast<accel::Pool>(pick(0, 2));
-          if (d.pool == accel::Pool::Sum) {
-            d.out_planes = pick(2, accel::kMaxSumPoolPlanes);
-            d.out_ternary = false, d.out_signed = true;
-          }
-        }
+      d.wplanes = pick(1, 3);
+      d.kernel = pick(1, 5);
+      d.pad = pick(0, d.kernel - 1);
+      d.stride = 1;
+      d.out_h = d.in_h + 2 * d.pad - d.kernel + 1, d.out_w = d.in_w + 2 * d.pad - d.kernel + 1;
+      d.out_c = pick(1, 3 * config.lanes);
+      d.w_base = pick(0, 50), d.thr_base = pick(0, 20);
+      if (d.op == Opcode::Logits) {
+        d.out_c = pick(1, 64);
+        d.kernel = d.in_h, d.in_w = d.in_h, d.pad = 0, d.out_h = d.out_w = 1, d.levels = 1;
       } else {
-        d.kernel = pick(1, std::min(d.in_h, d.in_w));
-        d.stride = pick(1, 3);
-        d.out_c = d.in_c;
-        d.out_h = (d.in_h - d.kernel) / d.stride + 1, d.out_w = (d.in_w - d.kernel) / d.stride + 1;
-        d.out_planes = d.op == Opcode::SumPool ? pick(2, 15) : d.aplanes;
-        d.out_ternary = d.op == Opcode::MaxPool && d.aplanes == 1;
-        d.out_signed = !d.out_ternary;
+        d.out_planes = pick(1, 4);
+        d.out_ternary = d.out_planes == 1 && pick(0, 1);
+        d.out_signed = !d.out_ternary && pick(0, 1);
+        d.levels = d.out_ternary ? 2 : (1 << d.out_planes) - 1;
+        d.act_min = d.out_ternary ? -1 : (d.out_signed ? -(1 << (d.out_planes - 1)) : 0);
+        // Pooling fused into the write-back: a 2 x 2 max-pool, or sums as int:P planes.
+        d.pool = static_cast<accel::Pool>(pick(0, 2));
+        if (d.pool == accel::Pool::Sum) {
+          d.out_planes = pick(2, accel::kMaxSumPoolPlanes);
+          d.out_ternary = false, d.out_signed = true;
+        }
       }
       const accel::Derived r = accel::descriptor_derive(d, config);
       d.out_base = static_cast<int>(d.in_base + r.in_words + pick(0, 8));
@@ -158,7 +142,7 @@ struct Fixture : ::testing::Test {
 
   // One field of a valid descriptor changed at random (often making it invalid).
   Descriptor mutated(Descriptor d) {
-    switch (pick(0, 16)) {
+    switch (pick(0, 17)) {
       case 14:  // an 11x11 kernel over 8 x 8 planes: only the accumulator bound is out of range
         d.aplanes = d.wplanes = 8;
         d.in_h = d.in_w = d.kernel = 11, d.pad = 0, d.out_h = d.out_w = 1;
@@ -181,6 +165,7 @@ struct Fixture : ::testing::Test {
       case 12: d.thr_base = pick(0, config.thr_depth + 10); break;
       case 15: d.pool = static_cast<accel::Pool>(pick(0, 3)); break;
       case 16: d.out_planes = pick(1, 15); break;
+      case 17: d.out_base = d.in_base + pick(0, 2); break;  // an output over the input
       default: d.levels = pick(0, 255); d.out_planes = pick(0, 15); d.act_min = pick(-300, 300); break;
     }
     return d;
@@ -216,8 +201,6 @@ TEST_F(Fixture, ValidDescriptorsDriveTheirDerivedFields) {
     const Descriptor& d = descs[i];
     const accel::Derived want = accel::descriptor_derive(d, config);
     const Launch& l = launches[i];
-    const bool pool = d.op == Opcode::MaxPool || d.op == Opcode::SumPool;
-    EXPECT_EQ(l.pool, pool);
     EXPECT_EQ(l.fields.in_h, d.in_h);
     EXPECT_EQ(l.fields.in_w, d.in_w);
     EXPECT_EQ(l.fields.out_h, d.out_h);
@@ -230,32 +213,23 @@ TEST_F(Fixture, ValidDescriptorsDriveTheirDerivedFields) {
       EXPECT_EQ(l.fields.out_base, d.out_base);
     }
     EXPECT_EQ(l.derived.chunks, want.chunks);
-    EXPECT_EQ(l.derived.in_wb, want.in_wb);
-    EXPECT_EQ(l.derived.out_wb, want.out_wb);
-    if (pool) {
-      EXPECT_EQ(l.fields.stride, d.stride);
+    EXPECT_EQ(l.fields.op, d.op);
+    EXPECT_EQ(l.fields.pad, d.pad);
+    EXPECT_EQ(l.fields.wplanes, d.wplanes);
+    EXPECT_EQ(l.fields.w_base, d.w_base);
+    EXPECT_EQ(l.fields.thr_base, d.thr_base);
+    EXPECT_EQ(l.derived.ogroups, want.ogroups);
+    EXPECT_EQ(l.derived.thr_words, want.thr_words);
+    EXPECT_EQ(l.derived.pix_words, want.pix_words);
+    EXPECT_EQ(l.derived.row_words, want.row_words);
+    EXPECT_EQ(l.derived.row_off, want.row_off & amask);
+    EXPECT_EQ(l.derived.col_off, want.col_off & amask);
+    if (d.op == Opcode::Conv) {
+      EXPECT_EQ(l.fields.levels, d.levels);
+      EXPECT_EQ(l.fields.act_min, d.act_min);
       EXPECT_EQ(l.fields.out_ternary, d.out_ternary);
       EXPECT_EQ(l.fields.out_signed, d.out_signed);
-      EXPECT_EQ(l.fields.op == Opcode::SumPool, d.op == Opcode::SumPool);
-    } else {
-      EXPECT_EQ(l.fields.op, d.op);
-      EXPECT_EQ(l.fields.pad, d.pad);
-      EXPECT_EQ(l.fields.wplanes, d.wplanes);
-      EXPECT_EQ(l.fields.w_base, d.w_base);
-      EXPECT_EQ(l.fields.thr_base, d.thr_base);
-      EXPECT_EQ(l.derived.ogroups, want.ogroups);
-      EXPECT_EQ(l.derived.thr_words, want.thr_words);
-      EXPECT_EQ(l.derived.pix_words, want.pix_words);
-      EXPECT_EQ(l.derived.row_words, want.row_words);
-      EXPECT_EQ(l.derived.row_off, want.row_off & amask);
-      EXPECT_EQ(l.derived.col_off, want.col_off & amask);
-      if (d.op == Opcode::Conv) {
-        EXPECT_EQ(l.fields.levels, d.levels);
-        EXPECT_EQ(l.fields.act_min, d.act_min);
-        EXPECT_EQ(l.fields.out_ternary, d.out_ternary);
-        EXPECT_EQ(l.fields.out_signed, d.out_signed);
-        EXPECT_EQ(l.fields.pool, d.pool);
-      }
+      EXPECT_EQ(l.fields.pool, d.pool);
     }
     EXPECT_GT(step_cycles[i], 0u);
   }

@@ -83,11 +83,10 @@ Derived descriptor_derive(const Descriptor& d, const Config& c) {
   r.row_off = static_cast<std::uint32_t>(-(d.pad * r.row_words)) & mask;
   r.col_off = static_cast<std::uint32_t>(-(ceil_div(d.pad, c.cols) * r.pix_words)) & mask;
   r.in_words = r.row_words * d.in_h;
-  const bool pool = d.op == Opcode::MaxPool || d.op == Opcode::SumPool;
   r.pool_h = d.out_h, r.pool_w = d.out_w;
   if (d.pool == Pool::Max2) r.pool_h = d.out_h / 2, r.pool_w = d.out_w / 2;
   if (d.pool == Pool::Sum) r.pool_h = r.pool_w = 1;
-  r.out_words = std::int64_t{r.pool_h} * ceil_div(r.pool_w, c.cols) * (pool ? r.chunks : r.out_chunks) * d.out_planes;
+  r.out_words = std::int64_t{r.pool_h} * ceil_div(r.pool_w, c.cols) * r.out_chunks * d.out_planes;
   r.line_words = d.pool == Pool::None ? 0 : std::int64_t{d.pool == Pool::Max2 ? r.out_wb : 1} * r.ogroups;
   const int code_lo = d.act_min, code_hi = d.act_min + d.levels;
   r.sum_bound = std::int64_t{d.out_h} * d.out_w * std::max(std::abs(code_lo), std::abs(code_hi));
@@ -99,9 +98,7 @@ Derived descriptor_derive(const Descriptor& d, const Config& c) {
 
 ErrorCode descriptor_check(const Descriptor& d, const Config& c) {
   const bool conv = d.op == Opcode::Conv, logits = d.op == Opcode::Logits;
-  const bool weighted = conv || logits;
-  const bool pool = d.op == Opcode::MaxPool || d.op == Opcode::SumPool, sum = d.op == Opcode::SumPool;
-  if (!(weighted || pool) || d.reserved != 0 || static_cast<std::uint32_t>(d.pool) > 2) return ErrorCode::Opcode;
+  if (!(conv || logits) || d.reserved != 0 || static_cast<std::uint32_t>(d.pool) > 2) return ErrorCode::Opcode;
   const bool fuse_max = d.pool == Pool::Max2, fuse_sum = d.pool == Pool::Sum;
   const Derived r = descriptor_derive(d, c);
   const bool dims_bad = d.in_c == 0 || d.out_c == 0 || d.in_h == 0 || d.in_w == 0 || d.out_h == 0 ||
@@ -117,30 +114,19 @@ ErrorCode descriptor_check(const Descriptor& d, const Config& c) {
   const bool fuse_bad = (d.pool != Pool::None && !conv) || (fuse_max && (d.out_h < 2 || d.out_w < 2)) ||
                         (fuse_sum && (d.out_ternary || !d.out_signed));
   const bool logits_bad = d.out_c > kMaxLogits || d.out_h != 1 || d.out_w != 1;
-  const bool pool_bad = d.stride == 0 || d.pad != 0 || d.in_c != d.out_c || d.kernel > d.in_h ||
-                        d.kernel > d.in_w || d.out_planes == 0 ||
-                        (sum ? d.out_ternary : d.out_planes != d.aplanes);
-  if (dims_bad || (weighted && conv_bad) || (conv && thr_bad) || (logits && logits_bad) || (pool && pool_bad) ||
-      fuse_bad) {
+  if (dims_bad || conv_bad || (conv && thr_bad) || (logits && logits_bad) || fuse_bad) {
     return ErrorCode::Shape;
   }
   if (d.in_base + r.in_words > c.act_bank_depth) return ErrorCode::Region;
-  if (weighted && d.w_base + r.w_words > c.wgt_depth) return ErrorCode::Region;
-  if (weighted && d.thr_base + r.thr_total > c.thr_depth) return ErrorCode::Region;
+  if (d.w_base + r.w_words > c.wgt_depth) return ErrorCode::Region;
+  if (d.thr_base + r.thr_total > c.thr_depth) return ErrorCode::Region;
   if (!logits) {
     if (d.out_base + r.out_words > c.act_bank_depth) return ErrorCode::Region;
     if (d.in_base < d.out_base + r.out_words && d.out_base < d.in_base + r.in_words) return ErrorCode::Overlap;
   }
-  if (weighted && r.acc_bound >= (std::int64_t{1} << (c.acc_w - 1)) - 1) return ErrorCode::Accumulator;
+  if (r.acc_bound >= (std::int64_t{1} << (c.acc_w - 1)) - 1) return ErrorCode::Accumulator;
   if (d.pool != Pool::None && r.line_words > c.line_depth) return ErrorCode::Region;
   if (fuse_sum && r.sum_bound >= (std::int64_t{1} << (d.out_planes - 1))) return ErrorCode::Accumulator;
-  if (pool) {
-    const std::int64_t win_h = std::int64_t{d.out_h - 1} * d.stride + d.kernel;
-    const std::int64_t win_w = std::int64_t{d.out_w - 1} * d.stride + d.kernel;
-    if (win_h > d.in_h || win_h + d.stride <= d.in_h || win_w > d.in_w || win_w + d.stride <= d.in_w) {
-      return ErrorCode::Shape;
-    }
-  }
   return ErrorCode::None;
 }
 
@@ -200,19 +186,20 @@ class Planner {
       switch (l.op) {
         case Op::Conv2d:
         case Op::Dense: {
-          // A max-pool right after a thresholded layer runs in that layer's write-back.
+          // A pool right after a thresholded layer runs in that layer's write-back.
           const bool fuse = i + 1 < pkg_.layers.size() && l.output == format::Output::Threshold &&
-                            pkg_.layers[i + 1].op == Op::MaxPool;
+                            (pkg_.layers[i + 1].op == Op::MaxPool || pkg_.layers[i + 1].op == Op::GlobalAvgPool);
           cur = weighted(static_cast<int>(i), where, cur, fuse ? static_cast<int>(i + 1) : -1);
           if (fuse) ++i;
           break;
         }
         case Op::MaxPool:
-          problem(fmt::format("{}: a max-pool runs fused into the write-back of the conv or dense layer "
-                              "before it, and this one does not follow one", where));
+        case Op::GlobalAvgPool:
+          problem(fmt::format("{}: a {} runs fused into the write-back of the conv or dense layer before it, "
+                              "and this one does not follow one", where,
+                              l.op == Op::MaxPool ? "max-pool" : "global average pool"));
           cur.g.h = l.out_shape.h, cur.g.w = l.out_shape.w;
           break;
-        case Op::GlobalAvgPool: cur = pool(static_cast<int>(i), where, cur, true); break;
       }
     }
     if (static_cast<int>(out_.steps.size()) > cfg_.max_descriptors()) {
@@ -297,7 +284,7 @@ class Planner {
     limit(where, "channel chunks", (d.in_c + cfg_.lanes - 1) / cfg_.lanes, 1, kMaxCount);
   }
 
-  // A conv or dense layer; `fused_pool` >= 0: the index of the max-pool fused into it.
+  // A conv or dense layer; `fused_pool` >= 0: the index of the pool fused into it.
   Flow weighted(int index, const std::string& where, const Flow& cur, int fused_pool) {
     const Layer& l = pkg_.layers[index];
     Step s;
@@ -401,65 +388,45 @@ class Planner {
       if (fused_pool >= 0) {
         const Layer& p = pkg_.layers[fused_pool];
         const std::string pwhere = fmt::format("layer {} ({})", fused_pool, p.name);
-        if (p.kernel != 2 || p.stride != 2) {
-          problem(fmt::format("{}: max-pool kernel {} stride {} is not supported (the write-back fuses "
-                              "2x2 windows with stride 2 only)", pwhere, p.kernel, p.stride));
-        }
-        d.pool = Pool::Max2;
-        // The pool's own shape (floor(ho / 2) when supported), so the layers after it line up
-        // with the package even when this pool is refused.
-        next.g.h = p.out_shape.h, next.g.w = p.out_shape.w;
         s.layer = fused_pool, s.name = l.name + "+" + p.name;
-        const std::int64_t line = std::int64_t{g.xgroups()} * g.ogroups();
-        if (line > cfg_.line_depth) {
-          problem(fmt::format("{}: max-pool line buffer words: {} pixel groups x {} channel groups = {} > "
-                              "LINE_DEPTH {}", pwhere, g.xgroups(), g.ogroups(), line, cfg_.line_depth));
+        // The pool's own shape, so the layers after it line up with the package even when this
+        // pool is refused.
+        next.g.h = p.out_shape.h, next.g.w = p.out_shape.w;
+        if (p.op == Op::MaxPool) {
+          if (p.kernel != 2 || p.stride != 2) {
+            problem(fmt::format("{}: max-pool kernel {} stride {} is not supported (the write-back fuses "
+                                "2x2 windows with stride 2 only)", pwhere, p.kernel, p.stride));
+          }
+          d.pool = Pool::Max2;
+          const std::int64_t line = std::int64_t{g.xgroups()} * g.ogroups();
+          if (line > cfg_.line_depth) {
+            problem(fmt::format("{}: max-pool line buffer words: {} pixel groups x {} channel groups = {} > "
+                                "LINE_DEPTH {}", pwhere, g.xgroups(), g.ogroups(), line, cfg_.line_depth));
+          }
+        } else {  // global average pool: per-channel sums of the map's codes, as int:P planes
+          d.pool = Pool::Sum;
+          const std::int64_t sum_abs = std::int64_t{g.ho()} * g.wo() * act.range().max_abs();
+          if (sum_abs > kMaxPoolSum) {
+            problem(fmt::format("{}: sums up to {} exceed {} (16-bit line-buffer lanes)", pwhere, sum_abs, kMaxPoolSum));
+          }
+          int planes = 2;
+          while ((std::int64_t{1} << (planes - 1)) <= sum_abs) ++planes;
+          limit(pwhere, "sum planes", planes, 1, kMaxSumPoolPlanes);
+          d.out_planes = planes, d.out_ternary = false, d.out_signed = true;
+          if (g.ogroups() > cfg_.line_depth) {
+            problem(fmt::format("{}: sum-pool line buffer words: {} channel groups > LINE_DEPTH {}", pwhere,
+                                g.ogroups(), cfg_.line_depth));
+          }
         }
       }
-      next.g.aplanes = d.out_planes, next.g.asigned = act.kind != ActKind::Uint;
+      next.g.aplanes = d.out_planes, next.g.asigned = d.out_signed || d.out_ternary;
       next.ternary = d.out_ternary;
-      next.max_abs = act.range().max_abs();
+      next.max_abs = d.pool == Pool::Sum ? std::int64_t{g.ho()} * g.wo() * act.range().max_abs()
+                                         : act.range().max_abs();
       next.g.in_base = place(where, g, next.g.tensor_words());
       d.out_base = next.g.in_base;
       s.out = next.g;
     }
-    out_.steps.push_back(s);
-    return next;
-  }
-
-  Flow pool(int index, const std::string& where, const Flow& cur, bool sum) {
-    const Layer& l = pkg_.layers[index];
-    Step s;
-    s.layer = index, s.name = l.name, s.in = cur.g;
-    Descriptor& d = s.desc;
-    d.op = sum ? Opcode::SumPool : Opcode::MaxPool;
-    d.aplanes = cur.g.aplanes;
-    d.in_c = d.out_c = cur.g.c, d.in_h = cur.g.h, d.in_w = cur.g.w;
-    d.in_base = cur.g.in_base;
-    Flow next = cur;
-    if (sum) {
-      if (cur.g.h != cur.g.w) problem(fmt::format("{}: global pool of a {}x{} map (needs a square map)", where, cur.g.h, cur.g.w));
-      d.kernel = cur.g.h, d.stride = 1, d.out_h = d.out_w = 1;
-      const std::int64_t sum_abs = std::int64_t{cur.g.h} * cur.g.w * cur.max_abs;
-      if (sum_abs > kMaxPoolSum) problem(fmt::format("{}: window sums up to {} exceed {}", where, sum_abs, kMaxPoolSum));
-      int planes = 2;
-      while ((std::int64_t{1} << (planes - 1)) <= sum_abs) ++planes;
-      d.out_planes = planes, d.out_ternary = false, d.out_signed = true;
-      limit(where, "sum planes", planes, 1, kMaxSumPlanes);
-      next.ternary = false, next.max_abs = sum_abs;
-    } else {
-      d.kernel = l.kernel, d.stride = l.stride;
-      d.out_h = l.out_shape.h, d.out_w = l.out_shape.w;
-      d.out_planes = cur.g.aplanes, d.out_ternary = cur.ternary;
-      d.out_signed = cur.g.asigned && !cur.ternary;  // int:K codes (ternary digits carry their sign)
-      limit(where, "stride", d.stride, 1, kMaxStride);
-    }
-    common_limits(where, d);
-    next.g.h = d.out_h, next.g.w = d.out_w, next.g.aplanes = d.out_planes;
-    next.g.asigned = sum || cur.g.asigned;
-    next.g.in_base = place(where, cur.g, next.g.tensor_words());
-    d.out_base = next.g.in_base;
-    s.out = next.g;
     out_.steps.push_back(s);
     return next;
   }
@@ -545,8 +512,6 @@ const char* opcode_name(Opcode op) {
   switch (op) {
     case Opcode::Conv: return "conv";
     case Opcode::Logits: return "logits";
-    case Opcode::MaxPool: return "maxpool";
-    case Opcode::SumPool: return "sumpool";
   }
   return "?";
 }

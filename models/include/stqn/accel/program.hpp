@@ -27,18 +27,16 @@ inline constexpr int kMaxDim = (1 << 11) - 1;     // heights and widths (DIM_W =
 inline constexpr int kMaxCount = (1 << 10) - 1;   // chunks, output groups (CNT_W = 10)
 inline constexpr int kMaxKernel = 255, kMaxPad = 255, kMaxStride = 255;
 inline constexpr int kMaxPlanes = 8;              // weight, input and conv output planes
-inline constexpr int kMaxSumPlanes = 15;          // window-sum (global average pool) output planes
 inline constexpr int kMaxShift = 15;              // wplanes - 1 + aplanes - 1 (array SHIFT_W = 4)
 inline constexpr int kMaxLevels = 255;            // thresholds per channel
 inline constexpr int kMaxLogits = 64;             // logit registers
-inline constexpr int kMaxPoolSum = (1 << 15) - 1; // |window sum| (16-bit pooling lanes)
-inline constexpr int kMaxSumPoolPlanes = 15;      // fused sum-pool output planes (16-bit sums)
+inline constexpr int kMaxPoolSum = (1 << 15) - 1; // |sum| of a fused sum-pool (16-bit line-buffer lanes)
+inline constexpr int kMaxSumPoolPlanes = 15;      // fused sum-pool output planes
 
+// Pooling has no opcode: it runs fused into the write-back of the conv before it (Pool).
 enum class Opcode : std::uint32_t {
-  Conv = 1,     // stride-1 conv, multi-threshold output codes
+  Conv = 1,     // stride-1 conv, multi-threshold output codes (optionally pooled)
   Logits = 2,   // conv on a map with a 1x1 output, logits = S + bias, then argmax
-  MaxPool = 3,  // max over kernel x kernel windows with stride, on codes
-  SumPool = 4,  // sums over kernel x kernel windows (global average pool: window = map)
 };
 
 // Pooling fused into a conv descriptor's write-back (w0[19:18]; docs/registers.md).
