@@ -238,6 +238,40 @@ TEST_F(Fixture, ValidDescriptorsDriveTheirDerivedFields) {
   EXPECT_LE(sum, h->cycles_o);
 }
 
+// The fused pools' own checks at their boundaries: line-buffer words (max-pool: 4 pixel groups x
+// G channel groups against LINE_DEPTH) and the sum bound (an 8 x 8 map of ternary codes sums to
+// at most 64: int8 holds it, int7 does not).
+TEST_F(Fixture, FusedPoolLimitsAreCheckedAtTheirBoundaries) {
+  auto conv = [&](accel::Pool pool, int size, int out_c, int out_planes) {
+    Descriptor d;
+    d.op = Opcode::Conv, d.pool = pool;
+    d.in_c = 1, d.out_c = out_c, d.in_h = d.in_w = d.out_h = d.out_w = size;
+    d.kernel = 1, d.pad = 0, d.stride = 1, d.aplanes = 1, d.wplanes = 1;
+    d.levels = 2, d.act_min = -1;  // ternary codes
+    d.out_planes = out_planes;
+    d.out_ternary = pool != accel::Pool::Sum, d.out_signed = true;
+    d.out_base = static_cast<int>(accel::descriptor_derive(d, config).in_words);
+    return d;
+  };
+  const int groups = config.line_depth / 4;  // 4 pixel groups per row
+  struct Case { const char* name; Descriptor d; ErrorCode want; };
+  const Case cases[] = {
+      {"max-pool line buffer full", conv(accel::Pool::Max2, 4 * config.cols, groups * config.rows, 1), ErrorCode::None},
+      {"max-pool line buffer + 1 group", conv(accel::Pool::Max2, 4 * config.cols, (groups + 1) * config.rows, 1),
+       ErrorCode::Region},
+      {"sums of 64 codes as int8", conv(accel::Pool::Sum, 8, config.rows, 8), ErrorCode::None},
+      {"sums of 64 codes as int7", conv(accel::Pool::Sum, 8, config.rows, 7), ErrorCode::Accumulator},
+      {"max-pool of a 1-pixel-high map", conv(accel::Pool::Max2, 1, config.rows, 1), ErrorCode::Shape},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ASSERT_EQ(accel::descriptor_check(c.d, config), c.want);
+    run({c.d});
+    EXPECT_EQ(h->error_code_o, static_cast<unsigned>(c.want));
+    EXPECT_EQ(launches.size(), c.want == ErrorCode::None ? 1u : 0u);
+  }
+}
+
 TEST_F(Fixture, ArgmaxTakesTheFirstLargestLogit) {
   for (int n = 0; n < 30; ++n) {
     Descriptor d;
