@@ -10,6 +10,13 @@
 // Weight layout (section 6.2): in w_base + (((og * K + ky) * K + kx) * chunks + k) * wplanes + bw.
 // Loop nest, outermost first: y, xg, og, ky, kx, k, bw, ba. One group = all (ky..ba) of a
 // (y, xg, og). Descriptor inputs must hold still while busy_o is high.
+//
+// Packed rows (cfg_packed_i, the int8 stem): one activation word holds PACK_ROWS image rows, one
+// byte each: pixel (iy, x) is byte iy mod PACK_ROWS of the word at
+// in_base + (iy / PACK_ROWS) * row_words + (x / COLS) * pix_words in bank x mod COLS (one channel,
+// one plane: pix_words = 1). The generator then addresses word row iy / PACK_ROWS and emits the
+// byte index iy mod PACK_ROWS with the beat (out_byte_o, the same for every column); row_off is
+// (floor(-pad / PACK_ROWS) * row_words) mod 2^AW instead.
 `default_nettype none
 
 module stqn_agen #(
@@ -17,7 +24,10 @@ module stqn_agen #(
   parameter integer AW    = 9,    // activation bank address bits
   parameter integer WAW   = 14,   // weight address bits
   parameter integer DIM_W = 11,   // spatial sizes up to 2^DIM_W - 1
-  parameter integer CNT_W = 10    // chunks, output groups, kernel, planes up to 2^CNT_W - 1
+  parameter integer CNT_W = 10,   // chunks, output groups, kernel, planes up to 2^CNT_W - 1
+  parameter integer PACK_ROWS = 4, // image rows per word in packed mode: a power of two >= 1
+  // Width of the byte index; derived, do not set.
+  parameter integer BYTE_W = (PACK_ROWS > 1) ? $clog2(PACK_ROWS) : 1
 ) (
   input  wire                    clk_i,
   input  wire                    rst_ni,
@@ -40,6 +50,7 @@ module stqn_agen #(
   input  wire [CNT_W-1:0]        cfg_aplanes_i,
   input  wire [AW-1:0]           cfg_in_base_i,
   input  wire [WAW-1:0]          cfg_w_base_i,
+  input  wire                    cfg_packed_i,    // packed image rows (see above)
   // Beat stream.
   output wire                    out_valid_o,
   input  wire                    out_ready_i,
@@ -49,6 +60,7 @@ module stqn_agen #(
   output wire [COLS-1:0]         out_col_en_o,    // column c's tap is inside the image
   output wire [WAW-1:0]          out_w_addr_o,
   output wire [3:0]              out_shift_o,     // bw + ba
+  output wire [BYTE_W-1:0]       out_byte_o,      // packed mode: the byte (image row) in the word
   output wire                    out_last_o,
   output wire [DIM_W-1:0]        out_y_o,         // the group's output row ...
   output wire [DIM_W-1:0]        out_xg_o,        // ... pixel group (x = xg * COLS + c) ...
@@ -59,6 +71,10 @@ module stqn_agen #(
   generate
     if (COLS < 2 || (1 << LOGC) != COLS) begin : g_bad_cols
       $error("stqn_agen: COLS must be a power of two >= 2");
+    end
+    if (PACK_ROWS < 1 || (1 << $clog2(PACK_ROWS)) != PACK_ROWS ||
+        BYTE_W != ((PACK_ROWS > 1) ? $clog2(PACK_ROWS) : 1)) begin : g_bad_pack
+      $error("stqn_agen: PACK_ROWS must be a power of two >= 1; do not set BYTE_W");
     end
   endgenerate
 
@@ -122,8 +138,13 @@ module stqn_agen #(
   // ---- Address registers, updated with the loop counters --------------------------------------
   // act address of bank j = in_base + yrow + kyrow + xcol + kxcol + kpl + ba
   //                         + (j < rot ? pix_words : 0)                       (all mod 2^AW)
+  // Unpacked: yrow = y * row_words, kyrow = (ky - pad) * row_words.
+  // Packed:   yrow = floor((y - pad) / PACK_ROWS) * row_words, ybyte = (y - pad) mod PACK_ROWS,
+  //           kyrow = floor((ybyte + ky) / PACK_ROWS) * row_words, byte = (ybyte + ky) mod PACK_ROWS,
+  //           so that yrow + kyrow = floor(iy / PACK_ROWS) * row_words for iy = y + ky - pad.
   reg  [AW-1:0]   yrow_q, kyrow_q, xcol_q, kxcol_q, kpl_q;
   reg  [AW-1:0]   yrow_d, kyrow_d, xcol_d, kxcol_d, kpl_d;
+  reg  [BYTE_W-1:0] ybyte_q, byte_q, ybyte_d, byte_d;
   reg  [LOGC-1:0] rot_q, rot_d;    // (kx - pad) mod COLS
   reg  [WAW-1:0]  w_addr_q, w_addr_d;
   wire [LOGC-1:0] rot0 = ~cfg_pad_i[LOGC-1:0] + 1'b1;  // (-pad) mod COLS
@@ -131,13 +152,25 @@ module stqn_agen #(
   wire [AW+CNT_W-1:0] aplanes_ext = {{AW{1'b0}}, cfg_aplanes_i};
   wire [AW+CNT_W-1:0] ba_ext      = {{AW{1'b0}}, ba_q};
   wire [AW-1:0]   aplanes_aw = aplanes_ext[AW-1:0];
+  // Byte indices count modulo PACK_ROWS; a wrap moves to the next word row.
+  localparam [BYTE_W-1:0] LAST_BYTE = PACK_ROWS[BYTE_W-1:0] - 1'b1;
+  wire [BYTE_W+CNT_W-1:0] neg_pad = ~{{BYTE_W{1'b0}}, cfg_pad_i} + 1'b1;
+  wire [BYTE_W-1:0] byte0      = neg_pad[BYTE_W-1:0] & LAST_BYTE;  // (-pad) mod PACK_ROWS
+  wire              ybyte_wrap = ybyte_q == LAST_BYTE;
+  wire              byte_wrap  = byte_q == LAST_BYTE;
+  wire [BYTE_W-1:0] ybyte_next = ybyte_wrap ? {BYTE_W{1'b0}} : ybyte_q + 1'b1;
+  wire [BYTE_W-1:0] byte_next  = byte_wrap ? {BYTE_W{1'b0}} : byte_q + 1'b1;
 
   always @(*) begin
     {yrow_d, kyrow_d, xcol_d, kxcol_d, kpl_d, rot_d, w_addr_d} =
         {yrow_q, kyrow_q, xcol_q, kxcol_q, kpl_q, rot_q, w_addr_q};
+    {ybyte_d, byte_d} = {ybyte_q, byte_q};
     if (!busy_q && start_i) begin
-      {yrow_d, xcol_d, kpl_d} = {(3 * AW){1'b0}};
-      kyrow_d  = cfg_row_off_i;
+      {xcol_d, kpl_d} = {(2 * AW){1'b0}};
+      yrow_d   = cfg_packed_i ? cfg_row_off_i : {AW{1'b0}};
+      kyrow_d  = cfg_packed_i ? {AW{1'b0}} : cfg_row_off_i;
+      ybyte_d  = byte0;
+      byte_d   = byte0;
       kxcol_d  = cfg_col_off_i;
       rot_d    = rot0;
       w_addr_d = cfg_w_base_i;
@@ -154,15 +187,32 @@ module stqn_agen #(
           if (rot_q == rot_max) kxcol_d = kxcol_q + cfg_pix_words_i;
         end
       end
-      if (inc_ky) kyrow_d = ky_end ? cfg_row_off_i : kyrow_q + cfg_row_words_i;
-      if (inc_xg) xcol_d  = xg_end ? {AW{1'b0}} : xcol_q + cfg_pix_words_i;
-      if (inc_y)  yrow_d  = y_end ? {AW{1'b0}} : yrow_q + cfg_row_words_i;
+      if (inc_xg) xcol_d = xg_end ? {AW{1'b0}} : xcol_q + cfg_pix_words_i;
+      if (!cfg_packed_i) begin
+        if (inc_ky) kyrow_d = ky_end ? cfg_row_off_i : kyrow_q + cfg_row_words_i;
+        if (inc_y)  yrow_d  = y_end ? {AW{1'b0}} : yrow_q + cfg_row_words_i;
+      end else begin
+        if (inc_y) begin
+          ybyte_d = ybyte_next;
+          if (ybyte_wrap) yrow_d = yrow_q + cfg_row_words_i;
+        end
+        if (inc_ky) begin
+          if (ky_end) begin
+            kyrow_d = {AW{1'b0}};
+            byte_d  = ybyte_d;
+          end else begin
+            byte_d = byte_next;
+            if (byte_wrap) kyrow_d = kyrow_q + cfg_row_words_i;
+          end
+        end
+      end
     end
   end
 
   always @(posedge clk_i) begin
     {yrow_q, kyrow_q, xcol_q, kxcol_q, kpl_q, rot_q, w_addr_q} <=
         {yrow_d, kyrow_d, xcol_d, kxcol_d, kpl_d, rot_d, w_addr_d};
+    {ybyte_q, byte_q} <= {ybyte_d, byte_d};
   end
 
   // ---- Validity of the taps: small signed arithmetic on the coordinates -----------------------
@@ -202,13 +252,15 @@ module stqn_agen #(
   assign out_rot_o    = rot_q;
   assign out_w_addr_o = w_addr_q;
   assign out_shift_o  = shift[3:0];
+  assign out_byte_o   = byte_q;
   assign out_last_o   = last;
   assign out_y_o      = y_q;
   assign out_xg_o     = xg_q;
   assign out_og_o     = og_q;
 
   // Planes are at most 8 (shift <= 14); the descriptor check bounds them.
-  wire unused_ok = &{1'b0, shift[CNT_W-1:4], aplanes_ext[AW+CNT_W-1:AW], ba_ext[AW+CNT_W-1:AW]};
+  wire unused_ok = &{1'b0, shift[CNT_W-1:4], aplanes_ext[AW+CNT_W-1:AW], ba_ext[AW+CNT_W-1:AW],
+                     neg_pad[BYTE_W+CNT_W-1:BYTE_W]};
 endmodule
 
 `default_nettype wire

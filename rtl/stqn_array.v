@@ -1,26 +1,39 @@
 // stqn_array: ROWS x COLS processing elements, each a LANES-wide ternary dot product (stqn_dot)
-// feeding one ACC_W-bit accumulator. Weights are broadcast along a row (one output channel),
-// activations along a column (one output pixel). See docs/architecture.md sections 2, 4 and 5.
+// feeding one ACC_W-bit accumulator through the PE's multiplier. Weights are broadcast along a
+// row (one output channel), activations along a column (one output pixel). See
+// docs/architecture.md sections 2, 4 and 5.
 //
-// A group is a run of beats ending with last_i. Each beat adds psum * 2^shift_i to every
-// accumulator (shift_i is the significance of the digit planes of that beat, the same for every
-// PE). After the last beat of a group, the final accumulators move to the output register and
-// the accumulators restart from zero, so the next group can start on the very next beat.
+// A group is a run of beats ending with last_i. Each beat adds one product to every accumulator:
+//   ternary beat (in_int8_i = 0): dot(row r's digits, column c's digits) * 2^shift_i, where
+//     shift_i is the significance of the beat's digit planes, the same for every PE; it must be
+//     <= 14 (2^shift is a 16-bit signed multiplier; planes are at most 8, which the controller
+//     checks; not an assertion, because benches start layers on random descriptors);
+//   int8 beat (in_int8_i = 1): weight_r * pixel_c, where weight_r is the int8 (two's complement)
+//     in the low byte of row r's weight word (bits [r*2*LANES +: 8]) and pixel_c the uint8 in
+//     byte in_byte_i of column c's activation word (bits [c*2*LANES + 8*in_byte_i +: 8]); the
+//     other bits are ignored. Both kinds use the same multiplier (a DSP block on FPGAs).
+// After the last beat of a group, the final accumulators move to the output register and the
+// accumulators restart from zero, so the next group can start on the very next beat.
 `default_nettype none
 
 module stqn_array #(
-  parameter integer LANES   = 16,
+  parameter integer LANES   = 16,  // a power of two, 4 .. 64
   parameter integer ROWS    = 2,
   parameter integer COLS    = 4,
   parameter integer ACC_W   = 24,
-  parameter integer SHIFT_W = 4    // digit-plane significance 0 .. 2^SHIFT_W - 1
+  parameter integer SHIFT_W = 4,   // digit-plane significance 0 .. min(2^SHIFT_W - 1, 14)
+  // Bytes of an activation word (the int8 beat's byte index selects one); derived, do not set.
+  parameter integer BYTE_W  = (LANES >= 8) ? $clog2(LANES / 4) : 1
 ) (
   input  wire                        clk_i,
   input  wire                        rst_ni,
-  // Input stream: one beat = one chunk of LANES digits for every row and column.
+  // Input stream: one beat = one chunk of LANES digits (or one int8 operand) for every row and
+  // column.
   input  wire                        in_valid_i,
   output wire                        in_ready_o,
   input  wire [SHIFT_W-1:0]          in_shift_i,
+  input  wire                        in_int8_i,  // int8 beat: weight_r * pixel_c (see above)
+  input  wire [BYTE_W-1:0]           in_byte_i,  // int8 beat: the pixel's byte in the word
   input  wire                        in_last_i,
   input  wire [ROWS*LANES*2-1:0]     in_w_i,     // row r, lane i: bits [(r*LANES+i)*2 +: 2]
   input  wire [COLS*LANES*2-1:0]     in_a_i,     // column c, lane i: bits [(c*LANES+i)*2 +: 2]
@@ -29,16 +42,25 @@ module stqn_array #(
   input  wire                        out_ready_i,
   output wire [ROWS*COLS*ACC_W-1:0]  out_acc_o   // PE (r, c) at [(r*COLS+c)*ACC_W +: ACC_W]
 );
-  localparam integer SUM_W = $clog2(LANES) + 2;
-  localparam integer PES   = ROWS * COLS;
-  localparam integer SCALE_W = (1 << SHIFT_W) + 1;  // signed, holds 2^(2^SHIFT_W - 1)
+  localparam integer SUM_W   = $clog2(LANES) + 2;
+  localparam integer PES     = ROWS * COLS;
+  localparam integer WORD_W  = 2 * LANES;
+  localparam integer BYTES   = WORD_W / 8;
+  // The multiplier: a per-PE signed multiplicand (the dot product, or the row's int8 weight) times
+  // a per-column multiplier that is never negative (2^shift, or the column's uint8 pixel), so
+  // that it fits one 16 x 16 signed DSP multiply (SB_MAC16, MULT18X18D, DSP48E1).
+  localparam integer OPA_W   = 8;
+  localparam integer OPB_W   = 16;
 
   generate
-    if (ACC_W < SUM_W + 1 || ACC_W > 32) begin : g_bad_acc
-      $error("stqn_array: ACC_W must be in [clog2(LANES)+3, 32]");
+    if (ACC_W < OPA_W + OPB_W - 1 || ACC_W > 32) begin : g_bad_acc
+      $error("stqn_array: ACC_W must be in [23, 32]");
     end
     if (ROWS < 1 || COLS < 1 || SHIFT_W < 1 || SHIFT_W > 4) begin : g_bad_shape
       $error("stqn_array: ROWS, COLS must be >= 1 and SHIFT_W in [1, 4]");
+    end
+    if (LANES < 4 || LANES > 64 || BYTE_W != ((BYTES > 1) ? $clog2(BYTES) : 1)) begin : g_bad_lanes
+      $error("stqn_array: LANES must be in [4, 64] (a word holds a byte, a dot product 8 bits); do not set BYTE_W");
     end
   endgenerate
 
@@ -47,21 +69,25 @@ module stqn_array #(
   wire advance = !out_valid_q || out_ready_i;
   assign in_ready_o = advance;
 
-  // ---- Stage 1: dot products -------------------------------------------------------------------
-  reg                   s1_valid_q, s1_last_q;
+  // ---- Stage 1: dot products (or int8 weights) and pixels --------------------------------------
+  reg                   s1_valid_q, s1_last_q, s1_int8_q;
   reg  [SHIFT_W-1:0]    s1_shift_q;
   wire                  s1_valid_d = advance ? in_valid_i : s1_valid_q;
   wire                  s1_last_d  = advance ? in_last_i  : s1_last_q;
+  wire                  s1_int8_d  = advance ? in_int8_i  : s1_int8_q;
   wire [SHIFT_W-1:0]    s1_shift_d = advance ? in_shift_i : s1_shift_q;
-  wire [PES*SUM_W-1:0]  psum_d;
-  reg  [PES*SUM_W-1:0]  psum_q;
+  wire [PES*OPA_W-1:0]  opa_d;
+  reg  [PES*OPA_W-1:0]  opa_q;
+  wire [COLS*8-1:0]     pixel_d;
+  reg  [COLS*8-1:0]     pixel_q;
 
   // ---- Stage 2: accumulators and output register ----------------------------------------------
-  // Every PE scales by the same power of two; on FPGAs with DSP blocks the multiply maps there.
+  // Every PE of a column multiplies by the same value; on FPGAs with DSP blocks the multiply maps
+  // there.
   wire                      acc_en  = advance && s1_valid_q;
   wire                      acc_clr = !rst_ni || (acc_en && s1_last_q);
-  wire signed [SCALE_W-1:0] scale   = {1'b0, {(SCALE_W-1){1'b0}} | ({{(SCALE_W-2){1'b0}}, 1'b1} << s1_shift_q)};
-  wire [PES*ACC_W-1:0]      sum_all;  // acc_q + psum * scale of every PE
+  wire [OPB_W-1:0]          scale   = {{(OPB_W-1){1'b0}}, 1'b1} << s1_shift_q;
+  wire [PES*ACC_W-1:0]      sum_all;  // acc_q + opa * opb of every PE
   wire [PES*ACC_W-1:0]      acc_d = acc_clr ? {(PES*ACC_W){1'b0}} : (acc_en ? sum_all : acc_q);
   reg  [PES*ACC_W-1:0]      acc_q;
   wire                      out_valid_d = (acc_en && s1_last_q) ? 1'b1 :
@@ -71,20 +97,36 @@ module stqn_array #(
 
   genvar r, c;
   generate
+    // Column c's pixel: one byte of its activation word, the same byte index for every column.
+    for (c = 0; c < COLS; c = c + 1) begin : g_pixel
+      wire [WORD_W-1:0] word = in_a_i[c*WORD_W +: WORD_W];
+      wire [7:0] pixel;
+      if (BYTES == 1) begin : g_one
+        assign pixel = word[7:0];
+        wire unused_byte = &{1'b0, in_byte_i};  // one byte per word: the index is always 0
+      end else begin : g_sel
+        assign pixel = word[{in_byte_i, 3'b000} +: 8];
+      end
+      assign pixel_d[c*8 +: 8] = advance ? pixel : pixel_q[c*8 +: 8];
+    end
+
     for (r = 0; r < ROWS; r = r + 1) begin : g_row
+      wire [7:0] weight = in_w_i[r*WORD_W +: 8];
       for (c = 0; c < COLS; c = c + 1) begin : g_col
         localparam integer P = r * COLS + c;
         wire signed [SUM_W-1:0] dot_sum;
         stqn_dot #(.LANES(LANES)) u_dot (
-          .w_i  (in_w_i[r*LANES*2 +: LANES*2]),
-          .a_i  (in_a_i[c*LANES*2 +: LANES*2]),
+          .w_i  (in_w_i[r*WORD_W +: WORD_W]),
+          .a_i  (in_a_i[c*WORD_W +: WORD_W]),
           .sum_o(dot_sum)
         );
-        assign psum_d[P*SUM_W +: SUM_W] = advance ? dot_sum : psum_q[P*SUM_W +: SUM_W];
+        wire [OPA_W-1:0] opa_in = in_int8_i ? weight : {{(OPA_W-SUM_W){dot_sum[SUM_W-1]}}, dot_sum};
+        assign opa_d[P*OPA_W +: OPA_W] = advance ? opa_in : opa_q[P*OPA_W +: OPA_W];
 
-        wire signed [SUM_W-1:0] psum = psum_q[P*SUM_W +: SUM_W];
+        wire signed [OPA_W-1:0] opa = opa_q[P*OPA_W +: OPA_W];
+        wire signed [OPB_W-1:0] opb = s1_int8_q ? {{(OPB_W-8){1'b0}}, pixel_q[c*8 +: 8]} : scale;
         wire signed [ACC_W-1:0] acc  = acc_q[P*ACC_W +: ACC_W];
-        wire signed [ACC_W-1:0] prod = psum * scale;  // truncated to ACC_W (see B in section 5)
+        wire signed [ACC_W-1:0] prod = opa * opb;  // |prod| < 2^22; the sum: B in section 5
         assign sum_all[P*ACC_W +: ACC_W] = acc + prod;
       end
     end
@@ -99,8 +141,10 @@ module stqn_array #(
       out_valid_q <= out_valid_d;
     end
     s1_last_q  <= s1_last_d;
+    s1_int8_q  <= s1_int8_d;
     s1_shift_q <= s1_shift_d;
-    psum_q     <= psum_d;
+    opa_q      <= opa_d;
+    pixel_q    <= pixel_d;
     acc_q      <= acc_d;
     out_acc_q  <= out_acc_d;
   end
@@ -109,13 +153,13 @@ module stqn_array #(
   assign out_acc_o   = out_acc_q;
 
 `ifdef STQN_ASSERT
-  stqn_hs_check #(.WIDTH(1 + SHIFT_W + (ROWS + COLS) * LANES * 2), .NAME("stqn_array.in"))
-  u_in_check (
+  stqn_hs_check #(.WIDTH(2 + SHIFT_W + BYTE_W + (ROWS + COLS) * LANES * 2),
+                  .NAME("stqn_array.in")) u_in_check (
     .clk_i  (clk_i),
     .rst_ni (rst_ni),
     .valid_i(in_valid_i),
     .ready_i(in_ready_o),
-    .data_i ({in_shift_i, in_last_i, in_w_i, in_a_i})
+    .data_i ({in_shift_i, in_int8_i, in_byte_i, in_last_i, in_w_i, in_a_i})
   );
   stqn_hs_check #(.WIDTH(PES * ACC_W), .NAME("stqn_array.out")) u_out_check (
     .clk_i  (clk_i),

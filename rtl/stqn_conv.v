@@ -2,6 +2,9 @@
 // banks and the weight memory (stqn_ram_dp), the bank-to-column rotation with zero padding, and
 // the PE array (stqn_array). Emits the accumulators of every (row, pixel group, output-channel
 // group) with its position. Thresholding and the write-back of codes are downstream.
+// In int8 mode (cfg_int8_i, the stem) the input image is stored with packed rows (stqn_agen) and
+// every beat multiplies each row's int8 weight by each column's uint8 pixel (stqn_array): one
+// beat per kernel tap.
 // The activation banks take writes (host loads or the write-back of codes) at any time the
 // layer being computed does not read those words; the host read port works while idle.
 `default_nettype none
@@ -51,6 +54,7 @@ module stqn_conv #(
   input  wire [CNT_W-1:0]           cfg_aplanes_i,
   input  wire [AW-1:0]              cfg_in_base_i,
   input  wire [WAW-1:0]             cfg_w_base_i,
+  input  wire                       cfg_int8_i,       // int8 stem mode: packed rows, int8 weights
   // Accumulators of each finished group.
   output wire                       out_valid_o,
   input  wire                       out_ready_i,
@@ -61,6 +65,8 @@ module stqn_conv #(
 );
   localparam integer LOGC  = $clog2(COLS);
   localparam integer TAG_W = 2 * DIM_W + CNT_W;
+  localparam integer PACK_ROWS = 2 * LANES / 8;  // int8 mode: image rows (bytes) per word
+  localparam integer BYTE_W = (PACK_ROWS > 1) ? $clog2(PACK_ROWS) : 1;
 
   // ---- Address generator ----------------------------------------------------------------------
   wire                  ag_valid, ag_last;
@@ -69,12 +75,14 @@ module stqn_conv #(
   wire [LOGC-1:0]       ag_rot;
   wire [WAW-1:0]        ag_w_addr;
   wire [3:0]            ag_shift;
+  wire [BYTE_W-1:0]     ag_byte;
   wire [DIM_W-1:0]      ag_y, ag_xg;
   wire [CNT_W-1:0]      ag_og;
   wire                  advance;  // the array takes a beat this cycle (or has room for one)
   wire                  agen_busy;
 
-  stqn_agen #(.COLS(COLS), .AW(AW), .WAW(WAW), .DIM_W(DIM_W), .CNT_W(CNT_W)) u_agen (
+  stqn_agen #(.COLS(COLS), .AW(AW), .WAW(WAW), .DIM_W(DIM_W), .CNT_W(CNT_W),
+              .PACK_ROWS(PACK_ROWS)) u_agen (
     .clk_i          (clk_i),
     .rst_ni         (rst_ni),
     .start_i        (start_i),
@@ -95,6 +103,7 @@ module stqn_conv #(
     .cfg_aplanes_i  (cfg_aplanes_i),
     .cfg_in_base_i  (cfg_in_base_i),
     .cfg_w_base_i   (cfg_w_base_i),
+    .cfg_packed_i   (cfg_int8_i),
     .out_valid_o    (ag_valid),
     .out_ready_i    (advance),
     .out_bank_en_o  (ag_bank_en),
@@ -103,6 +112,7 @@ module stqn_conv #(
     .out_col_en_o   (ag_col_en),
     .out_w_addr_o   (ag_w_addr),
     .out_shift_o    (ag_shift),
+    .out_byte_o     (ag_byte),
     .out_last_o     (ag_last),
     .out_y_o        (ag_y),
     .out_xg_o       (ag_xg),
@@ -111,7 +121,8 @@ module stqn_conv #(
 
   // ---- Memory stage: reads issued for the generator's beat, results one cycle later ----------
   wire ag_fire = ag_valid && advance;
-  reg             m_valid_q, m_last_q;
+  reg             m_valid_q, m_last_q, m_int8_q;
+  reg [BYTE_W-1:0] m_byte_q;
   reg [LOGC-1:0]  m_rot_q;
   reg [COLS-1:0]  m_col_en_q;
   reg [3:0]       m_shift_q;
@@ -121,6 +132,8 @@ module stqn_conv #(
   wire [LOGC-1:0] m_rot_d    = advance ? ag_rot : m_rot_q;
   wire [COLS-1:0] m_col_en_d = advance ? ag_col_en : m_col_en_q;
   wire [3:0]      m_shift_d  = advance ? ag_shift : m_shift_q;
+  wire            m_int8_d   = advance ? cfg_int8_i : m_int8_q;
+  wire [BYTE_W-1:0] m_byte_d = advance ? ag_byte : m_byte_q;
   wire [TAG_W-1:0] m_tag_d   = advance ? {ag_y, ag_xg, ag_og} : m_tag_q;
 
   always @(posedge clk_i) begin
@@ -130,6 +143,8 @@ module stqn_conv #(
     m_rot_q    <= m_rot_d;
     m_col_en_q <= m_col_en_d;
     m_shift_q  <= m_shift_d;
+    m_int8_q   <= m_int8_d;
+    m_byte_q   <= m_byte_d;
     m_tag_q    <= m_tag_d;
   end
 
@@ -165,7 +180,7 @@ module stqn_conv #(
   always @(posedge clk_i) rd_bank_q <= act_rd_bank_i;
   assign act_rd_data_o = bank_data[rd_bank_q*2*LANES +: 2*LANES];
 
-  // Column c reads bank (c + rot) mod COLS; taps outside the image read digit 0.
+  // Column c reads bank (c + rot) mod COLS; taps outside the image read digit 0 (pixel 0).
   wire [COLS*2*LANES-1:0] act;
   genvar c;
   generate
@@ -186,6 +201,8 @@ module stqn_conv #(
     .in_valid_i (m_valid_q),
     .in_ready_o (array_in_ready),
     .in_shift_i (m_shift_q),
+    .in_int8_i  (m_int8_q),
+    .in_byte_i  (m_byte_q),
     .in_last_i  (m_last_q),
     .in_w_i     (w_data),
     .in_a_i     (act),

@@ -128,6 +128,7 @@ module stqn_core #(
     .cfg_aplanes_i(cfg_aplanes_i),
     .cfg_in_base_i(cfg_in_base_i),
     .cfg_w_base_i (cfg_w_base_i),
+    .cfg_int8_i   (1'b0),
     .out_valid_o  (conv_valid),
     .out_ready_i  (wb_ready),
     .out_acc_o    (conv_acc),

@@ -1,6 +1,14 @@
-// stqn_dot: LANES-wide ternary dot product. Each lane's product is formed as a 2-bit code by two
-// 4-input functions, and the codes are summed by stqn_sum_tree (docs/architecture.md sections 2
-// and 5). Combinational.
+// stqn_dot: LANES-wide ternary dot product (docs/architecture.md sections 2 and 5).
+// Combinational. Lanes are summed in pairs first: a pair's sum p0 + p1 in [-2, 2] is formed
+// from the raw digits by six 4-input functions (one LUT4 each, no adder):
+//   odd  = nz0 ^ nz1              (nz = w.nz & a.nz: the product is nonzero)
+//   both = nz0 & nz1
+//   neg0 = nz0 & (w0.neg ^ a0.neg), neg1 likewise (the product is -1)
+//   u    = both - neg0 - neg1 in {-1, 0, 1}, as a 2-bit two's complement {u1, u0}
+// so that p0 + p1 = odd + 2u, i.e. {u1, u0, odd} is its 3-bit two's complement. stqn_sum_tree
+// adds the LANES/2 pair sums. On iCE40 (STQN_ICE40) the six functions are SB_LUT4 instances
+// (Yosys maps the same logic to 7 LUT4 per pair); otherwise the same functions in Verilog, which
+// tb/stqn_dot checks against the instances bit-exactly.
 `default_nettype none
 
 module stqn_dot #(
@@ -10,22 +18,43 @@ module stqn_dot #(
   input  wire [2*LANES-1:0]              a_i,   // lane i: {neg, nz}
   output wire signed [$clog2(LANES)+1:0] sum_o  // sum of the LANES products, in [-LANES, LANES]
 );
-  wire [2*LANES-1:0] prod;
-
-  genvar i;
+  genvar k;
   generate
-    for (i = 0; i < LANES; i = i + 1) begin : g_lane
+    if (LANES == 1) begin : g_one
       // {neg, nz} is the 2-bit two's complement of w * a: 01 = +1, 11 = -1, 00 = 0.
-      wire nz  = w_i[2*i] & a_i[2*i];
-      wire neg = nz & (w_i[2*i+1] ^ a_i[2*i+1]);
-      assign prod[2*i +: 2] = {neg, nz};
+      wire nz = w_i[0] & a_i[0];
+      assign sum_o = {nz & (w_i[1] ^ a_i[1]), nz};
+    end else begin : g_pairs
+      localparam integer PAIRS = LANES / 2;
+      wire [3*PAIRS-1:0] pair;  // pair k = lanes 2k, 2k+1: bits [3k +: 3]
+      for (k = 0; k < PAIRS; k = k + 1) begin : g_pair
+        wire wn0 = w_i[4*k],     ws0 = w_i[4*k+1], wn1 = w_i[4*k+2], ws1 = w_i[4*k+3];
+        wire an0 = a_i[4*k],     as0 = a_i[4*k+1], an1 = a_i[4*k+2], as1 = a_i[4*k+3];
+        wire odd, both, neg0, neg1, u0, u1;
+`ifdef STQN_ICE40
+        // LUT_INIT bit {I3, I2, I1, I0} is the function's value at those inputs.
+        SB_LUT4 #(.LUT_INIT(16'h7888)) u_odd  (.I0(wn0), .I1(an0), .I2(wn1), .I3(an1), .O(odd));
+        SB_LUT4 #(.LUT_INIT(16'h8000)) u_both (.I0(wn0), .I1(an0), .I2(wn1), .I3(an1), .O(both));
+        SB_LUT4 #(.LUT_INIT(16'h0880)) u_neg0 (.I0(wn0), .I1(an0), .I2(ws0), .I3(as0), .O(neg0));
+        SB_LUT4 #(.LUT_INIT(16'h0880)) u_neg1 (.I0(wn1), .I1(an1), .I2(ws1), .I3(as1), .O(neg1));
+        SB_LUT4 #(.LUT_INIT(16'h9696)) u_u0   (.I0(both), .I1(neg0), .I2(neg1), .I3(1'b0), .O(u0));
+        SB_LUT4 #(.LUT_INIT(16'hd4d4)) u_u1   (.I0(both), .I1(neg0), .I2(neg1), .I3(1'b0), .O(u1));
+`else
+        assign odd  = (wn0 & an0) ^ (wn1 & an1);
+        assign both = wn0 & an0 & wn1 & an1;
+        assign neg0 = wn0 & an0 & (ws0 ^ as0);
+        assign neg1 = wn1 & an1 & (ws1 ^ as1);
+        assign u0   = both ^ neg0 ^ neg1;
+        assign u1   = both ? (neg0 & neg1) : (neg0 | neg1);
+`endif
+        assign pair[3*k +: 3] = {u1, u0, odd};
+      end
+      stqn_sum_tree #(.N(PAIRS), .W(3)) u_tree (
+        .in_i (pair),
+        .sum_o(sum_o)
+      );
     end
   endgenerate
-
-  stqn_sum_tree #(.N(LANES), .W(2)) u_tree (
-    .in_i (prod),
-    .sum_o(sum_o)
-  );
 endmodule
 
 `default_nettype wire

@@ -1,6 +1,7 @@
-// stqn_array: groups of random beats (ternary digits, random digit-plane shifts) through the
-// ROWS x COLS array under random input stalls and output back-pressure, compared bit-exactly with
-// a C++ accumulation; reset in the middle of a run; the handshake assertions.
+// stqn_array: groups of random beats (ternary digits with random digit-plane shifts, int8 weight x
+// uint8 pixel beats on random words, and both mixed) through the ROWS x COLS array under random
+// input stalls and output back-pressure, compared bit-exactly with a C++ accumulation; reset in
+// the middle of a run; the handshake assertions.
 #include STQN_TB_HEADER
 
 #include "stqn_tb/harness.hpp"
@@ -8,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <random>
@@ -19,21 +21,43 @@ constexpr int kLanes = STQN_P_LANES, kRows = STQN_P_ROWS, kCols = STQN_P_COLS;
 constexpr int kAccBits = STQN_P_ACC_W, kShiftBits = STQN_P_SHIFT_W;
 using Dut = STQN_TB_MODEL;
 
+constexpr int kWordBits = 2 * kLanes;
+constexpr int kBytes = kWordBits / 8;  // bytes of an activation word (int8 beats pick one)
+constexpr int kMaxShift = std::min(14, (1 << kShiftBits) - 1);  // 2^shift: a 16-bit signed value
+static_assert(kWordBits <= 64, "words are held in 64-bit integers here");
+
+// One beat as the array sees it: the raw weight word of each row and activation word of each
+// column. A ternary beat's words hold digits; an int8 beat's words are random bits with the
+// operands at the documented places (weight: low byte of the row's word; pixel: byte `byte` of
+// the column's word), so that the array must ignore every other bit.
 struct Beat {
-  std::vector<int> w;  // (ROWS, LANES)
-  std::vector<int> a;  // (COLS, LANES)
+  std::vector<std::uint64_t> w;  // (ROWS) words
+  std::vector<std::uint64_t> a;  // (COLS) words
+  bool int8 = false;
+  int byte = 0;
   int shift = 0;
   bool last = false;
 };
 
-// Expected accumulators of one group: (ROWS, COLS), S = sum over beats of dot * 2^shift.
+std::int64_t digit_at(std::uint64_t word, int lane) {
+  return stqn_tb::digit_decode(static_cast<std::uint32_t>((word >> (2 * lane)) & 3u));
+}
+std::int64_t weight_of(const Beat& b, int r) { return static_cast<std::int8_t>(b.w[r] & 0xffu); }
+std::int64_t pixel_of(const Beat& b, int c) { return (b.a[c] >> (8 * b.byte)) & 0xffu; }
+
+// Expected accumulators of one group: (ROWS, COLS), S = sum over beats of
+// dot * 2^shift (ternary) or weight_r * pixel_c (int8).
 std::vector<std::int64_t> group_golden(const std::vector<Beat>& group) {
   std::vector<std::int64_t> acc(kRows * kCols, 0);
   for (const Beat& b : group) {
     for (int r = 0; r < kRows; ++r) {
       for (int c = 0; c < kCols; ++c) {
+        if (b.int8) {
+          acc[r * kCols + c] += weight_of(b, r) * pixel_of(b, c);
+          continue;
+        }
         std::int64_t dot = 0;
-        for (int i = 0; i < kLanes; ++i) dot += b.w[r * kLanes + i] * b.a[c * kLanes + i];
+        for (int i = 0; i < kLanes; ++i) dot += digit_at(b.w[r], i) * digit_at(b.a[c], i);
         acc[r * kCols + c] += dot << b.shift;
       }
     }
@@ -41,24 +65,58 @@ std::vector<std::int64_t> group_golden(const std::vector<Beat>& group) {
   return acc;
 }
 
-// A random group whose every partial sum fits the accumulator (as the compiler guarantees).
-std::vector<Beat> group_random(std::mt19937_64& rng, bool planes) {
+std::uint64_t word_random(std::mt19937_64& rng) {
+  return kWordBits == 64 ? rng() : rng() & ((std::uint64_t{1} << kWordBits) - 1);
+}
+
+std::uint64_t word_of_digits(std::mt19937_64& rng) {
+  std::uniform_int_distribution<int> digit(-1, 1);
+  std::uint64_t word = 0;
+  for (int i = 0; i < kLanes; ++i)
+    word |= std::uint64_t{stqn_tb::digit_encode(digit(rng))} << (2 * i);
+  return word;
+}
+
+// A byte that is an extreme (0, 127, 128 = -128 as int8, 255) half of the time.
+std::uint64_t byte_random(std::mt19937_64& rng) {
+  static const std::uint64_t extremes[] = {0, 127, 128, 255};
+  return rng() % 2 ? extremes[rng() % 4] : rng() % 256;
+}
+
+enum class Kind { Ternary, Planes, Int8, Mixed };
+
+// A random group whose every partial sum fits the accumulator (as the compiler guarantees):
+// ternary beats at shift 0 (Ternary) or random digit-plane shifts (Planes), int8 beats (Int8), or
+// both kinds in one group (Mixed).
+std::vector<Beat> group_random(std::mt19937_64& rng, Kind kind) {
   const int beats = std::uniform_int_distribution<int>(1, 24)(rng);
-  int max_shift = 0;
-  if (planes) {
-    while (max_shift + 1 < (1 << kShiftBits) &&
-           std::int64_t{beats} * kLanes << (max_shift + 1) < (std::int64_t{1} << (kAccBits - 1)))
-      ++max_shift;
-  }
-  std::uniform_int_distribution<int> digit(-1, 1), shift(0, max_shift);
+  const std::int64_t int8_bound = 255 * 128;
+  std::int64_t budget = (std::int64_t{1} << (kAccBits - 1)) - 1;  // what the later beats may add
   std::vector<Beat> group(beats);
   for (int n = 0; n < beats; ++n) {
     Beat& b = group[n];
-    b.w.resize(kRows * kLanes);
-    b.a.resize(kCols * kLanes);
-    for (int& v : b.w) v = digit(rng);
-    for (int& v : b.a) v = digit(rng);
-    b.shift = shift(rng);
+    b.int8 = kind == Kind::Int8 || (kind == Kind::Mixed && rng() % 2);
+    const int left = beats - n - 1;  // keep room for the worst case of every later beat
+    const std::int64_t reserve = left * (kind == Kind::Planes ? kLanes : int8_bound);
+    if (b.int8) {
+      b.byte = static_cast<int>(rng() % kBytes);
+      for (auto& w : b.w = std::vector<std::uint64_t>(kRows)) w = (word_random(rng) & ~0xffull) | byte_random(rng);
+      for (auto& a : b.a = std::vector<std::uint64_t>(kCols)) {
+        a = word_random(rng) & ~(0xffull << (8 * b.byte));
+        a |= byte_random(rng) << (8 * b.byte);
+      }
+      budget -= int8_bound;
+    } else {
+      int max_shift = 0;
+      if (kind != Kind::Ternary) {
+        while (max_shift < kMaxShift && (std::int64_t{kLanes} << (max_shift + 1)) <= budget - reserve)
+          ++max_shift;
+      }
+      b.shift = std::uniform_int_distribution<int>(0, max_shift)(rng);
+      for (auto& w : b.w = std::vector<std::uint64_t>(kRows)) w = word_of_digits(rng);
+      for (auto& a : b.a = std::vector<std::uint64_t>(kCols)) a = word_of_digits(rng);
+      budget -= std::int64_t{kLanes} << b.shift;
+    }
     b.last = n + 1 == beats;
   }
   return group;
@@ -70,11 +128,11 @@ struct Fixture : ::testing::Test {
   stqn_tb::Harness<Dut> h{seed};
 
   void drive(const Beat& b) {
-    for (int i = 0; i < kRows * kLanes; ++i)
-      stqn_tb::field_put(h->in_w_i, 2 * i, 2, stqn_tb::digit_encode(b.w[i]));
-    for (int i = 0; i < kCols * kLanes; ++i)
-      stqn_tb::field_put(h->in_a_i, 2 * i, 2, stqn_tb::digit_encode(b.a[i]));
+    for (int r = 0; r < kRows; ++r) stqn_tb::field_put(h->in_w_i, r * kWordBits, kWordBits, b.w[r]);
+    for (int c = 0; c < kCols; ++c) stqn_tb::field_put(h->in_a_i, c * kWordBits, kWordBits, b.a[c]);
     h->in_shift_i = b.shift;
+    h->in_int8_i = b.int8;
+    h->in_byte_i = b.byte;
     h->in_last_i = b.last;
   }
 
@@ -127,7 +185,7 @@ struct Fixture : ::testing::Test {
 TEST_F(Fixture, MatchesGoldenAtFullRate) {
   h.reset();
   std::vector<std::vector<Beat>> groups;
-  for (int g = 0; g < 40; ++g) groups.push_back(group_random(rng, false));
+  for (int g = 0; g < 40; ++g) groups.push_back(group_random(rng, Kind::Ternary));
   std::size_t beats = 0;
   for (const auto& g : groups) beats += g.size();
   const std::uint64_t cycles = run(groups, 1.0, 1.0);
@@ -139,7 +197,7 @@ TEST_F(Fixture, MatchesGoldenUnderRandomStallsAndBackPressure) {
   h.reset();
   for (double p : {0.3, 0.7}) {
     std::vector<std::vector<Beat>> groups;
-    for (int g = 0; g < 40; ++g) groups.push_back(group_random(rng, g % 2 == 1));
+    for (int g = 0; g < 40; ++g) groups.push_back(group_random(rng, g % 2 == 1 ? Kind::Planes : Kind::Ternary));
     run(groups, p, 1.0 - p / 2);
   }
 }
@@ -147,15 +205,55 @@ TEST_F(Fixture, MatchesGoldenUnderRandomStallsAndBackPressure) {
 TEST_F(Fixture, DigitPlaneShiftsReachTheAccumulatorWidth) {
   h.reset();
   std::vector<std::vector<Beat>> groups;
-  for (int g = 0; g < 60; ++g) groups.push_back(group_random(rng, true));
+  for (int g = 0; g < 60; ++g) groups.push_back(group_random(rng, Kind::Planes));
   run(groups, 0.8, 0.6);
+}
+
+// int8 groups (random operands, half of them extremes: pixel 0/255, weight -128/127) back to back
+// with ternary and digit-plane groups and groups mixing both kinds, at full rate (no bubble when
+// the kind changes) and under stalls.
+TEST_F(Fixture, Int8BeatsMatchGoldenMixedWithTernaryGroups) {
+  h.reset();
+  const Kind kinds[] = {Kind::Int8, Kind::Ternary, Kind::Int8, Kind::Planes, Kind::Mixed};
+  std::vector<std::vector<Beat>> groups;
+  for (int g = 0; g < 60; ++g) groups.push_back(group_random(rng, kinds[g % 5]));
+  std::size_t beats = 0;
+  for (const auto& g : groups) beats += g.size();
+  EXPECT_EQ(run(groups, 1.0, 1.0), beats + 2);
+  groups.clear();
+  for (int g = 0; g < 60; ++g) groups.push_back(group_random(rng, kinds[rng() % 5]));
+  run(groups, 0.6, 0.7);
+}
+
+// The int8 extremes accumulated over a stem group (9 taps) and over the longest test group:
+// 255 * -128 and 255 * 127 in every beat, the byte index walking every byte of the word.
+TEST_F(Fixture, Int8ExtremesReachTheStemBound) {
+  h.reset();
+  std::vector<std::vector<Beat>> groups;
+  for (int beats : {9, 24}) {
+    for (std::uint64_t weight : {0x80ull, 0x7full}) {
+      std::vector<Beat> group(beats);
+      for (int n = 0; n < beats; ++n) {
+        Beat& b = group[n];
+        b.int8 = true;
+        b.byte = n % kBytes;
+        b.w.assign(kRows, (word_random(rng) & ~0xffull) | weight);
+        b.a.assign(kCols, word_random(rng) | (0xffull << (8 * b.byte)));
+        b.last = n + 1 == beats;
+      }
+      groups.push_back(group);
+      const auto exp = group_golden(group);
+      EXPECT_EQ(exp[0], beats * 255 * (weight == 0x80 ? -128 : 127));  // the model itself
+    }
+  }
+  run(groups, 0.9, 0.9);
 }
 
 TEST_F(Fixture, ResetMidGroupLeavesArrayReadyForNextRun) {
   h.reset();
   // Start a group and stop half-way with an unread result pending.
-  const auto first = group_random(rng, true);
-  run({group_random(rng, false)}, 1.0, 1.0);
+  const auto first = group_random(rng, Kind::Planes);
+  run({group_random(rng, Kind::Ternary)}, 1.0, 1.0);
   h->in_valid_i = 1;
   for (std::size_t n = 0; n + 1 < first.size(); ++n) {
     drive(first[n]);
@@ -165,14 +263,14 @@ TEST_F(Fixture, ResetMidGroupLeavesArrayReadyForNextRun) {
   h.reset(1);
   EXPECT_EQ(h->out_valid_o, 0);
   std::vector<std::vector<Beat>> groups;
-  for (int g = 0; g < 10; ++g) groups.push_back(group_random(rng, true));
+  for (int g = 0; g < 10; ++g) groups.push_back(group_random(rng, Kind::Planes));
   run(groups, 0.6, 0.6);
 }
 
 TEST_F(Fixture, AssertionCatchesSourceDroppingValid) {
   h.reset();
   // Hold the output register full so the array stops accepting, then withdraw the beat.
-  Beat b = group_random(rng, false).front();
+  Beat b = group_random(rng, Kind::Ternary).front();
   b.last = true;
   drive(b);
   h->in_valid_i = 1;

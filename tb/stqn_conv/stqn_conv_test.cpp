@@ -2,13 +2,18 @@
 // conv layers run under random back-pressure, every group's accumulators compared bit-exactly
 // with the golden conv2d_accumulate (naming channel and pixel). The reference network's block
 // shapes run at one beat per cycle; their cycles and utilisation are printed (and written as JSON
-// when STQN_BENCH_OUT is set).
+// when STQN_BENCH_OUT is set). The int8 stem mode (packed image rows, int8 weights x uint8 pixels,
+// one beat per tap): random stems alternating with ternary layers, and the shipped reference
+// package's stem on a real Fashion-MNIST image and on random and saturated images, bit-exact and
+// at one beat per cycle.
 #include STQN_TB_HEADER
 
+#include "stqn/idx.hpp"
 #include "stqn/reference.hpp"
 #include "stqn_tb/harness.hpp"
 #include "stqn_tb/host.hpp"
 #include "stqn_tb/layout.hpp"
+#include "../stqn_agen/stem_layout.hpp"
 
 #include <gtest/gtest.h>
 
@@ -41,6 +46,7 @@ struct Fixture : ::testing::Test {
     h->act_rd_en_i = 0;
     h->w_wr_en_i = 0;
     h->out_ready_i = 0;
+    h->cfg_int8_i = 0;
   }
 
   void load(const stqn_tb::ConvCase& cc) {
@@ -68,11 +74,38 @@ struct Fixture : ::testing::Test {
     h->w_wr_en_i = 0;
   }
 
-  // Runs a loaded layer and checks every group; returns the cycles from start to the last group.
-  std::uint64_t run(const stqn_tb::ConvCase& cc, double p_ready) {
+  // Loads an int8 stem layer: the image with packed rows, one weight word per (og, ky, kx).
+  void load_stem(const stqn_tb::ConvCase& cc) {
+    const auto banks = stqn_tb::stem::image_banks(cc.g, cc.in, kBankDepth);
+    const auto wmem = stqn_tb::stem::weight_words(cc.g, cc.golden.weights, kWDepth);
+    for (int b = 0; b < kCols; ++b)
+      for (int a = 0; a < kBankDepth; ++a) {
+        if (banks[b][a] == stqn_tb::stem::kNone) continue;
+        h->act_wr_en_i = 1u << b;
+        h->act_wr_addr_i = a;
+        stqn_tb::field_put(h->act_wr_data_i, b * 2 * kLanes, 2 * kLanes, banks[b][a]);
+        h.tick();
+      }
+    h->act_wr_en_i = 0;
+    h->w_wr_en_i = 1;
+    for (int a = 0; a < kWDepth; ++a) {
+      if (wmem[a][0] == stqn_tb::stem::kNone) continue;
+      h->w_wr_addr_i = a;
+      for (int r = 0; r < kRows; ++r)
+        stqn_tb::field_put(h->w_wr_data_i, r * 2 * kLanes, 2 * kLanes, wmem[a][r]);
+      h.tick();
+    }
+    h->w_wr_en_i = 0;
+  }
+
+  // Runs a loaded layer (a ternary/digit-plane conv, or with `stem` an int8 stem) and checks every
+  // group; returns the cycles from start to the last group.
+  std::uint64_t run(const stqn_tb::ConvCase& cc, double p_ready, bool stem = false) {
     const stqn_tb::ConvGeometry& g = cc.g;
     const stqn::Tensor expected = stqn::conv2d_accumulate(cc.golden, cc.in);
-    stqn_tb::conv_config_drive(h, g, kAddrBits);
+    if (stem) stqn_tb::stem::config_drive(h, g, kAddrBits);
+    else stqn_tb::conv_config_drive(h, g, kAddrBits);
+    h->cfg_int8_i = stem;
     h->start_i = 1;
     h.tick();
     h->start_i = 0;
@@ -138,6 +171,59 @@ TEST_F(Fixture, MatchesGoldenConvolutionUnderBackPressure) {
         ASSERT_EQ(stqn_tb::field_get(h->act_rd_data_o, 2 * i, 2), stqn_tb::digit_encode(banks[b][a][i]))
             << "bank " << b << " address " << a << " lane " << i;
     }
+  }
+}
+
+// Random stems (kernels 1, 3, 5, padding, every byte position, extremes) alternating with ternary
+// layers on the same datapath, under back-pressure.
+TEST_F(Fixture, StemInt8MatchesGoldenAlternatingWithTernaryLayers) {
+  h.reset();
+  for (int n = 0; n < 12; ++n) {
+    const auto cc = stqn_tb::stem::stem_random(rng, kLanes, kRows, kCols, kBankDepth, kWDepth);
+    const auto& g = cc.g;
+    SCOPED_TRACE(testing::Message() << "stem " << n << ": O=" << g.o << " " << g.h << "x" << g.w
+                                    << " K=" << g.k << " pad=" << g.pad);
+    load_stem(cc);
+    run(cc, n % 2 ? 1.0 : 0.5, true);
+    if (HasFailure()) return;
+    const auto next = stqn_tb::conv_random(rng, kLanes, kRows, kCols, kBankDepth, kWDepth);
+    load(next);
+    run(next, 0.7);
+    if (HasFailure()) return;
+  }
+}
+
+// The shipped reference package's stem (32 channels, int8 weights, 3x3, padding 1) on a real
+// Fashion-MNIST test image, a random image and a saturated one (every pixel 255): bit-exact, one
+// beat per tap per cycle (28 * ceil(28 / COLS) * ceil(32 / ROWS) * 9 beats + 3 cycles of latency).
+TEST_F(Fixture, ReferenceStemRunsInt8AtOneBeatPerCycle) {
+  const stqn::Package pkg = stqn::package_load(STQN_REFERENCE_PACKAGE);
+  const stqn::Layer& stem = pkg.layers.at(0);
+  ASSERT_EQ(stem.kernel, 3);
+  ASSERT_EQ(stem.padding, 1);
+  ASSERT_EQ(stem.weight_type.kind, stqn::format::WeightKind::Int);
+  ASSERT_EQ(stem.weight_type.bits, 8);
+  const stqn::Dataset data = stqn::idx_load(STQN_DATA_DIR, "t10k");
+  const int index = static_cast<int>(seed % static_cast<std::uint64_t>(data.count));
+  stqn_tb::ConvCase cc;
+  stqn_tb::ConvGeometry& g = cc.g;
+  g.lanes = kLanes, g.rows = kRows, g.cols = kCols;
+  g.c = 1, g.h = 28, g.w = 28, g.k = 3, g.pad = 1, g.o = stem.out_channels;
+  g.asigned = false, g.wint = true;
+  cc.golden = stem;
+  h.reset();
+  for (const char* image : {"t10k", "random", "saturated"}) {
+    cc.in = stqn::input_from_pixels(pkg, data.image(index), 28, 28);
+    if (std::string(image) == "random") for (auto& v : cc.in.data) v = static_cast<int>(rng() % 256);
+    if (std::string(image) == "saturated") for (auto& v : cc.in.data) v = 255;
+    load_stem(cc);
+    const std::uint64_t cycles = run(cc, 1.0, true);
+    if (HasFailure()) return;
+    EXPECT_EQ(g.beats(), std::int64_t{28} * g.xgroups() * g.ogroups() * 9);
+    EXPECT_EQ(cycles, static_cast<std::uint64_t>(g.beats()) + 3) << image;
+    std::printf("[ cycles   ] stem int8 (%s%s): %llu cycles, %lld beats\n", image,
+                std::string(image) == "t10k" ? (" #" + std::to_string(index)).c_str() : "",
+                static_cast<unsigned long long>(cycles), static_cast<long long>(g.beats()));
   }
 }
 

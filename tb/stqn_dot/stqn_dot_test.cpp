@@ -1,5 +1,7 @@
 // stqn_dot: the LANES-wide ternary dot product against a plain C++ sum, exhaustive for small
-// widths and random (including every-lane-extreme vectors) for wide ones.
+// widths (over digits, and over every raw bit pattern, the never-produced code 10 included) and
+// random (including every-lane-extreme vectors) for wide ones. The *_ice40 points run the same
+// cases on the SB_LUT4 instances (Yosys's simulation model) instead of the Verilog twin.
 #include STQN_TB_HEADER
 
 #include "stqn_tb/harness.hpp"
@@ -7,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -62,6 +65,20 @@ TEST_F(Fixture, InvalidCodeReadsAsZero) {
     std::vector<int> w(kLanes), a(kLanes);
     for (int i = 0; i < kLanes; ++i) w[i] = digit(rng), a[i] = digit(rng);
     ASSERT_EQ(evaluate(w, a), golden(w, a)) << "vector " << n;
+  }
+}
+
+// Every bit pattern of the inputs (2^(4*LANES)): each lane-pair function sees all of its inputs.
+TEST_F(Fixture, ExhaustiveOverRawBitsForSmallWidths) {
+  if (kLanes > 4) GTEST_SKIP() << "2^(4*LANES) vectors; random coverage is used instead";
+  const auto code_value = [](std::uint32_t code) { return code == 2u ? 2 : stqn_tb::digit_decode(code); };
+  for (std::uint32_t bits = 0; bits < (1u << (4 * kLanes)); ++bits) {
+    std::vector<int> w(kLanes), a(kLanes);
+    for (int i = 0; i < kLanes; ++i) {
+      w[i] = code_value((bits >> (2 * i)) & 3u);
+      a[i] = code_value((bits >> (2 * kLanes + 2 * i)) & 3u);
+    }
+    ASSERT_EQ(evaluate(w, a), golden(w, a)) << "bits 0x" << std::hex << bits;
   }
 }
 
