@@ -49,13 +49,16 @@ struct Fixture : ::testing::Test {
     h->cfg_int8_i = 0;
   }
 
+  // The activation write enables of every lane of bank b (they are per lane).
+  static std::uint64_t bank_lanes(int b) { return ((1ull << kLanes) - 1) << (b * kLanes); }
+
   void load(const stqn_tb::ConvCase& cc) {
     const auto banks = stqn_tb::act_image(cc.g, cc.in, kBankDepth);
     const auto wmem = stqn_tb::weight_image(cc.g, cc.golden.weights, kWDepth);
     for (int b = 0; b < kCols; ++b)
       for (int a = 0; a < cc.g.act_words_per_bank(); ++a) {
         if (banks[b][a][0] == kUnwritten) continue;
-        h->act_wr_en_i = ((1ull << kLanes) - 1) << (b * kLanes);  // every lane of bank b
+        h->act_wr_en_i = bank_lanes(b);
         h->act_wr_addr_i = a;
         for (int i = 0; i < kLanes; ++i)
           stqn_tb::field_put(h->act_wr_data_i, (b * kLanes + i) * 2, 2,
@@ -81,7 +84,7 @@ struct Fixture : ::testing::Test {
     for (int b = 0; b < kCols; ++b)
       for (int a = 0; a < kBankDepth; ++a) {
         if (banks[b][a] == stqn_tb::stem::kNone) continue;
-        h->act_wr_en_i = 1u << b;
+        h->act_wr_en_i = bank_lanes(b);
         h->act_wr_addr_i = a;
         stqn_tb::field_put(h->act_wr_data_i, b * 2 * kLanes, 2 * kLanes, banks[b][a]);
         h.tick();
