@@ -16,6 +16,7 @@ module stqn_axil #(
   parameter integer WGT_DEPTH      = 16384,
   parameter integer THR_DEPTH      = 512,
   parameter integer PROG_DEPTH     = 512,
+  parameter integer LINE_DEPTH     = 256,  // the write-back's line buffer (reported in CONFIG2)
   parameter integer WGT_SPRAM      = 0,
   parameter integer LOGITS         = 64,
   parameter integer ADDR_W         = 22,
@@ -104,7 +105,9 @@ module stqn_axil #(
                    R_CTRL = 10'd4, R_STATUS = 10'd5, R_ERROR_CODE = 10'd6, R_ERROR_PC = 10'd7,
                    R_PROGRAM_LEN = 10'd8, R_CLASS = 10'd9, R_CYCLES = 10'd10, R_CONFIG2 = 10'd11;
   localparam [31:0] ID_VALUE = 32'h5354_514E;   // "STQN"
-  localparam [31:0] VERSION_VALUE = 32'h0001_0001;  // map version 1, package format 1
+  // Map and layer-program version 2 (the fused pool field w0[19:18], the int8 stem mode w0[20],
+  // LINE_DEPTH in CONFIG2), package format 1.
+  localparam [31:0] VERSION_VALUE = 32'h0001_0002;
   localparam [7:0] LANES_8 = LANES[7:0], ROWS_8 = ROWS[7:0], COLS_8 = COLS[7:0], ACC_8 = ACC_W[7:0];
   localparam [7:0] NTH_8 = NTH[7:0];
   localparam [7:0] AW_8 = AW[7:0], WAW_8 = WAW[7:0], TAW_8 = TAW[7:0], PAW_8 = PAW[7:0];
@@ -112,6 +115,8 @@ module stqn_axil #(
   localparam [31:0] ACT_D_32 = ACT_BANK_DEPTH, WGT_D_32 = WGT_DEPTH, THR_D_32 = THR_DEPTH;
   localparam [31:0] A_SL_32 = A_SL, W_SL_32 = W_SL, T_SL_32 = T_SL;
   localparam [0:0] SPRAM_1 = WGT_SPRAM[0:0];
+  localparam integer LINE_LOG = $clog2(LINE_DEPTH);
+  localparam [7:0] LINE_8 = LINE_LOG[7:0];
   // Slice index masks of the wide windows.
   localparam [31:0] T_MASK_32 = (1 << T_LS) - 1, W_MASK_32 = (1 << W_LS) - 1, A_MASK_32 = (1 << A_LS) - 1;
   localparam [4:0] T_MASK = T_MASK_32[4:0], W_MASK = W_MASK_32[4:0], A_MASK = A_MASK_32[4:0];
@@ -241,7 +246,7 @@ module stqn_axil #(
       R_PROGRAM_LEN: reg_rdata = {16'd0, prog_len_q};
       R_CLASS:       reg_rdata = {{(32-LW){1'b0}}, class_i};
       R_CYCLES:      reg_rdata = cycles_i;
-      R_CONFIG2:     reg_rdata = {23'd0, SPRAM_1, NTH_8};
+      R_CONFIG2:     reg_rdata = {8'd0, LINE_8, 7'd0, SPRAM_1, NTH_8};
       default:       reg_rdata = 32'd0;  // CTRL reads 0
     endcase
   end

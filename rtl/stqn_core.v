@@ -70,6 +70,7 @@ module stqn_core #(
   input  wire [WAW-1:0]             cfg_w_base_i,
   input  wire                       cfg_logits_i,     // see stqn_writeback
   input  wire [1:0]                 cfg_pool_i,       // 0 none, 1 max 2 x 2 / 2, 2 global sum
+  input  wire                       cfg_int8_i,       // int8 stem mode (see stqn_conv)
   input  wire [5:0]                 logit_rd_addr_i,  // while idle, data one cycle later
   output wire [31:0]                logit_rd_data_o
 );
@@ -128,7 +129,7 @@ module stqn_core #(
     .cfg_aplanes_i(cfg_aplanes_i),
     .cfg_in_base_i(cfg_in_base_i),
     .cfg_w_base_i (cfg_w_base_i),
-    .cfg_int8_i   (1'b0),
+    .cfg_int8_i   (cfg_int8_i),
     .out_valid_o  (conv_valid),
     .out_ready_i  (wb_ready),
     .out_acc_o    (conv_acc),

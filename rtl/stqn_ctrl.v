@@ -3,7 +3,10 @@
 // reserved bits, every field against the configuration, every region against its memory,
 // input/output overlap, the accumulator bound, the fused pooling's line-buffer words and sum
 // bound) and only then starts stqn_core's layer with the descriptor's fields and the products
-// derived from them. Pooling runs fused into the conv's write-back (the descriptor's pool field). A failed check stops the
+// derived from them. Pooling runs fused into the conv's write-back (the descriptor's pool field).
+// The int8 stem mode (w0[20]) reads a one-channel image stored as packed rows (PACK_ROWS rows of
+// uint8 pixels per word, stqn_agen) with int8 weights: its input region and row offset count
+// word rows, and its accumulator bound uses 128 x 255 per tap. A failed check stops the
 // program with ERROR_CODE / ERROR_PC before a single memory access of that layer, so a malformed
 // program can neither hang nor write outside its regions. After a logits layer it computes the
 // argmax of the logits (ties to the lowest index). It counts the cycles of the run and of every
@@ -82,13 +85,19 @@ module stqn_ctrl #(
   output wire [AW-1:0]           cfg_out_base_o,
   output wire [WAW-1:0]          cfg_w_base_o,
   output wire                    cfg_logits_o,
-  output wire [1:0]              cfg_pool_o        // fused pooling: 0 none, 1 max 2 x 2 / 2, 2 sum
+  output wire [1:0]              cfg_pool_o,       // fused pooling: 0 none, 1 max 2 x 2 / 2, 2 sum
+  output wire                    cfg_int8_o        // int8 stem mode: packed rows, int8 weights
 );
   localparam integer LOGL = $clog2(LANES);
   localparam integer LOGR = $clog2(ROWS);
   localparam integer LOGC = $clog2(COLS);
   localparam integer LOGN = $clog2(NTH);
   localparam integer LW   = $clog2(LOGITS);
+  // Int8 stem mode: image rows per activation word (one uint8 per row), as stqn_conv derives it;
+  // a configuration with fewer than 8 bits per word (LANES < 4) refuses the mode.
+  localparam integer PACK_ROWS = 2 * LANES / 8;
+  localparam integer LOGP = (PACK_ROWS > 1) ? $clog2(PACK_ROWS) : 0;
+  localparam         INT8_OK = PACK_ROWS >= 1;
 
   generate
     if ((1 << LOGL) != LANES || (1 << LOGR) != ROWS || (1 << LOGC) != COLS ||
@@ -125,7 +134,8 @@ module stqn_ctrl #(
   wire [3:0]  oplanes  = w0_q[15:12];
   wire        oternary = w0_q[16];
   wire        osigned  = w0_q[17];
-  wire [1:0]  pool     = w0_q[19:18];  // w0[20] is reserved for the int8 stem mode
+  wire [1:0]  pool     = w0_q[19:18];
+  wire        int8     = w0_q[20];
   wire [15:0] in_c  = w1_q[15:0],  out_c = w1_q[31:16];
   wire [15:0] in_h  = w2_q[15:0],  in_w  = w2_q[31:16];
   wire [15:0] out_h = w3_q[15:0],  out_w = w3_q[31:16];
@@ -161,8 +171,17 @@ module stqn_ctrl #(
   wire [8:0]  pad_q     = ({1'b0, pad} + COLS_M1[8:0]) >> LOGC;     // ceil(pad / COLS)
   wire [8:0]  thr_words = is_logits ? 9'd1 : ({1'b0, levels} + NTH_M1[8:0]) >> LOGN;
   wire [16:0] ochan_pad = ogroups << LOGR;                          // ogroups * ROWS
-  wire [15:0] dw = (16'd1 << wplanes) - 16'd1;                      // digit spans (section 5)
-  wire [15:0] da = (16'd1 << aplanes) - 16'd1;
+  // Largest |weight| and |input| of a tap (section 5: digit spans; int8 mode: -128 x 255).
+  localparam [15:0] INT8_DW = 16'd128, INT8_DA = 16'd255;
+  wire [15:0] dw = int8 ? INT8_DW : (16'd1 << wplanes) - 16'd1;
+  wire [15:0] da = int8 ? INT8_DA : (16'd1 << aplanes) - 16'd1;
+  // Int8 mode: the input region holds ceil(in_h / PACK_ROWS) word rows, and rows above the image
+  // (padding) start floor(-pad / PACK_ROWS) = -ceil(pad / PACK_ROWS) word rows up.
+  localparam [31:0] PACK_M1 = INT8_OK ? PACK_ROWS - 1 : 0;
+  wire [16:0] packed_rows = ({1'b0, in_h} + PACK_M1[16:0]) >> LOGP;
+  wire [8:0]  packed_pad  = ({1'b0, pad} + PACK_M1[8:0]) >> LOGP;
+  wire [15:0] in_rows  = int8 ? packed_rows[15:0] : in_h;
+  wire [7:0]  pad_rows = int8 ? packed_pad[7:0] : pad;
   // Conv output size: in + 2 pad - kernel + 1 (17 bits, no wrap for 16-bit fields).
   wire [17:0] conv_h_span = {2'b0, in_h} + {9'b0, pad, 1'b0};
   wire [17:0] conv_w_span = {2'b0, in_w} + {9'b0, pad, 1'b0};
@@ -174,7 +193,7 @@ module stqn_ctrl #(
   localparam [16:0] CNT_MAX = (17'd1 << CNT_W) - 17'd1;
   localparam [31:0] LOGITS_32 = LOGITS;
   localparam [16:0] LOGITS_17 = LOGITS_32[16:0];
-  wire reserved_bad = w0_q[31:20] != 12'd0 || w7_q[31:16] != 16'd0;
+  wire reserved_bad = w0_q[31:21] != 11'd0 || w7_q[31:16] != 16'd0;
   wire op_bad = !is_weighted || reserved_bad || pool == 2'd3;
   wire dims_bad = in_c == 16'd0 || out_c == 16'd0 || in_h == 16'd0 || in_w == 16'd0 ||
                   out_h == 16'd0 || out_w == 16'd0 || in_h > DIM_MAX || in_w > DIM_MAX ||
@@ -190,15 +209,18 @@ module stqn_ctrl #(
   wire fuse_bad = (pool != POOL_NONE && !is_conv) || (fuse_max && (out_h < 16'd2 || out_w < 16'd2)) ||
                   (fuse_sum && (oternary || !osigned));
   wire logits_bad = {1'b0, out_c} > LOGITS_17 || out_h != 16'd1 || out_w != 16'd1;
+  // Int8 stem mode: a conv on one channel of one plane (a uint8 per pixel), one weight plane.
+  wire int8_bad = int8 && (!INT8_OK || !is_conv || in_c != 16'd1 || aplanes != 4'd1 ||
+                           wplanes != 4'd1);
   wire shape_bad = dims_bad || conv_bad || (is_conv && thr_bad) || (is_logits && logits_bad) ||
-                   fuse_bad;
+                   fuse_bad || int8_bad;
 
   // ---- Product checks (S_CHECK): a micro-sequence over the serial multiplier ---------------------
   // step: product                       then
   //   0  chunks * aplanes               pix_words
   //   1  pix_words * in_wb              row_words
-  //   2  row_words * in_h               input region inside the banks
-  //   3  pad * row_words                row_off = -product
+  //   2  row_words * in_h               input region inside the banks (int8: word rows)
+  //   3  pad * row_words                row_off = -product (int8: word rows of padding)
   //   4  ceil(pad/COLS) * pix_words     col_off = -product
   //   5  kernel * kernel                chain
   //   6  chain * ogroups                chain
@@ -210,8 +232,8 @@ module stqn_ctrl #(
   //  12  chain * out planes             output region inside the banks, no overlap with input
   //  13  kernel * kernel                chain
   //  14  chain * in_c                   chain
-  //  15  chain * (2^wplanes - 1)        chain
-  //  16  chain * (2^aplanes - 1)        accumulator bound < 2^(ACC_W-1) - 1
+  //  15  chain * (2^wplanes - 1)        chain                         (int8: 128)
+  //  16  chain * (2^aplanes - 1)        accumulator bound < 2^(ACC_W-1) - 1 (int8: 255)
   //  17  xgroups (max) or 1 * ogroups   line-buffer words <= LINE_DEPTH (fused pooling)
   //  18  out_h * out_w                  chain                         (fused sum-pool)
   //  19  chain * max |code|             sums fit int:out_planes: < 2^(out_planes - 1)
@@ -238,8 +260,8 @@ module stqn_ctrl #(
     case (m_q)
       5'd0:  begin mul_a = {15'd0, chunks}; mul_b = {12'd0, aplanes}; end
       5'd1:  mul_b = in_wb[15:0];
-      5'd2:  mul_b = in_h;
-      5'd3:  begin mul_a = row_q_ext; mul_b = {8'd0, pad}; end
+      5'd2:  mul_b = in_rows;
+      5'd3:  begin mul_a = row_q_ext; mul_b = {8'd0, pad_rows}; end
       5'd4:  begin mul_a = pix_q_ext; mul_b = {7'd0, pad_q}; end
       5'd5:  begin mul_a = {24'd0, kernel}; mul_b = {8'd0, kernel}; end
       5'd6:  mul_b = ogroups[15:0];
@@ -489,8 +511,10 @@ module stqn_ctrl #(
   assign cfg_w_base_o    = w_base[WAW-1:0];
   assign cfg_logits_o    = is_logits;
   assign cfg_pool_o      = pool;
+  assign cfg_int8_o      = int8;
 
-  wire unused_ok = &{1'b0, ochunks[16], in_wb[16], out_wb[16], pool_wb[16]};
+  wire unused_ok = &{1'b0, ochunks[16], in_wb[16], out_wb[16], pool_wb[16], packed_rows[16],
+                     packed_pad[8]};
 endmodule
 
 `default_nettype wire

@@ -77,8 +77,8 @@ module stqn_top #(
 
   stqn_axil #(.LANES(LANES), .ROWS(ROWS), .COLS(COLS), .ACC_W(ACC_W), .NTH(NTH),
               .ACT_BANK_DEPTH(ACT_BANK_DEPTH), .WGT_DEPTH(WGT_DEPTH), .THR_DEPTH(THR_DEPTH),
-              .PROG_DEPTH(PROG_DEPTH), .WGT_SPRAM(WGT_SPRAM), .LOGITS(LOGITS),
-              .ADDR_W(ADDR_W)) u_axil (
+              .PROG_DEPTH(PROG_DEPTH), .LINE_DEPTH(LINE_DEPTH), .WGT_SPRAM(WGT_SPRAM),
+              .LOGITS(LOGITS), .ADDR_W(ADDR_W)) u_axil (
     .clk_i        (clk_i),
     .rst_ni       (rst_ni),
     .s_awvalid_i  (s_awvalid_i),
@@ -166,6 +166,7 @@ module stqn_top #(
   wire [3:0]           out_planes;
   wire                 out_ternary, out_signed, logits;
   wire [1:0]           fused_pool;
+  wire                 int8_stem;
   wire [CODE_W-1:0]    act_min;
   wire [8:0]           levels;
   wire [TAW-1:0]       thr_base;
@@ -220,7 +221,8 @@ module stqn_top #(
     .cfg_out_base_o   (out_base),
     .cfg_w_base_o     (w_base),
     .cfg_logits_o     (logits),
-    .cfg_pool_o       (fused_pool)
+    .cfg_pool_o       (fused_pool),
+    .cfg_int8_o       (int8_stem)
   );
 
   wire core_busy_conv;
@@ -271,6 +273,7 @@ module stqn_top #(
     .cfg_w_base_i     (w_base),
     .cfg_logits_i     (logits),
     .cfg_pool_i       (fused_pool),
+    .cfg_int8_i       (int8_stem),
     .logit_rd_addr_i  (busy ? c_logit_addr : h_logit_addr),
     .logit_rd_data_o  (logit_rdata)
   );

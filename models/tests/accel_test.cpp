@@ -84,6 +84,7 @@ TEST(AccelProgram, DescriptorsRoundTrip) {
     d.aplanes = 1 + rng() % 15, d.wplanes = 1 + rng() % 15, d.out_planes = 1 + rng() % 15;
     d.out_ternary = rng() & 1, d.out_signed = rng() & 1;
     d.pool = static_cast<Pool>(rng() % 4);
+    d.int8 = rng() & 1;
     d.in_c = rng() % 65536, d.out_c = rng() % 65536, d.in_h = rng() % 65536, d.in_w = rng() % 65536;
     d.out_h = rng() % 65536, d.out_w = rng() % 65536;
     d.kernel = rng() % 256, d.pad = rng() % 256, d.stride = rng() % 256, d.levels = rng() % 256;
@@ -94,17 +95,27 @@ TEST(AccelProgram, DescriptorsRoundTrip) {
     const Descriptor e = Descriptor::decode(w.data());
     EXPECT_EQ(e.encode(), w);
     EXPECT_EQ(e.act_min, d.act_min);
+    EXPECT_EQ(e.int8, d.int8);
+    EXPECT_EQ(w[0] >> 20 & 1, d.int8 ? 1u : 0u) << "int8 stem mode in w0[20]";
     EXPECT_EQ(e.reserved, 0u);
   }
 }
 
 TEST(AccelProgram, FitCheckSaysWhatDoesNotFitAndWhatWould) {
   const Package p = reference_topology_package(1, {format::WeightKind::Ternary, 2}, {format::ActKind::Ternary, 2});
-  const std::string msg = error_of([&] { compile(p, config_load("up5k")); });
-  EXPECT_NE(msg.find("does not fit configuration \"up5k\""), std::string::npos) << msg;
+  const std::string msg = error_of([&] { compile(p, config_load("tiny")); });
+  EXPECT_NE(msg.find("does not fit configuration \"tiny\""), std::string::npos) << msg;
   EXPECT_NE(msg.find("activation bank words"), std::string::npos) << msg;
   EXPECT_NE(msg.find("configurations that hold it: "), std::string::npos) << msg;
   EXPECT_NE(msg.find("ecp5"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("up5k"), std::string::npos) << msg;
+  // On up5k the stem (int8 weights, one uint8 channel) runs in the int8 mode on packed rows:
+  // ceil(28 / 4) word rows x ceil(28 / 4) words per bank.
+  const Compiled u = compile(p, config_load("up5k"));
+  EXPECT_TRUE(u.steps.at(0).desc.int8);
+  EXPECT_FALSE(u.input_im2col);
+  EXPECT_EQ(u.input.tensor_words(), 49);
+  EXPECT_EQ(u.steps.at(0).beats, 28 * 7 * 16 * 9);
   const Compiled c = compile(p, config_load("ecp5"));
   // stem, block1 + pool1, block2, block3 + pool2, block4 + gap, fc: pools fused.
   ASSERT_EQ(c.steps.size(), 6u);
@@ -180,7 +191,8 @@ TEST(AccelCompileCli, WritesImagesAndRefusesWhatDoesNotFit) {
   EXPECT_EQ(program.size(), 6u * kDescriptorWords);
   EXPECT_TRUE(fs::exists(dir / "img" / "weights.hex"));
   EXPECT_TRUE(fs::exists(dir / "img" / "layout.json"));
-  EXPECT_EQ(run("--model " + pkg.string() + " --config up5k --out " + (dir / "img2").string()), 1);
+  EXPECT_EQ(run("--model " + pkg.string() + " --config up5k --out " + (dir / "img3").string()), 0);
+  EXPECT_EQ(run("--model " + pkg.string() + " --config tiny --out " + (dir / "img2").string()), 1);
   const std::string err = file_read(dir / "err");
   EXPECT_NE(err.find("does not fit"), std::string::npos) << err;
   EXPECT_EQ(run("--model " + pkg.string() + " --config nonesuch --out " + (dir / "img2").string()), 1);

@@ -15,14 +15,14 @@ test-rtl: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L rtl $(CTEST_FLAGS)
 
 # Cycles per layer of the shipped reference package on one image through the whole accelerator
-# (AXI4-Lite, controller, datapath; the up5k array with 2,048-word banks, the "ref" point), with
+# (AXI4-Lite, controller, datapath; the up5k configuration, the stem in the int8 mode), with
 # MACs and utilization, in bench/results/rtl.json; and the conv datapath alone on blocks 1-4 at
 # the up5k point (one beat per cycle) in bench/results/rtl-datapath.json.
 .PHONY: bench-rtl
 bench: bench-rtl
 bench-rtl: build
 	@mkdir -p bench/results
-	STQN_BENCH_OUT=bench/results/rtl.json $(BUILD)/tb/stqn_top_ref_test \
+	STQN_BENCH_OUT=bench/results/rtl.json $(BUILD)/tb/stqn_top_up5k_test \
 	  --gtest_filter='*ReferencePackageImageMatchesGolden'
 	STQN_BENCH_OUT=bench/results/rtl-datapath.json $(BUILD)/tb/stqn_conv_up5k_test \
 	  --gtest_filter='*ReferenceBlocksRunAtOneBeatPerCycle'

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # RTL regression (not in CI): N seeds (default 1000) of every randomized RTL bench. Per seed, the
-# whole accelerator (stqn_top_ref_test, through AXI4-Lite and the controller) runs the shipped
-# reference package on Fashion-MNIST test image #seed mod 10000 and random packages, logits and
-# class compared with reference_forward; the datapath bench (stqn_core_ref_test) runs a random
+# whole accelerator (stqn_top_up5k_test, through AXI4-Lite and the controller) runs the shipped
+# reference package on Fashion-MNIST test image #seed mod 10000 layer by layer and random
+# packages, logits and class compared with reference_forward; the datapath bench (stqn_core_ref_test) runs a random
 # reference_topology_package layer by layer. Prints the failing seeds; exit status 1 if any failed.
 # Usage: scripts/rtl/regress.sh [BUILD_DIR] [N]
 set -uo pipefail

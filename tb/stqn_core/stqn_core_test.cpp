@@ -124,6 +124,7 @@ struct Fixture : ::testing::Test {
     h->thr_wr_en_i = 0;
     h->cfg_logits_i = 0;
     h->cfg_pool_i = 0;
+    h->cfg_int8_i = 0;  // the int8 stem mode runs through stqn_conv and stqn_top's tests
   }
 
   void load_acts(const stqn_tb::ConvGeometry& g, const stqn::Tensor& t) {

@@ -1,6 +1,6 @@
 // stqn_ctrl alone, with C++ models of its program memory, of the datapath's busy flags and of
-// the logit registers: random descriptors (valid ones and single-field mutations, fused pools
-// included) get the error code of the library's descriptor_check and, when valid, start the
+// the logit registers: random descriptors (valid ones and single-field mutations, fused pools and
+// int8 stems included) get the error code of the library's descriptor_check and, when valid, start the
 // datapath with the derived fields of descriptor_derive; argmax with ties; run and
 // per-descriptor cycle counts.
 #include STQN_TB_HEADER
@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -76,6 +77,7 @@ struct Fixture : ::testing::Test {
       f.act_min = static_cast<int>(stqn_tb::sign_extend(h->cfg_act_min_o, 9));
       f.pool = static_cast<accel::Pool>(h->cfg_pool_o);
       f.op = h->cfg_logits_o ? Opcode::Logits : Opcode::Conv;
+      f.int8 = h->cfg_int8_o;
       accel::Derived& r = l.derived;
       r.chunks = h->cfg_chunks_o, r.ogroups = h->cfg_ogroups_o, r.thr_words = h->cfg_thr_words_o;
       r.pix_words = h->cfg_pix_words_o, r.row_words = h->cfg_row_words_o;
@@ -102,11 +104,15 @@ struct Fixture : ::testing::Test {
     EXPECT_FALSE(h.assertion_failed());
   }
 
-  // A random descriptor that passes descriptor_check (conv with or without a fused pool, logits).
+  // A random descriptor that passes descriptor_check (conv with or without a fused pool, an int8
+  // stem, logits).
   Descriptor valid_descriptor() {
     for (;;) {
       Descriptor d;
       d.op = static_cast<Opcode>(pick(1, 2));
+      // Int8 stem mode: one channel of packed uint8 rows, one weight plane; taller images so that
+      // the packed region and the padding rows above it span several word rows.
+      const bool int8 = d.op == Opcode::Conv && pick(0, 3) == 0;
       d.aplanes = pick(1, 8);
       d.in_c = pick(1, 3 * config.lanes);
       d.in_h = pick(1, 12), d.in_w = pick(1, 12);
@@ -134,6 +140,12 @@ struct Fixture : ::testing::Test {
           d.out_ternary = false, d.out_signed = true;
         }
       }
+      if (int8) {
+        d.int8 = true;
+        d.in_c = 1, d.aplanes = 1, d.wplanes = 1;
+        d.in_h = pick(1, 40);
+        d.out_h = d.in_h + 2 * d.pad - d.kernel + 1;
+      }
       const accel::Derived r = accel::descriptor_derive(d, config);
       d.out_base = static_cast<int>(d.in_base + r.in_words + pick(0, 8));
       if (accel::descriptor_check(d, config) == ErrorCode::None) return d;
@@ -142,7 +154,7 @@ struct Fixture : ::testing::Test {
 
   // One field of a valid descriptor changed at random (often making it invalid).
   Descriptor mutated(Descriptor d) {
-    switch (pick(0, 17)) {
+    switch (pick(0, 19)) {
       case 14:  // an 11x11 kernel over 8 x 8 planes: only the accumulator bound is out of range
         d.aplanes = d.wplanes = 8;
         d.in_h = d.in_w = d.kernel = 11, d.pad = 0, d.out_h = d.out_w = 1;
@@ -151,7 +163,7 @@ struct Fixture : ::testing::Test {
         d.out_base = config.act_bank_depth - 1;
         break;
       case 0: d.op = static_cast<Opcode>(pick(0, 15)); break;
-      case 1: d.reserved = 1u << (pick(0, 1) ? pick(0, 11) : pick(16, 31)); break;
+      case 1: d.reserved = 1u << (pick(0, 1) ? pick(0, 10) : pick(16, 31)); break;
       case 2: d.in_c = pick(0, 70000) & 0xffff; break;
       case 3: d.in_h = pick(0, 3000); break;
       case 4: d.out_w = pick(0, 20); break;
@@ -166,6 +178,12 @@ struct Fixture : ::testing::Test {
       case 15: d.pool = static_cast<accel::Pool>(pick(0, 3)); break;
       case 16: d.out_planes = pick(1, 15); break;
       case 17: d.out_base = d.in_base + pick(0, 2); break;  // an output over the input
+      case 18: d.int8 = !d.int8; break;  // the mode on any descriptor, or off on a stem
+      case 19:  // an int8 stem whose packed region ends within a word row of the banks' end
+        d.int8 = true, d.op = Opcode::Conv, d.in_c = 1, d.aplanes = 1, d.wplanes = 1;
+        d.in_base = std::max(0, config.act_bank_depth -
+                                    static_cast<int>(accel::descriptor_derive(d, config).in_words) - pick(-2, 2));
+        break;
       default: d.levels = pick(0, 255); d.out_planes = pick(0, 15); d.act_min = pick(-300, 300); break;
     }
     return d;
@@ -214,6 +232,7 @@ TEST_F(Fixture, ValidDescriptorsDriveTheirDerivedFields) {
     }
     EXPECT_EQ(l.derived.chunks, want.chunks);
     EXPECT_EQ(l.fields.op, d.op);
+    EXPECT_EQ(l.fields.int8, d.int8);
     EXPECT_EQ(l.fields.pad, d.pad);
     EXPECT_EQ(l.fields.wplanes, d.wplanes);
     EXPECT_EQ(l.fields.w_base, d.w_base);
@@ -263,6 +282,63 @@ TEST_F(Fixture, FusedPoolLimitsAreCheckedAtTheirBoundaries) {
       {"sums of 64 codes as int7", conv(accel::Pool::Sum, 8, config.rows, 7), ErrorCode::Accumulator},
       {"max-pool of a 1-pixel-high map", conv(accel::Pool::Max2, 1, config.rows, 1), ErrorCode::Shape},
   };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ASSERT_EQ(accel::descriptor_check(c.d, config), c.want);
+    run({c.d});
+    EXPECT_EQ(h->error_code_o, static_cast<unsigned>(c.want));
+    EXPECT_EQ(launches.size(), c.want == ErrorCode::None ? 1u : 0u);
+  }
+}
+
+// The int8 stem mode's own checks at their boundaries, with the expected values written from
+// docs/registers.md: the accumulator bound K^2 * 128 * 255 < 2^(ACC_W-1) - 1 (K = 16 fits 24
+// bits, K = 17 does not), the packed input region ceil(in_h / R) * ceil(in_w / COLS) words
+// (R = 2 * LANES / 8 rows per word) ending at the banks' end or one word beyond, and the fields the
+// mode needs (a conv on one channel, one input and one weight plane).
+TEST_F(Fixture, Int8StemLimitsAreCheckedAtTheirBoundaries) {
+  const int rows_per_word = 2 * config.lanes / 8;
+  ASSERT_GE(rows_per_word, 1);
+  auto stem = [&](int kernel, int in_h) {
+    Descriptor d;
+    d.op = Opcode::Conv, d.int8 = true;
+    d.in_c = 1, d.out_c = 2 * config.rows, d.in_h = in_h, d.in_w = 3 * config.cols + 1;
+    d.kernel = kernel, d.pad = kernel / 2, d.stride = 1, d.aplanes = 1, d.wplanes = 1;
+    d.out_h = d.in_h + 2 * d.pad - kernel + 1, d.out_w = d.in_w + 2 * d.pad - kernel + 1;
+    d.levels = 2, d.act_min = -1, d.out_planes = 1, d.out_ternary = true;
+    d.in_base = 0, d.out_base = config.act_bank_depth / 2;
+    return d;
+  };
+  const int words = (2 * rows_per_word + 1 + rows_per_word - 1) / rows_per_word * 4;  // in_w = 3 COLS + 1
+  ASSERT_EQ(static_cast<int>(accel::descriptor_derive(stem(3, 2 * rows_per_word + 1), config).in_words), words);
+  struct Case { const char* name; Descriptor d; ErrorCode want; };
+  std::vector<Case> cases = {
+      {"16x16 kernel: bound 8,355,840", stem(16, 20), ErrorCode::None},
+      {"17x17 kernel: bound 9,432,960", stem(17, 20), ErrorCode::Accumulator},
+  };
+  Descriptor at_end = stem(3, 2 * rows_per_word + 1);
+  at_end.in_base = config.act_bank_depth - words;
+  at_end.out_base = at_end.in_base - 2 * 4 * (2 * rows_per_word + 1);  // below, clear of the input
+  cases.push_back({"packed input ends at the banks' end", at_end, ErrorCode::None});
+  Descriptor beyond = at_end;
+  beyond.in_base += 1;
+  cases.push_back({"packed input one word beyond", beyond, ErrorCode::Region});
+  Descriptor overlap = stem(3, 2 * rows_per_word + 1);
+  overlap.out_base = words - 1;  // the output starts on the packed input's last word
+  cases.push_back({"output over the packed input", overlap, ErrorCode::Overlap});
+  Descriptor two_channels = stem(3, 8);
+  two_channels.in_c = 2;
+  cases.push_back({"two input channels", two_channels, ErrorCode::Shape});
+  Descriptor planes = stem(3, 8);
+  planes.aplanes = 2;
+  cases.push_back({"two input planes", planes, ErrorCode::Shape});
+  planes = stem(3, 8);
+  planes.wplanes = 2;
+  cases.push_back({"two weight planes", planes, ErrorCode::Shape});
+  Descriptor logits = stem(3, 3);
+  logits.op = Opcode::Logits, logits.pad = 0, logits.in_w = 3, logits.out_h = logits.out_w = 1;
+  logits.levels = 1;
+  cases.push_back({"logits", logits, ErrorCode::Shape});
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     ASSERT_EQ(accel::descriptor_check(c.d, config), c.want);

@@ -53,7 +53,8 @@ void Driver::check_identity() {
                                         std::uint32_t(log2_of(c.wgt_depth)) << 8 |
                                         std::uint32_t(log2_of(c.thr_depth)) << 16 |
                                         std::uint32_t(log2_of(c.prog_depth)) << 24);
-  expect("CONFIG2", regs::kConfig2, std::uint32_t(c.nth) | std::uint32_t(c.wgt_spram) << 8);
+  expect("CONFIG2", regs::kConfig2, std::uint32_t(c.nth) | std::uint32_t(c.wgt_spram) << 8 |
+                                        std::uint32_t(log2_of(c.line_depth)) << 16);
 }
 
 void Driver::soft_reset() { write(regs::kCtrl, regs::kCtrlSoftReset); }

@@ -90,4 +90,49 @@ std::vector<Digits> weight_image(const ConvGeometry& g, const std::vector<Weight
   return words;
 }
 
+namespace {
+int raw_slices(int bits) { return (bits + 31) / 32; }
+void raw_put_byte(RawWord& word, int lsb, int value) {
+  for (int b = 0; b < 8; ++b)
+    if ((value >> b) & 1) word[(lsb + b) / 32] |= std::uint32_t{1} << ((lsb + b) % 32);
+}
+}  // namespace
+
+std::vector<std::vector<RawWord>> packed_image(const ConvGeometry& g, const Tensor& in, int bank_depth) {
+  const int rows = pack_rows(g.lanes);
+  if (!g.packed || rows < 1 || g.c != 1 || in.shape.c != 1) {
+    throw std::invalid_argument("packed_image: needs a packed one-channel geometry with a byte per word row");
+  }
+  std::vector<std::vector<RawWord>> banks(g.cols, std::vector<RawWord>(bank_depth));
+  for (int y = 0; y < g.h; ++y)
+    for (int x = 0; x < g.w; ++x) {
+      RawWord& word = banks[x % g.cols].at(g.in_base + (y / rows) * g.row_words() + x / g.cols);
+      if (word.empty()) word.assign(raw_slices(2 * g.lanes), 0);
+      const int pixel = in.at(0, y, x);
+      if (pixel < 0 || pixel > 255) throw std::invalid_argument("packed_image: a pixel outside uint8");
+      raw_put_byte(word, 8 * (y % rows), pixel);
+    }
+  return banks;
+}
+
+std::vector<RawWord> int8_weight_image(const ConvGeometry& g, const std::vector<WeightValue>& weights,
+                                       int depth) {
+  if (g.c != 1) throw std::invalid_argument("int8_weight_image: one input channel");
+  std::vector<RawWord> words(depth);
+  for (int og = 0; og < g.ogroups(); ++og)
+    for (int ky = 0; ky < g.k; ++ky)
+      for (int kx = 0; kx < g.k; ++kx) {
+        RawWord& word = words.at(g.w_base + (og * g.k + ky) * g.k + kx);
+        word.assign(raw_slices(2 * g.lanes * g.rows), 0);
+        for (int r = 0; r < g.rows; ++r) {
+          const int o = og * g.rows + r;
+          if (o >= g.o) continue;
+          const int w = weights[(std::size_t(o) * g.k + ky) * g.k + kx];
+          if (w < -128 || w > 127) throw std::invalid_argument("int8_weight_image: a weight outside int8");
+          raw_put_byte(word, r * 2 * g.lanes, w & 0xff);
+        }
+      }
+  return words;
+}
+
 }  // namespace stqn::accel

@@ -18,7 +18,7 @@ using format::WeightKind;
 
 // ---- Descriptor words -----------------------------------------------------------------------------
 // w0: [3:0] op, [7:4] aplanes, [11:8] wplanes, [15:12] out_planes, [16] out_ternary,
-//     [17] out_signed, [19:18] fused pool, [31:20] reserved (0; [20]: the int8 stem mode)
+//     [17] out_signed, [19:18] fused pool, [20] int8 stem mode, [31:21] reserved (0)
 // w1: [15:0] in_c, [31:16] out_c        w2: [15:0] in_h, [31:16] in_w
 // w3: [15:0] out_h, [31:16] out_w       w4: [7:0] kernel, [15:8] pad, [23:16] stride, [31:24] levels
 // w5: [15:0] in_base, [31:16] out_base  w6: [15:0] w_base, [31:16] thr_base
@@ -35,7 +35,7 @@ std::vector<Word> Descriptor::encode() const {
   std::vector<Word> w(kDescriptorWords, 0);
   w[0] = (static_cast<Word>(op) & 0xfu) | (Word(aplanes & 0xf) << 4) | (Word(wplanes & 0xf) << 8) |
          (Word(out_planes & 0xf) << 12) | (Word(out_ternary) << 16) | (Word(out_signed) << 17) |
-         ((static_cast<Word>(pool) & 0x3u) << 18) | ((reserved & 0xfffu) << 20);
+         ((static_cast<Word>(pool) & 0x3u) << 18) | (Word(int8) << 20) | ((reserved & 0x7ffu) << 21);
   w[1] = pack16(in_c, out_c);
   w[2] = pack16(in_h, in_w);
   w[3] = pack16(out_h, out_w);
@@ -56,7 +56,8 @@ Descriptor Descriptor::decode(const Word* w) {
   d.out_ternary = (w[0] >> 16) & 1;
   d.out_signed = (w[0] >> 17) & 1;
   d.pool = static_cast<Pool>((w[0] >> 18) & 0x3u);
-  d.reserved = (w[0] >> 20) | (w[7] & 0xffff0000u);
+  d.int8 = (w[0] >> 20) & 1;
+  d.reserved = (w[0] >> 21) | (w[7] & 0xffff0000u);
   d.in_c = lo16(w[1]), d.out_c = hi16(w[1]);
   d.in_h = lo16(w[2]), d.in_w = hi16(w[2]);
   d.out_h = lo16(w[3]), d.out_w = hi16(w[3]);
@@ -80,9 +81,13 @@ Derived descriptor_derive(const Descriptor& d, const Config& c) {
   r.pix_words = std::int64_t{r.chunks} * d.aplanes;
   r.row_words = r.pix_words * r.in_wb;
   const std::uint32_t mask = static_cast<std::uint32_t>(c.act_bank_depth - 1);
-  r.row_off = static_cast<std::uint32_t>(-(d.pad * r.row_words)) & mask;
+  // Int8 stem mode: the image's rows are packed pack_rows to a word (section 4), so the region
+  // and the padding rows above the image count word rows.
+  const int pack = d.int8 && pack_rows(c.lanes) >= 1 ? pack_rows(c.lanes) : 1;
+  const int in_rows = ceil_div(d.in_h, pack), pad_rows = ceil_div(d.pad, pack);
+  r.row_off = static_cast<std::uint32_t>(-(pad_rows * r.row_words)) & mask;
   r.col_off = static_cast<std::uint32_t>(-(ceil_div(d.pad, c.cols) * r.pix_words)) & mask;
-  r.in_words = r.row_words * d.in_h;
+  r.in_words = r.row_words * in_rows;
   r.pool_h = d.out_h, r.pool_w = d.out_w;
   if (d.pool == Pool::Max2) r.pool_h = d.out_h / 2, r.pool_w = d.out_w / 2;
   if (d.pool == Pool::Sum) r.pool_h = r.pool_w = 1;
@@ -92,7 +97,10 @@ Derived descriptor_derive(const Descriptor& d, const Config& c) {
   r.sum_bound = std::int64_t{d.out_h} * d.out_w * std::max(std::abs(code_lo), std::abs(code_hi));
   r.w_words = std::int64_t{d.kernel} * d.kernel * r.ogroups * r.chunks * d.wplanes;
   r.thr_total = std::int64_t{r.ogroups} * c.rows * r.thr_words;
-  r.acc_bound = std::int64_t{d.kernel} * d.kernel * d.in_c * ((1 << d.wplanes) - 1) * ((1 << d.aplanes) - 1);
+  // Largest |weight| x |input| of a tap: digit spans (section 5), or -128 x 255 in int8 mode.
+  const std::int64_t dw = d.int8 ? kInt8MaxAbsWeight : (1 << d.wplanes) - 1;
+  const std::int64_t da = d.int8 ? kInt8MaxPixel : (1 << d.aplanes) - 1;
+  r.acc_bound = std::int64_t{d.kernel} * d.kernel * d.in_c * dw * da;
   return r;
 }
 
@@ -114,7 +122,10 @@ ErrorCode descriptor_check(const Descriptor& d, const Config& c) {
   const bool fuse_bad = (d.pool != Pool::None && !conv) || (fuse_max && (d.out_h < 2 || d.out_w < 2)) ||
                         (fuse_sum && (d.out_ternary || !d.out_signed));
   const bool logits_bad = d.out_c > kMaxLogits || d.out_h != 1 || d.out_w != 1;
-  if (dims_bad || conv_bad || (conv && thr_bad) || (logits && logits_bad) || fuse_bad) {
+  // Int8 stem mode: a conv on one channel of one plane (a uint8 per pixel), one weight plane.
+  const bool int8_bad = d.int8 && (pack_rows(c.lanes) < 1 || !conv || d.in_c != 1 || d.aplanes != 1 ||
+                                   d.wplanes != 1);
+  if (dims_bad || conv_bad || (conv && thr_bad) || (logits && logits_bad) || fuse_bad || int8_bad) {
     return ErrorCode::Shape;
   }
   if (d.in_base + r.in_words > c.act_bank_depth) return ErrorCode::Region;
@@ -238,8 +249,19 @@ class Planner {
     return g;
   }
 
-  // The input image. If the first layer is a conv, the compiler im2cols it: the host writes each
-  // output pixel's k x k x C window as channels, so the stem runs as a 1x1 conv (section 8).
+  // Whether the first layer runs in the int8 stem mode: a stride-1 conv with int weights of at
+  // most 8 bits on a one-channel image of uint pixels of at most 8 bits, on words of a byte or more.
+  bool stem_int8() const {
+    if (pkg_.layers.empty() || pack_rows(cfg_.lanes) < 1) return false;
+    const Layer& l = pkg_.layers[0];
+    return l.op == Op::Conv2d && l.stride == 1 && pkg_.input_shape.c == 1 &&
+           pkg_.input_act.kind == ActKind::Uint && pkg_.input_act.bits <= 8 &&
+           l.weight_type.kind == WeightKind::Int && l.weight_type.bits <= 8;
+  }
+
+  // The input image. A first conv the int8 stem mode takes reads the image as packed rows of
+  // uint8 pixels (section 8); any other first conv gets it im2col'd: the host writes each output
+  // pixel's k x k x C window as channels, so the stem runs as a 1x1 conv.
   Flow input_flow() {
     Flow f;
     f.g = geometry();
@@ -248,7 +270,9 @@ class Planner {
     f.g.asigned = pkg_.input_act.kind != ActKind::Uint;
     f.ternary = pkg_.input_act.kind == ActKind::Ternary;
     f.max_abs = pkg_.input_act.range().max_abs();
-    if (!pkg_.layers.empty() && pkg_.layers[0].op == Op::Conv2d) {
+    if (stem_int8()) {
+      f.g.packed = true, f.g.aplanes = 1;  // one byte per pixel in one word plane
+    } else if (!pkg_.layers.empty() && pkg_.layers[0].op == Op::Conv2d) {
       const Layer& l = pkg_.layers[0];
       out_.input_im2col = true;
       out_.input_kernel = l.kernel, out_.input_pad = l.padding, out_.input_stride = l.stride;
@@ -292,7 +316,10 @@ class Planner {
     Descriptor& d = s.desc;
     ConvGeometry g = cur.g;  // the conv as the array runs it
     std::vector<WeightValue> weights = l.weights;
-    if (l.op == Op::Conv2d && index == 0) {
+    const bool int8 = index == 0 && cur.g.packed;
+    if (int8) {
+      g.k = l.kernel, g.pad = l.padding;  // the image as it is, one beat per tap
+    } else if (l.op == Op::Conv2d && index == 0) {
       g.k = 1, g.pad = 0;  // im2col'd: (O, K, K, C) read as (O, 1, 1, K*K*C), the same order
     } else if (l.op == Op::Conv2d) {
       g.k = l.kernel, g.pad = l.padding;
@@ -309,8 +336,9 @@ class Planner {
             weights[(std::size_t(o) * hw + p) * cur.g.c + c] = l.weights[(std::size_t(o) * cur.g.c + c) * hw + p];
     }
     g.o = l.out_channels;
-    g.wplanes = weight_planes(l.weight_type);
+    g.wplanes = int8 ? 1 : weight_planes(l.weight_type);
     g.wint = l.weight_type.kind == WeightKind::Int;
+    d.int8 = int8;
     g.w_base = static_cast<int>(out_.weights.words.size());
     const bool logits = l.output == format::Output::Logits;
     d.op = logits ? Opcode::Logits : Opcode::Conv;
@@ -326,8 +354,11 @@ class Planner {
       problem(fmt::format("{}: {} weight planes x {} input planes need a shift of {} > {}", where,
                           d.wplanes, d.aplanes, d.aplanes + d.wplanes - 2, kMaxShift));
     }
-    const std::int64_t bound = std::int64_t{g.k} * g.k * g.c * digit_span(g.wplanes, g.wplanes == 1 && !g.wint) *
-                               digit_span(g.aplanes, cur.ternary);
+    // The controller's bound (descriptor_derive): digit spans, or |int8| x uint8 per tap.
+    const std::int64_t bound =
+        int8 ? std::int64_t{g.k} * g.k * g.c * kInt8MaxAbsWeight * kInt8MaxPixel
+             : std::int64_t{g.k} * g.k * g.c * digit_span(g.wplanes, g.wplanes == 1 && !g.wint) *
+                   digit_span(g.aplanes, cur.ternary);
     const std::int64_t acc_limit = (std::int64_t{1} << (cfg_.acc_w - 1)) - 1;
     if (bound >= acc_limit) {
       problem(fmt::format("{}: accumulator bound {} does not fit ACC_W {} (needs < {})", where, bound,
@@ -337,8 +368,15 @@ class Planner {
     {
       ConvGeometry wg = g;
       wg.w_base = 0;
-      const auto words = weight_image(wg, weights, wg.weight_words());
-      for (const Digits& word : words) out_.weights.words.push_back(digits_pack(word));
+      if (int8) {
+        for (RawWord& word : int8_weight_image(wg, weights, wg.weight_words())) {
+          out_.weights.words.push_back(std::move(word));
+        }
+      } else {
+        for (const Digits& word : weight_image(wg, weights, wg.weight_words())) {
+          out_.weights.words.push_back(digits_pack(word));
+        }
+      }
     }
     s.beats = g.beats();
     s.macs = l.macs();
@@ -480,8 +518,16 @@ Tensor input_tensor(const Compiled& c, const Tensor& input) {
 }
 
 std::vector<ActWord> input_words(const Compiled& c, const Tensor& input) {
-  const Tensor t = input_tensor(c, input);
   const ConvGeometry& g = c.input;
+  if (g.packed) {
+    std::vector<ActWord> out;
+    const auto banks = packed_image(g, input, g.act_words_per_bank());
+    for (int b = 0; b < g.cols; ++b)
+      for (int a = g.in_base; a < g.act_words_per_bank(); ++a)
+        if (!banks[b][a].empty()) out.push_back({b, a, banks[b][a]});
+    return out;
+  }
+  const Tensor t = input_tensor(c, input);
   const auto banks = act_image(g, t, g.act_words_per_bank());
   std::vector<ActWord> out;
   for (int b = 0; b < g.cols; ++b)
@@ -527,6 +573,7 @@ const char* pool_name(Pool pool) {
 
 nlohmann::json layout_json(const ConvGeometry& g) {
   return {{"shape", {g.c, g.h, g.w}}, {"planes", g.aplanes}, {"signed", g.asigned},
+          {"packed_rows", g.packed ? pack_rows(g.lanes) : 0},
           {"base", g.in_base}, {"words_per_bank", g.tensor_words()}};
 }
 }  // namespace
@@ -545,7 +592,7 @@ void compiled_write(const Compiled& c, const std::filesystem::path& dir) {
   nlohmann::json steps = nlohmann::json::array();
   for (const Step& s : c.steps) {
     nlohmann::json j = {{"layer", s.layer}, {"name", s.name}, {"op", opcode_name(s.desc.op)},
-                        {"pool", pool_name(s.desc.pool)},
+                        {"pool", pool_name(s.desc.pool)}, {"int8", s.desc.int8},
                         {"in", layout_json(s.in)}, {"beats", s.beats}, {"macs", s.macs}};
     if (s.desc.op != Opcode::Logits) j["out"] = layout_json(s.out);
     steps.push_back(j);

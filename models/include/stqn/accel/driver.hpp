@@ -38,13 +38,15 @@ class Driver {
  public:
   Driver(Bus& bus, Config config) : bus_(bus), config_(std::move(config)) {}
 
-  // Reads ID, VERSION and CONFIG0..2 and throws Error if they differ from the configuration.
+  // Reads ID, VERSION and CONFIG0..2 (LINE_DEPTH included) and throws Error if they differ from
+  // the configuration.
   void check_identity();
   void soft_reset();
   // Program, weights and thresholds (once per package).
   void load(const Compiled& compiled);
   void load_program(const std::vector<Word>& program, int length);
-  // The input tensor (package input shape) in the banks, as the first step reads it.
+  // The input tensor (package input shape) in the banks, as the first step reads it (packed
+  // uint8 rows for an int8 stem, im2col'd taps, or digit planes).
   void write_input(const Compiled& compiled, const Tensor& input);
   void start();
   // Polls STATUS every `poll` cycles until done or error, at most `max_cycles`.

@@ -29,6 +29,10 @@ int weight_digit(int v, int planes, int b, bool is_int = false);
 // reachable S) when |S| <= bound < 2^(acc_bits-1) - 1; throws std::invalid_argument otherwise.
 std::int32_t threshold_saturate(std::int32_t theta, int acc_bits, std::int64_t bound);
 
+// The int8 stem mode's packed rows (section 4): image rows (one uint8 pixel each) per activation
+// word, 2 * lanes / 8; 0 when a word holds less than a byte (the mode is then refused).
+inline int pack_rows(int lanes) { return 2 * lanes / 8; }
+
 // A stride-1 conv layer on the array, or (with k = 1) the layout of one activation tensor.
 struct ConvGeometry {
   // Hardware.
@@ -38,6 +42,10 @@ struct ConvGeometry {
   bool asigned = true;  // activation planes: int (MSB negative) or uint
   bool wint = false;    // weight planes: int:P (MSB negative) instead of ternary/odd:P
   int in_base = 0, w_base = 0;
+  // Int8 stem mode (c = 1, one plane): the image as packed rows, pixel (y, x) in byte
+  // y mod pack_rows(lanes) of word in_base + (y / pack_rows) * row_words + x / cols of bank
+  // x mod cols; the weights one int8 per row word.
+  bool packed = false;
 
   int ho() const { return h + 2 * pad - k + 1; }
   int wo() const { return w + 2 * pad - k + 1; }
@@ -48,14 +56,17 @@ struct ConvGeometry {
   // Address-generator descriptor fields (stqn_agen), modulo 2^aw where negative.
   int pix_words() const { return chunks() * aplanes; }
   int row_words() const { return wb() * pix_words(); }
+  // Image rows above the first (padding) start this many word rows up.
+  int pad_rows() const { return packed ? (pad + pack_rows(lanes) - 1) / pack_rows(lanes) : pad; }
+  int word_rows() const { return packed ? (h + pack_rows(lanes) - 1) / pack_rows(lanes) : h; }
   std::uint32_t row_off(int aw) const {
-    return static_cast<std::uint32_t>(-pad * row_words()) & ((1u << aw) - 1);
+    return static_cast<std::uint32_t>(-pad_rows() * row_words()) & ((1u << aw) - 1);
   }
   std::uint32_t col_off(int aw) const {
     const int q = pad == 0 ? 0 : -((pad + cols - 1) / cols);  // floor(-pad / cols)
     return static_cast<std::uint32_t>(q * pix_words()) & ((1u << aw) - 1);
   }
-  int tensor_words() const { return h * row_words(); }  // per bank, from in_base
+  int tensor_words() const { return word_rows() * row_words(); }  // per bank, from in_base
   int act_words_per_bank() const { return in_base + tensor_words(); }
   int weight_words() const { return w_base + ogroups() * k * k * chunks() * wplanes; }
   // Bank address of pixel (y, x), chunk, plane (the bank is x mod cols).
@@ -75,5 +86,15 @@ std::vector<Digits> weight_image(const ConvGeometry& g, const std::vector<Weight
                                  int depth);
 // The tensor (c, h, w) held in the banks at g's layout (inverse of act_image).
 Tensor act_tensor(const ConvGeometry& g, const std::vector<std::vector<Digits>>& banks);
+
+// Int8 stem mode (g.packed): memory words as raw bits, 32-bit slices low first; an empty word
+// was never written.
+using RawWord = std::vector<std::uint32_t>;
+// banks[bank][address] of the one-channel uint8 image `in` (1, h, w) as packed rows.
+std::vector<std::vector<RawWord>> packed_image(const ConvGeometry& g, const Tensor& in, int bank_depth);
+// words[address] of int8 weights (o, k, k, 1): one word per (og, ky, kx) at
+// w_base + (og * k + ky) * k + kx, row r's weight in bits [r * 2 * lanes +: 8].
+std::vector<RawWord> int8_weight_image(const ConvGeometry& g, const std::vector<WeightValue>& weights,
+                                       int depth);
 
 }  // namespace stqn::accel

@@ -32,6 +32,8 @@ inline constexpr int kMaxLevels = 255;            // thresholds per channel
 inline constexpr int kMaxLogits = 64;             // logit registers
 inline constexpr int kMaxPoolSum = (1 << 15) - 1; // |sum| of a fused sum-pool (16-bit line-buffer lanes)
 inline constexpr int kMaxSumPoolPlanes = 15;      // fused sum-pool output planes
+inline constexpr int kInt8MaxAbsWeight = 128;     // int8 stem mode: |weight| <= 128 ...
+inline constexpr int kInt8MaxPixel = 255;         // ... and pixels <= 255 (accumulator bound)
 
 // Pooling has no opcode: it runs fused into the write-back of the conv before it (Pool).
 enum class Opcode : std::uint32_t {
@@ -63,12 +65,12 @@ struct Descriptor {
   int aplanes = 1, wplanes = 1, out_planes = 1;  // input, weight, output digit planes
   bool out_ternary = true, out_signed = true;    // output code encoding
   Pool pool = Pool::None;                        // conv: pooling fused into the write-back
+  bool int8 = false;  // int8 stem mode (w0[20]): packed uint8 image rows x int8 weights
   int in_c = 0, out_c = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
   int kernel = 1, pad = 0, stride = 1, levels = 0;  // levels: thresholds per channel
   int act_min = 0;                                  // code of zero threshold crossings
   int in_base = 0, out_base = 0, w_base = 0, thr_base = 0;
-  // Must be zero: bits [11:0] -> w0[31:20] (w0[20] is reserved for the int8 stem mode),
-  // [31:16] -> w7[31:16].
+  // Must be zero: bits [10:0] -> w0[31:21], [31:16] -> w7[31:16].
   std::uint32_t reserved = 0;
 
   std::vector<Word> encode() const;
@@ -114,7 +116,8 @@ struct Compiled {
   std::vector<Step> steps;
   WideImage weights, thresholds;
   // The input image as the first step reads it: im2col'd taps of the first conv's windows
-  // (input_kernel x input_kernel x C channels at each output pixel) when input_im2col.
+  // (input_kernel x input_kernel x C channels at each output pixel) when input_im2col; packed
+  // uint8 rows for the int8 stem mode when input.packed; else the tensor's digit planes.
   bool input_im2col = false;
   int input_kernel = 1, input_pad = 0, input_stride = 1;
   ConvGeometry input;

@@ -17,10 +17,12 @@ inline constexpr std::uint32_t kErrorPc = 0x01C;
 inline constexpr std::uint32_t kProgramLen = 0x020;  // descriptors to run (R/W)
 inline constexpr std::uint32_t kClass = 0x024;       // argmax of the logits, ties -> lowest
 inline constexpr std::uint32_t kCycles = 0x028;      // cycles of the last run
-inline constexpr std::uint32_t kConfig2 = 0x02C;     // [7:0] NTH, [8] WGT_SPRAM
+inline constexpr std::uint32_t kConfig2 = 0x02C;     // [7:0] NTH, [8] WGT_SPRAM, [23:16] log2 LINE_DEPTH
 
 inline constexpr std::uint32_t kIdValue = 0x5354514E;  // "STQN"
-inline constexpr std::uint32_t kMapVersion = 1;
+// Register map and layer-program version: 2 since the fused pool field (w0[19:18]), the int8
+// stem mode (w0[20]) and LINE_DEPTH in CONFIG2.
+inline constexpr std::uint32_t kMapVersion = 2;
 
 inline constexpr std::uint32_t kCtrlStart = 1u << 0, kCtrlSoftReset = 1u << 1;
 inline constexpr std::uint32_t kStatusBusy = 1u << 0, kStatusDone = 1u << 1, kStatusError = 1u << 2;
