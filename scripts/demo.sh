@@ -37,10 +37,8 @@ echo "demo: golden model (stqn-infer) on the 10,000 test images"
 "$INFER" --model "$PKG" --limit "$SIM_IMAGES" --json "$OUT/golden-$SIM_IMAGES.json" > /dev/null
 
 # ---- 3. The RTL ------------------------------------------------------------------------------------
-# The up5k configuration if the package fits it; otherwise the up5k array with larger activation
-# banks (up5k-ref), and the summary says so.
-UP5K=$("$ROOT/scripts/sim/up5k_model.sh" "$BUILD" "$PKG" 2> "$OUT/up5k-fit.txt")
-sed 's/^/demo: /' "$OUT/up5k-fit.txt"
+# The up5k configuration (stqn-sim says what does not fit if a trained package does not).
+UP5K=up5k
 echo "demo: stqn-sim on $SIM_IMAGES test images through the RTL ($UP5K), bit-exact against the golden model"
 "$SIM" --model "$PKG" --config "$UP5K" --limit "$SIM_IMAGES" --jobs "$SIM_JOBS" \
   --json "$OUT/sim-$UP5K.json" | tee "$OUT/sim-$UP5K.txt"
@@ -125,7 +123,7 @@ s = sim["simulation"]
 print(f"  simulation      {s['jobs']} jobs, {s['wall_s']:.1f} s, {s['cycles_per_s'] / 1e6:.2f} M cycles/s, "
       f"{s['images_per_s']:.2f} images/wall-s")
 print(f"results           {out}/: golden.json, sim-{up5k}.json (+ .txt), plot {os.path.basename(plot)}")
-print(f"waveform          stqn-sim --model {pkg} --config up5k-ref --limit 1 --trace {out}/image0.fst")
+print(f"waveform          stqn-sim --model {pkg} --config {up5k} --limit 1 --trace {out}/image0.fst")
 print("===========================================================================")
 if not ok:
     print("demo: FAILED: the RTL does not match the golden model")

@@ -4,8 +4,7 @@
 # run, of the same RTL and work under Icarus Verilog: stqn-sim records every host bus access of
 # one image (package load included) and scripts/sim/replay_tb.v replays it, checking every read.
 # Usage: bench.sh BUILD OUT.json IMAGES
-# Env: BENCH_SIM_CONFIG (default: up5k, or up5k-ref if the package does not fit; see
-# scripts/sim/up5k_model.sh), ICARUS_MAX_CYCLES (default 0: Icarus replays the whole record,
+# Env: BENCH_SIM_CONFIG (default: up5k), ICARUS_MAX_CYCLES (default 0: Icarus replays the whole record,
 # package load and one image, about five minutes; N > 0 stops after N cycles and the result says
 # that its images/s is extrapolated. The load phase simulates faster than the array phase under
 # Icarus, so a short prefix flatters Icarus).
@@ -16,7 +15,7 @@ IMAGES=$3
 ICARUS_MAX_CYCLES=${ICARUS_MAX_CYCLES:-0}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PKG="$ROOT/models/packages/reference-sttn"
-CONFIG=${BENCH_SIM_CONFIG:-$("$ROOT/scripts/sim/up5k_model.sh" "$BUILD" "$PKG")}
+CONFIG=${BENCH_SIM_CONFIG:-up5k}
 WORK="$BUILD/bench-sim"
 SIM="$BUILD/sim/stqn-sim"
 mkdir -p "$WORK"

@@ -204,11 +204,11 @@ TEST_F(Fixture, CommandLineWritesJsonAndRefusesWhatDoesNotFit) {
 }
 
 TEST_F(Fixture, TraceWritesAWaveform) {
-  const Package traced = package_fitting(rng, model_config("up5k-ref"), kSize);  // the traced model
+  const Package traced = package_fitting(rng, model_config("up5k"), kSize);  // the traced model
   package_save(traced, dir / "package");
   const fs::path fst = dir / "run.fst";
   const CliResult r = cli_run(dir, "--model " + (dir / "package").string() + " --data " +
-                                       (dir / "data").string() + " --config up5k-ref --limit 1 --trace " + fst.string());
+                                       (dir / "data").string() + " --config up5k --limit 1 --trace " + fst.string());
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   ASSERT_TRUE(fs::exists(fst));
   EXPECT_GT(fs::file_size(fst), 1000u);

@@ -29,7 +29,7 @@ inline constexpr int kResetCycles = 4;
 
 // The models this build contains. A model is a named configuration of rtl/configs/configs.json,
 // or a variant of one with some parameters overridden (sim/CMakeLists.txt, STQN_SIM_VARIANTS:
-// e.g. "up5k-ref", the up5k array with 2,048-word activation banks).
+// e.g. "up5k-big=up5k,ACT_BANK_DEPTH=2048"; none by default).
 struct ModelInfo {
   std::string config;  // the name stqn-sim --config takes
   std::string base;    // the configuration in configs.json
