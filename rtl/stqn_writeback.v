@@ -4,10 +4,10 @@
 // (docs/architecture.md sections 4, 6.1 and 7).
 //
 // A group is ROWS output channels (one chunk's lanes slot*ROWS ..) of COLS pixels (pixel x in bank
-// x mod COLS). Its codes are thresholded one per cycle, then its planes are written with lane
+// x mod COLS). Its codes are thresholded one per cycle, then its planes are written with slot
 // write enables: one bank word per plane, the same address in every bank, only the group's
-// ROWS lanes enabled. Per group: ROWS * COLS * thr_words + 2 cycles, plus out_planes (or one
-// line-buffer write) cycles.
+// slot (its ROWS lanes) enabled. Per group: 1 (accept) + ROWS * COLS * thr_words + 2 cycles,
+// plus out_planes (or one line-buffer write) cycles.
 //   cfg_pool_i = 0: no pooling.
 //   cfg_pool_i = 1: 2 x 2 max-pool, stride 2, on codes (floor: an odd last row or column is
 //     dropped). Pairs of horizontal neighbours are reduced as they arrive; even rows store the
