@@ -22,9 +22,10 @@ module stqn_conv #(
 ) (
   input  wire                       clk_i,
   input  wire                       rst_ni,
-  // Activation bank writes: lane i of bank j takes lane i of word j of the data when enable
-  // [j*LANES + i] is set (per-lane enables: the write-back updates some lanes of a word).
-  input  wire [COLS*LANES-1:0]      act_wr_en_i,
+  // Activation bank writes: slot s (lanes s*ROWS .. s*ROWS+ROWS-1) of bank j takes the same
+  // lanes of word j of the data when enable [j*(LANES/ROWS) + s] is set (the write-back updates
+  // one group's slot of a word; a slot is 2*ROWS bits, one enable of the block RAM each).
+  input  wire [COLS*(LANES/ROWS)-1:0] act_wr_en_i,
   input  wire [AW-1:0]              act_wr_addr_i,
   input  wire [COLS*2*LANES-1:0]    act_wr_data_i,
   // Host read of one bank word (while idle), data one cycle later.
@@ -154,9 +155,9 @@ module stqn_conv #(
   generate
     for (j = 0; j < COLS; j = j + 1) begin : g_bank
       wire host_rd = !agen_busy && act_rd_en_i && act_rd_bank_i == j[LOGC-1:0];
-      stqn_ram_dp #(.WIDTH(2 * LANES), .DEPTH(1 << AW), .GRAIN(2)) u_ram (
+      stqn_ram_dp #(.WIDTH(2 * LANES), .DEPTH(1 << AW), .GRAIN(2 * ROWS)) u_ram (
         .clk_i    (clk_i),
-        .wr_en_i  (act_wr_en_i[j*LANES +: LANES]),
+        .wr_en_i  (act_wr_en_i[j*(LANES/ROWS) +: LANES/ROWS]),
         .wr_addr_i(act_wr_addr_i),
         .wr_data_i(act_wr_data_i[j*2*LANES +: 2*LANES]),
         .rd_en_i  ((ag_fire && ag_bank_en[j]) || host_rd),

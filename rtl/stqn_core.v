@@ -1,6 +1,6 @@
 // stqn_core: one conv layer end to end: stqn_conv (address generation, memories, PE array)
 // feeding stqn_writeback (multi-threshold unit, the fused max-pool or sum-pool, and the write-back
-// of codes with lane write enables) with the threshold memory. The output codes land in the
+// of codes with slot write enables) with the threshold memory. The output codes land in the
 // activation banks at cfg_out_base_i, where the next layer reads them (ping-pong by base
 // address). The host loads the memories and reads results while idle.
 `default_nettype none
@@ -74,11 +74,12 @@ module stqn_core #(
   input  wire [5:0]                 logit_rd_addr_i,  // while idle, data one cycle later
   output wire [31:0]                logit_rd_data_o
 );
+  localparam integer SLOTS = LANES / ROWS;  // output-channel groups per bank word
   wire                       conv_busy, conv_valid, wb_ready, wb_busy;
   wire [ROWS*COLS*ACC_W-1:0] conv_acc;
   wire [DIM_W-1:0]           conv_y, conv_xg;
   wire [CNT_W-1:0]           conv_og;
-  wire [COLS*LANES-1:0]      wb_wr_en;
+  wire [COLS*SLOTS-1:0]      wb_wr_en;
   wire [AW-1:0]              wb_wr_addr;
   wire [COLS*2*LANES-1:0]    wb_wr_data;
   wire                       thr_rd_en;
@@ -88,11 +89,11 @@ module stqn_core #(
   // Bank writes: the write-back while a layer runs, otherwise the host (every lane of one bank).
   wire [COLS-1:0] host_bank = act_wr_en_i ? ({{(COLS-1){1'b0}}, 1'b1} << act_wr_bank_i)
                                           : {COLS{1'b0}};
-  wire [COLS*LANES-1:0] host_wr_en;
+  wire [COLS*SLOTS-1:0] host_wr_en;
   genvar hb;
   generate
     for (hb = 0; hb < COLS; hb = hb + 1) begin : g_host_bank
-      assign host_wr_en[hb*LANES +: LANES] = {LANES{host_bank[hb]}};
+      assign host_wr_en[hb*SLOTS +: SLOTS] = {SLOTS{host_bank[hb]}};
     end
   endgenerate
   wire            wb_owns = wb_busy || conv_busy;

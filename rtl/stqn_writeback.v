@@ -4,10 +4,10 @@
 // (docs/architecture.md sections 4, 6.1 and 7).
 //
 // A group is ROWS output channels (one chunk's lanes slot*ROWS ..) of COLS pixels (pixel x in bank
-// x mod COLS). Its codes are thresholded one per cycle, then its planes are written with lane
+// x mod COLS). Its codes are thresholded one per cycle, then its planes are written with slot
 // write enables: one bank word per plane, the same address in every bank, only the group's
-// ROWS lanes enabled. Per group: ROWS * COLS * thr_words + 2 cycles, plus out_planes (or one
-// line-buffer write) cycles.
+// slot (its ROWS lanes) enabled. Per group: 1 (accept) + ROWS * COLS * thr_words + 2 cycles,
+// plus out_planes (or one line-buffer write) cycles.
 //   cfg_pool_i = 0: no pooling.
 //   cfg_pool_i = 1: 2 x 2 max-pool, stride 2, on codes (floor: an odd last row or column is
 //     dropped). Pairs of horizontal neighbours are reduced as they arrive; even rows store the
@@ -71,9 +71,12 @@ module stqn_writeback #(
   output wire                       thr_rd_en_o,
   output wire [TAW-1:0]             thr_rd_addr_o,
   input  wire [NTH*ACC_W-1:0]       thr_rd_data_i,
-  // Writes into the activation banks: lane i of bank c takes lane i of word c of the data when
-  // act_wr_en_o[c * LANES + i]; the same address in every bank.
-  output wire [COLS*LANES-1:0]      act_wr_en_o,
+  // Writes into the activation banks: slot s (lanes s*ROWS .. s*ROWS+ROWS-1, the channels of
+  // one group) of bank c takes the same lanes of word c of the data when
+  // act_wr_en_o[c * (LANES/ROWS) + s]; the same address in every bank. A group only ever writes
+  // its own slot, so one enable per slot (not per lane) keeps the banks in as few block RAMs as
+  // whole words would on ECP5 and Xilinx, whose enables are per 9-bit byte.
+  output wire [COLS*(LANES/ROWS)-1:0] act_wr_en_o,
   output wire [AW-1:0]              act_wr_addr_o,
   output wire [COLS*2*LANES-1:0]    act_wr_data_o,
   output wire                       busy_o
@@ -222,8 +225,10 @@ module stqn_writeback #(
   wire [CNT8-1:0] pair_max = cnt > pair_q ? cnt : pair_q;
   wire [CNT8-1:0] lb_pair = lb_rd_data[th_pair*CNT8 +: CNT8];
   wire [CNT8-1:0] quad_max = pair_max > lb_pair ? pair_max : lb_pair;
-  wire [CODE_W-1:0] code = cfg_act_min_i + {{(CODE_W-CNT8){1'b0}}, is_max ? quad_max : cnt};
-  wire [VAL_W-1:0] code_ext = {{(VAL_W-CODE_W){code[CODE_W-1]}}, code};
+  // The code in VAL_W bits: act_min + count reaches 510 for descriptors the checks accept, beyond
+  // CODE_W; the sum-pool adds the true value, the planes written keep their low bits.
+  wire [VAL_W-1:0] code_ext = {{(VAL_W-CODE_W){cfg_act_min_i[CODE_W-1]}}, cfg_act_min_i} +
+                              {{(VAL_W-CNT8){1'b0}}, is_max ? quad_max : cnt};
   // Sum-pool: channel r's running sum (the line buffer's, 0 at the map's first group), plus the
   // codes of the pixels inside the map.
   wire            first_pixels = y_q == {DIM_W{1'b0}} && xg_q == {DIM_W{1'b0}};
@@ -253,17 +258,15 @@ module stqn_writeback #(
       val_data = sum_next;
     end
   end
-  always @(posedge clk_i) begin
-    if (th_valid && !th_c[0]) pair_q <= cnt;
-  end
+  wire [CNT8-1:0] pair_d = (th_valid && !th_c[0]) ? cnt : pair_q;
+  always @(posedge clk_i) pair_q <= pair_d;
   genvar sr, sc;
   generate
     for (sr = 0; sr < ROWS; sr = sr + 1) begin : g_val_row
       for (sc = 0; sc < COLS; sc = sc + 1) begin : g_val_col
         wire hit = val_we && th_r == sr[PW-1:0] && val_col == sc[PW-1:0];
-        always @(posedge clk_i) begin
-          if (hit) val_q[(sr*COLS+sc)*VAL_W +: VAL_W] <= val_data;
-        end
+        wire [VAL_W-1:0] val_d = hit ? val_data : val_q[(sr*COLS+sc)*VAL_W +: VAL_W];
+        always @(posedge clk_i) val_q[(sr*COLS+sc)*VAL_W +: VAL_W] <= val_d;
       end
     end
   endgenerate
@@ -313,10 +316,11 @@ module stqn_writeback #(
       wire in_half = xg_q[0] == (c >= HALF);
       wire bank_on = is_max ? in_half && px < {{LOGC{1'b0}}, pool_w}
                    : is_sum ? c == 0 : x < {{LOGC{1'b0}}, cfg_out_w_i};
+      for (i = 0; i < SLOTS; i = i + 1) begin : g_slot
+        assign act_wr_en_o[c*SLOTS+i] = bank_writes && bank_on && slot == i[CNT_W-1:0];
+      end
       for (i = 0; i < LANES; i = i + 1) begin : g_lane
-        // Lane i holds channel row i mod ROWS of slot i / ROWS; only the group's slot is written.
-        localparam [31:0] LANE_SLOT = i / ROWS;
-        assign act_wr_en_o[c*LANES+i] = bank_writes && bank_on && slot == LANE_SLOT[CNT_W-1:0];
+        // Lane i holds channel row i mod ROWS of slot i / ROWS.
         wire [VAL_W-1:0] v = val_q[((i % ROWS)*COLS+c)*VAL_W +: VAL_W];
         wire             bit_b = v[plane_q];
         wire             msb = plane_q == cfg_out_planes_i - 1'b1;

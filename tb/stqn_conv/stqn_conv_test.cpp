@@ -30,6 +30,9 @@ namespace {
 constexpr int kLanes = STQN_P_LANES, kRows = STQN_P_ROWS, kCols = STQN_P_COLS;
 constexpr int kAccBits = STQN_P_ACC_W, kAddrBits = STQN_P_AW, kWAddrBits = STQN_P_WAW;
 constexpr int kBankDepth = 1 << kAddrBits, kWDepth = 1 << kWAddrBits;
+// Bank write enables: one per slot (kRows lanes, the channels of one group) of each bank.
+constexpr int kSlots = kLanes / kRows;
+constexpr unsigned long long kBankSlots = (1ull << kSlots) - 1;
 using Dut = STQN_TB_MODEL;
 using stqn_tb::Digits;
 using stqn_tb::kUnwritten;
@@ -49,8 +52,8 @@ struct Fixture : ::testing::Test {
     h->cfg_int8_i = 0;
   }
 
-  // The activation write enables of every lane of bank b (they are per lane).
-  static std::uint64_t bank_lanes(int b) { return ((1ull << kLanes) - 1) << (b * kLanes); }
+  // The activation write enables of every slot of bank b (one per slot of kRows lanes).
+  static std::uint64_t bank_slots(int b) { return kBankSlots << (b * kSlots); }
 
   void load(const stqn_tb::ConvCase& cc) {
     const auto banks = stqn_tb::act_image(cc.g, cc.in, kBankDepth);
@@ -58,7 +61,7 @@ struct Fixture : ::testing::Test {
     for (int b = 0; b < kCols; ++b)
       for (int a = 0; a < cc.g.act_words_per_bank(); ++a) {
         if (banks[b][a][0] == kUnwritten) continue;
-        h->act_wr_en_i = bank_lanes(b);
+        h->act_wr_en_i = bank_slots(b);
         h->act_wr_addr_i = a;
         for (int i = 0; i < kLanes; ++i)
           stqn_tb::field_put(h->act_wr_data_i, (b * kLanes + i) * 2, 2,
@@ -84,7 +87,7 @@ struct Fixture : ::testing::Test {
     for (int b = 0; b < kCols; ++b)
       for (int a = 0; a < kBankDepth; ++a) {
         if (banks[b][a] == stqn_tb::stem::kNone) continue;
-        h->act_wr_en_i = bank_lanes(b);
+        h->act_wr_en_i = bank_slots(b);
         h->act_wr_addr_i = a;
         stqn_tb::field_put(h->act_wr_data_i, b * 2 * kLanes, 2 * kLanes, banks[b][a]);
         h.tick();

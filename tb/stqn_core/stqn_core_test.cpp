@@ -240,6 +240,36 @@ struct Fixture : ::testing::Test {
           }
   }
 
+  // Every word of every bank, read through the host port (the layer is idle).
+  std::vector<std::vector<std::uint64_t>> banks_read() {
+    std::vector<std::vector<std::uint64_t>> words(kCols, std::vector<std::uint64_t>(kBankDepth));
+    for (int b = 0; b < kCols; ++b)
+      for (int a = 0; a < kBankDepth; ++a) {
+        h->act_rd_en_i = 1;
+        h->act_rd_bank_i = b;
+        h->act_rd_addr_i = a;
+        h.tick();
+        h->act_rd_en_i = 0;
+        h.settle();
+        words[b][a] = stqn_tb::field_get(h->act_rd_data_o, 0, 2 * kLanes);
+      }
+    return words;
+  }
+
+  // The layer wrote only inside its output region: every other word is as it was.
+  void check_untouched(const std::vector<std::vector<std::uint64_t>>& before, const LayerRun& L,
+                       const char* name) {
+    const auto after = banks_read();
+    const int lo = L.out.in_base, hi = L.out.act_words_per_bank();
+    for (int b = 0; b < kCols; ++b)
+      for (int a = 0; a < kBankDepth; ++a)
+        if (a < lo || a >= hi) {
+          ASSERT_EQ(after[b][a], before[b][a])
+              << name << ": bank " << b << " word " << a << " outside the output region [" << lo << ", "
+              << hi << ") changed";
+        }
+  }
+
   LayerRun layer_random() {
     for (;;) {
       LayerRun L;
@@ -260,8 +290,10 @@ TEST_F(Fixture, ConvLayersMatchGoldenCodes) {
                                     << L.cc.golden.out_act.name());
     load_acts(g, L.cc.in);
     load_layer(L);
+    const auto before = banks_read();
     run_layer(L);
     check_output(L, "layer");
+    check_untouched(before, L, "layer");
     if (HasFailure()) return;
   }
 }
@@ -374,8 +406,10 @@ TEST_F(Fixture, ConvWithFusedPoolMatchesGolden) {
                                     << "x" << A.cc.g.wo() << (pool == kPoolMax ? " max-pool" : " sum-pool"));
     load_acts(A.cc.g, A.cc.in);
     load_layer(A);
+    const auto before = banks_read();
     run_layer(A);
     check_output(A, pool == kPoolMax ? "max-pool" : "sum-pool");
+    check_untouched(before, A, pool == kPoolMax ? "max-pool" : "sum-pool");
     if (HasFailure()) return;
     ++pooled[pool];
   }
