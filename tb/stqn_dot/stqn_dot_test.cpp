@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -72,7 +73,8 @@ TEST_F(Fixture, InvalidCodeReadsAsZero) {
 TEST_F(Fixture, ExhaustiveOverRawBitsForSmallWidths) {
   if (kLanes > 4) GTEST_SKIP() << "2^(4*LANES) vectors; random coverage is used instead";
   const auto code_value = [](std::uint32_t code) { return code == 2u ? 2 : stqn_tb::digit_decode(code); };
-  for (std::uint32_t bits = 0; bits < (1u << (4 * kLanes)); ++bits) {
+  // min(): the bound stays a valid shift at the widths that skip (the compiler still sees it).
+  for (std::uint32_t bits = 0; bits < (1u << (4 * std::min(kLanes, 4))); ++bits) {
     std::vector<int> w(kLanes), a(kLanes);
     for (int i = 0; i < kLanes; ++i) {
       w[i] = code_value((bits >> (2 * i)) & 3u);
