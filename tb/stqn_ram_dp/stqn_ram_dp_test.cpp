@@ -70,7 +70,9 @@ TEST_F(Fixture, MatchesModelUnderRandomTraffic) {
     }
   }
   EXPECT_GT(checked, 1000);
-  if (kReadFirst) EXPECT_GT(collisions, 1000);
+  if (kReadFirst) {
+    EXPECT_GT(collisions, 1000);
+  }
   EXPECT_FALSE(h.assertion_failed());
 }
 
