@@ -151,7 +151,6 @@ int main(int argc, char** argv) {
     images = std::min(images, data.count);
     reference_images = std::min(reference_images, data.count);
     const int classes = package.num_classes();
-    const std::size_t image_size = std::size_t(data.height) * data.width;
 
     // Agreement: the three engines must compute the same logits.
     const stqn::FastEngine engine(package);

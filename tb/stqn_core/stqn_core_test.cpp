@@ -509,7 +509,9 @@ TEST_F(Fixture, ReferenceNetworkConvLayersMatchGolden) {
     LayerRun L;
     L.cc.golden = layer;
     L.pool = fused_max ? kPoolMax : (fused_sum ? kPoolSum : 0);
-    if (fused_max) ASSERT_TRUE(pkg.layers[next].kernel == 2 && pkg.layers[next].stride == 2);
+    if (fused_max) {
+      ASSERT_TRUE(pkg.layers[next].kernel == 2 && pkg.layers[next].stride == 2);
+    }
     const std::size_t out_layer = L.pool != 0 ? next : li;
     L.expected = golden[out_layer];
     L.out = cur;

@@ -52,7 +52,9 @@ TEST_F(Fixture, MaskedWritesAndReadsMatchModel) {
       out = model[a];
     }
     h.settle();
-    if (out) ASSERT_EQ(h->rdata_o, *out) << "cycle " << cycle << " address " << a;
+    if (out) {
+      ASSERT_EQ(h->rdata_o, *out) << "cycle " << cycle << " address " << a;
+    }
   }
 }
 
