@@ -213,6 +213,17 @@ struct Fixture : ::testing::Test {
     EXPECT_FALSE(h.assertion_failed());
   }
 
+  // One bank word through the host port (the layer is idle): 2 * kLanes bits.
+  std::uint64_t bank_word(int bank, int addr) {
+    h->act_rd_en_i = 1;
+    h->act_rd_bank_i = bank;
+    h->act_rd_addr_i = addr;
+    h.tick();
+    h->act_rd_en_i = 0;
+    h.settle();
+    return stqn_tb::field_get(h->act_rd_data_o, 0, 2 * kLanes);
+  }
+
   // Reads the output region back and compares every lane of a real channel with the golden codes.
   void check_output(const LayerRun& L, const char* name) {
     const auto banks = stqn_tb::act_image(L.out, L.expected, kBankDepth);
@@ -223,16 +234,10 @@ struct Fixture : ::testing::Test {
           for (int b = 0; b < out.aplanes; ++b) {
             const int bank = x % kCols;
             const int addr = out.in_base + ((y * out.wb() + x / kCols) * out.chunks() + k) * out.aplanes + b;
-            h->act_rd_en_i = 1;
-            h->act_rd_bank_i = bank;
-            h->act_rd_addr_i = addr;
-            h.tick();
-            h->act_rd_en_i = 0;
-            h.settle();
+            const std::uint64_t word = bank_word(bank, addr);
             for (int i = 0; i < kLanes && k * kLanes + i < out.c; ++i) {
               const int o = k * kLanes + i;
-              const int got = stqn_tb::digit_decode(
-                  static_cast<std::uint32_t>(stqn_tb::field_get(h->act_rd_data_o, 2 * i, 2)));
+              const int got = stqn_tb::digit_decode(static_cast<std::uint32_t>((word >> (2 * i)) & 3u));
               ASSERT_EQ(got, banks[bank][addr][i])
                   << name << ": channel " << o << " pixel (" << y << ", " << x << ") plane " << b
                   << " (code " << L.expected.at(o, y, x) << ", " << L.cc.golden.out_act.name() << ")";
@@ -244,15 +249,7 @@ struct Fixture : ::testing::Test {
   std::vector<std::vector<std::uint64_t>> banks_read() {
     std::vector<std::vector<std::uint64_t>> words(kCols, std::vector<std::uint64_t>(kBankDepth));
     for (int b = 0; b < kCols; ++b)
-      for (int a = 0; a < kBankDepth; ++a) {
-        h->act_rd_en_i = 1;
-        h->act_rd_bank_i = b;
-        h->act_rd_addr_i = a;
-        h.tick();
-        h->act_rd_en_i = 0;
-        h.settle();
-        words[b][a] = stqn_tb::field_get(h->act_rd_data_o, 0, 2 * kLanes);
-      }
+      for (int a = 0; a < kBankDepth; ++a) words[b][a] = bank_word(b, a);
     return words;
   }
 

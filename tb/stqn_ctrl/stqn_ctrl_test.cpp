@@ -88,6 +88,17 @@ struct Fixture : ::testing::Test {
     h.tick();
   }
 
+  // One descriptor with the error code written from docs/registers.md: the C++ check and the
+  // controller both give it, and only an accepted descriptor launches the datapath.
+  struct BoundaryCase { const char* name; Descriptor d; ErrorCode want; };
+  void expect_one(const BoundaryCase& c) {
+    SCOPED_TRACE(c.name);
+    ASSERT_EQ(accel::descriptor_check(c.d, config), c.want);
+    run({c.d});
+    EXPECT_EQ(h->error_code_o, static_cast<unsigned>(c.want));
+    EXPECT_EQ(launches.size(), c.want == ErrorCode::None ? 1u : 0u);
+  }
+
   // Runs `descs` as a program; returns after busy falls (or fails after a bound).
   void run(const std::vector<Descriptor>& descs, int length = -1) {
     for (std::size_t i = 0; i < descs.size(); ++i) {
@@ -273,8 +284,7 @@ TEST_F(Fixture, FusedPoolLimitsAreCheckedAtTheirBoundaries) {
     return d;
   };
   const int groups = config.line_depth / 4;  // 4 pixel groups per row
-  struct Case { const char* name; Descriptor d; ErrorCode want; };
-  const Case cases[] = {
+  const BoundaryCase cases[] = {
       {"max-pool line buffer full", conv(accel::Pool::Max2, 4 * config.cols, groups * config.rows, 1), ErrorCode::None},
       {"max-pool line buffer + 1 group", conv(accel::Pool::Max2, 4 * config.cols, (groups + 1) * config.rows, 1),
        ErrorCode::Region},
@@ -282,13 +292,7 @@ TEST_F(Fixture, FusedPoolLimitsAreCheckedAtTheirBoundaries) {
       {"sums of 64 codes as int7", conv(accel::Pool::Sum, 8, config.rows, 7), ErrorCode::Accumulator},
       {"max-pool of a 1-pixel-high map", conv(accel::Pool::Max2, 1, config.rows, 1), ErrorCode::Shape},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    ASSERT_EQ(accel::descriptor_check(c.d, config), c.want);
-    run({c.d});
-    EXPECT_EQ(h->error_code_o, static_cast<unsigned>(c.want));
-    EXPECT_EQ(launches.size(), c.want == ErrorCode::None ? 1u : 0u);
-  }
+  for (const BoundaryCase& c : cases) expect_one(c);
 }
 
 // The int8 stem mode's own checks at their boundaries, with the expected values written from
@@ -311,8 +315,7 @@ TEST_F(Fixture, Int8StemLimitsAreCheckedAtTheirBoundaries) {
   };
   const int words = (2 * rows_per_word + 1 + rows_per_word - 1) / rows_per_word * 4;  // in_w = 3 COLS + 1
   ASSERT_EQ(static_cast<int>(accel::descriptor_derive(stem(3, 2 * rows_per_word + 1), config).in_words), words);
-  struct Case { const char* name; Descriptor d; ErrorCode want; };
-  std::vector<Case> cases = {
+  std::vector<BoundaryCase> cases = {
       {"16x16 kernel: bound 8,355,840", stem(16, 20), ErrorCode::None},
       {"17x17 kernel: bound 9,432,960", stem(17, 20), ErrorCode::Accumulator},
   };
@@ -339,13 +342,7 @@ TEST_F(Fixture, Int8StemLimitsAreCheckedAtTheirBoundaries) {
   logits.op = Opcode::Logits, logits.pad = 0, logits.in_w = 3, logits.out_h = logits.out_w = 1;
   logits.levels = 1;
   cases.push_back({"logits", logits, ErrorCode::Shape});
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    ASSERT_EQ(accel::descriptor_check(c.d, config), c.want);
-    run({c.d});
-    EXPECT_EQ(h->error_code_o, static_cast<unsigned>(c.want));
-    EXPECT_EQ(launches.size(), c.want == ErrorCode::None ? 1u : 0u);
-  }
+  for (const BoundaryCase& c : cases) expect_one(c);
 }
 
 TEST_F(Fixture, ArgmaxTakesTheFirstLargestLogit) {
