@@ -84,14 +84,19 @@ module stqn_agen #(
   reg [CNT_W-1:0]  og_q, ky_q, kx_q, k_q, bw_q, ba_q;
 
   wire fire = busy_q && out_ready_i;
-  wire ba_end = ba_q == cfg_aplanes_i - 1'b1;
-  wire bw_end = bw_q == cfg_wplanes_i - 1'b1;
-  wire k_end  = k_q == cfg_chunks_i - 1'b1;
-  wire kx_end = kx_q == cfg_kernel_i - 1'b1;
-  wire ky_end = ky_q == cfg_kernel_i - 1'b1;
-  wire og_end = og_q == cfg_ogroups_i - 1'b1;
+  // A counter ends when its increment reaches the count (counter + 1 == count, which is
+  // counter == count - 1 modulo 2^W): the incrementer serves the end test, no decrementer.
+  wire [CNT_W-1:0] ba_inc = ba_q + 1'b1, bw_inc = bw_q + 1'b1, k_inc = k_q + 1'b1;
+  wire [CNT_W-1:0] kx_inc = kx_q + 1'b1, ky_inc = ky_q + 1'b1, og_inc = og_q + 1'b1;
+  wire [DIM_W-1:0] xg_inc = xg_q + 1'b1, y_inc = y_q + 1'b1;
+  wire ba_end = ba_inc == cfg_aplanes_i;
+  wire bw_end = bw_inc == cfg_wplanes_i;
+  wire k_end  = k_inc == cfg_chunks_i;
+  wire kx_end = kx_inc == cfg_kernel_i;
+  wire ky_end = ky_inc == cfg_kernel_i;
+  wire og_end = og_inc == cfg_ogroups_i;
   wire xg_end = xg_q == (cfg_out_w_i - 1'b1) >> LOGC;
-  wire y_end  = y_q == cfg_out_h_i - 1'b1;
+  wire y_end  = y_inc == cfg_out_h_i;
   wire last   = ba_end && bw_end && k_end && kx_end && ky_end;
   wire done   = last && og_end && xg_end && y_end;
 
@@ -103,8 +108,6 @@ module stqn_agen #(
   wire             inc_og = inc_ky && ky_end;
   wire             inc_xg = inc_og && og_end;
   wire             inc_y  = inc_xg && xg_end;
-  wire [CNT_W-1:0] one_c = {{(CNT_W-1){1'b0}}, 1'b1};
-  wire [DIM_W-1:0] one_d = {{(DIM_W-1){1'b0}}, 1'b1};
 
   reg              busy_d;
   reg [DIM_W-1:0]  y_d, xg_d;
@@ -118,14 +121,14 @@ module stqn_agen #(
       {og_d, ky_d, kx_d, k_d, bw_d, ba_d} = {(6 * CNT_W){1'b0}};
     end else if (fire) begin
       if (done) busy_d = 1'b0;
-      ba_d = ba_end ? {CNT_W{1'b0}} : ba_q + one_c;
-      if (inc_bw) bw_d = bw_end ? {CNT_W{1'b0}} : bw_q + one_c;
-      if (inc_k)  k_d  = k_end  ? {CNT_W{1'b0}} : k_q + one_c;
-      if (inc_kx) kx_d = kx_end ? {CNT_W{1'b0}} : kx_q + one_c;
-      if (inc_ky) ky_d = ky_end ? {CNT_W{1'b0}} : ky_q + one_c;
-      if (inc_og) og_d = og_end ? {CNT_W{1'b0}} : og_q + one_c;
-      if (inc_xg) xg_d = xg_end ? {DIM_W{1'b0}} : xg_q + one_d;
-      if (inc_y)  y_d  = y_end  ? {DIM_W{1'b0}} : y_q + one_d;
+      ba_d = ba_end ? {CNT_W{1'b0}} : ba_inc;
+      if (inc_bw) bw_d = bw_end ? {CNT_W{1'b0}} : bw_inc;
+      if (inc_k)  k_d  = k_end  ? {CNT_W{1'b0}} : k_inc;
+      if (inc_kx) kx_d = kx_end ? {CNT_W{1'b0}} : kx_inc;
+      if (inc_ky) ky_d = ky_end ? {CNT_W{1'b0}} : ky_inc;
+      if (inc_og) og_d = og_end ? {CNT_W{1'b0}} : og_inc;
+      if (inc_xg) xg_d = xg_end ? {DIM_W{1'b0}} : xg_inc;
+      if (inc_y)  y_d  = y_end  ? {DIM_W{1'b0}} : y_inc;
     end
   end
 
@@ -225,12 +228,29 @@ module stqn_agen #(
   wire row_ok = iy >= 0 && iy < $signed({2'b00, cfg_in_h_i});
   wire [AW-1:0] base_addr = cfg_in_base_i + yrow_q + kyrow_q + xcol_q + kxcol_q + kpl_q
                             + ba_ext[AW-1:0];
+  wire [AW-1:0] next_addr = base_addr + cfg_pix_words_i;  // the next pixel column's word
+
+  // v + c < 0 for a signed v and 0 <= c < COLS (see g_col).
+  function automatic below_neg(input [CW-1:0] v, input [LOGC:0] c);
+    reg [LOGC:0] low_plus_c;
+    begin
+      low_plus_c = {1'b0, v[LOGC-1:0]} + c;
+      below_neg = v[CW-1] && (!(&v[CW-1:LOGC]) || !low_plus_c[LOGC]);
+    end
+  endfunction
 
   genvar c;
   generate
+    // Column c's tap x = ix0 + c lies inside the image when ix0 + c >= 0 and ix0 - in_w + c < 0.
+    // Both are "v + c < 0" tests with c < COLS: v + c < 0 holds when v < -COLS, fails when
+    // v >= 0, and in between (v = -COLS + low) holds when low + c < COLS, so that one subtractor
+    // (ix0 - in_w) and a few gates on the low bits serve every column, not two comparators each.
+    wire signed [CW-1:0] ixe = ix0 - $signed({2'b00, cfg_in_w_i});
     for (c = 0; c < COLS; c = c + 1) begin : g_col
-      wire signed [CW-1:0] ix = ix0 + c;
-      assign out_col_en_o[c] = row_ok && ix >= 0 && ix < $signed({2'b00, cfg_in_w_i});
+      localparam [LOGC:0] C = c;
+      wire left  = below_neg(ix0, C);  // x < 0
+      wire right = below_neg(ixe, C);  // x < in_w
+      assign out_col_en_o[c] = row_ok && !left && right;
     end
     for (c = 0; c < COLS; c = c + 1) begin : g_bank
       // Bank c serves column (c - rot) mod COLS, which lies one word further on when c < rot.
@@ -239,8 +259,7 @@ module stqn_agen #(
       if (c == COLS - 1) begin : g_last  // c < rot never holds
         assign out_bank_addr_o[c*AW +: AW] = base_addr;
       end else begin : g_other
-        assign out_bank_addr_o[c*AW +: AW] =
-            base_addr + ((c[LOGC-1:0] < rot_q) ? cfg_pix_words_i : {AW{1'b0}});
+        assign out_bank_addr_o[c*AW +: AW] = (c[LOGC-1:0] < rot_q) ? next_addr : base_addr;
       end
     end
   endgenerate
