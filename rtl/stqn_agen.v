@@ -79,24 +79,25 @@ module stqn_agen #(
   endgenerate
 
   // ---- Loop counters: the state is the current beat -------------------------------------------
+  // The inner loops (ky, kx, k, bw, ba) are counted here; the group loops (y, xg, og) by
+  // stqn_group_pos, stepped when a group's last beat issues.
   reg              busy_q;
-  reg [DIM_W-1:0]  y_q, xg_q;
-  reg [CNT_W-1:0]  og_q, ky_q, kx_q, k_q, bw_q, ba_q;
+  reg [CNT_W-1:0]  ky_q, kx_q, k_q, bw_q, ba_q;
+  wire [DIM_W-1:0] y_q, xg_q;
+  wire [CNT_W-1:0] og_q;
+  wire             og_end, xg_end, y_end;
 
-  wire fire = busy_q && out_ready_i;
+  wire fire  = busy_q && out_ready_i;
+  wire begin_layer = !busy_q && start_i;
   // A counter ends when its increment reaches the count (counter + 1 == count, which is
   // counter == count - 1 modulo 2^W): the incrementer serves the end test, no decrementer.
   wire [CNT_W-1:0] ba_inc = ba_q + 1'b1, bw_inc = bw_q + 1'b1, k_inc = k_q + 1'b1;
-  wire [CNT_W-1:0] kx_inc = kx_q + 1'b1, ky_inc = ky_q + 1'b1, og_inc = og_q + 1'b1;
-  wire [DIM_W-1:0] xg_inc = xg_q + 1'b1, y_inc = y_q + 1'b1;
+  wire [CNT_W-1:0] kx_inc = kx_q + 1'b1, ky_inc = ky_q + 1'b1;
   wire ba_end = ba_inc == cfg_aplanes_i;
   wire bw_end = bw_inc == cfg_wplanes_i;
   wire k_end  = k_inc == cfg_chunks_i;
   wire kx_end = kx_inc == cfg_kernel_i;
   wire ky_end = ky_inc == cfg_kernel_i;
-  wire og_end = og_inc == cfg_ogroups_i;
-  wire xg_end = xg_q == (cfg_out_w_i - 1'b1) >> LOGC;
-  wire y_end  = y_inc == cfg_out_h_i;
   wire last   = ba_end && bw_end && k_end && kx_end && ky_end;
   wire done   = last && og_end && xg_end && y_end;
 
@@ -109,16 +110,29 @@ module stqn_agen #(
   wire             inc_xg = inc_og && og_end;
   wire             inc_y  = inc_xg && xg_end;
 
+  stqn_group_pos #(.COLS(COLS), .DIM_W(DIM_W), .CNT_W(CNT_W)) u_pos (
+    .clk_i        (clk_i),
+    .start_i      (begin_layer),
+    .step_i       (fire && inc_og),
+    .cfg_out_h_i  (cfg_out_h_i),
+    .cfg_out_w_i  (cfg_out_w_i),
+    .cfg_ogroups_i(cfg_ogroups_i),
+    .y_o          (y_q),
+    .xg_o         (xg_q),
+    .og_o         (og_q),
+    .og_last_o    (og_end),
+    .xg_last_o    (xg_end),
+    .y_last_o     (y_end)
+  );
+
   reg              busy_d;
-  reg [DIM_W-1:0]  y_d, xg_d;
-  reg [CNT_W-1:0]  og_d, ky_d, kx_d, k_d, bw_d, ba_d;
+  reg [CNT_W-1:0]  ky_d, kx_d, k_d, bw_d, ba_d;
   always @(*) begin
     busy_d = busy_q;
-    {y_d, xg_d, og_d, ky_d, kx_d, k_d, bw_d, ba_d} = {y_q, xg_q, og_q, ky_q, kx_q, k_q, bw_q, ba_q};
-    if (!busy_q && start_i) begin
+    {ky_d, kx_d, k_d, bw_d, ba_d} = {ky_q, kx_q, k_q, bw_q, ba_q};
+    if (begin_layer) begin
       busy_d = 1'b1;
-      {y_d, xg_d} = {(2 * DIM_W){1'b0}};
-      {og_d, ky_d, kx_d, k_d, bw_d, ba_d} = {(6 * CNT_W){1'b0}};
+      {ky_d, kx_d, k_d, bw_d, ba_d} = {(5 * CNT_W){1'b0}};
     end else if (fire) begin
       if (done) busy_d = 1'b0;
       ba_d = ba_end ? {CNT_W{1'b0}} : ba_inc;
@@ -126,16 +140,13 @@ module stqn_agen #(
       if (inc_k)  k_d  = k_end  ? {CNT_W{1'b0}} : k_inc;
       if (inc_kx) kx_d = kx_end ? {CNT_W{1'b0}} : kx_inc;
       if (inc_ky) ky_d = ky_end ? {CNT_W{1'b0}} : ky_inc;
-      if (inc_og) og_d = og_end ? {CNT_W{1'b0}} : og_inc;
-      if (inc_xg) xg_d = xg_end ? {DIM_W{1'b0}} : xg_inc;
-      if (inc_y)  y_d  = y_end  ? {DIM_W{1'b0}} : y_inc;
     end
   end
 
   always @(posedge clk_i) begin
     if (!rst_ni) busy_q <= 1'b0;
     else         busy_q <= busy_d;
-    {y_q, xg_q, og_q, ky_q, kx_q, k_q, bw_q, ba_q} <= {y_d, xg_d, og_d, ky_d, kx_d, k_d, bw_d, ba_d};
+    {ky_q, kx_q, k_q, bw_q, ba_q} <= {ky_d, kx_d, k_d, bw_d, ba_d};
   end
 
   // ---- Address registers, updated with the loop counters --------------------------------------
@@ -168,7 +179,7 @@ module stqn_agen #(
     {yrow_d, kyrow_d, xcol_d, kxcol_d, kpl_d, rot_d, w_addr_d} =
         {yrow_q, kyrow_q, xcol_q, kxcol_q, kpl_q, rot_q, w_addr_q};
     {ybyte_d, byte_d} = {ybyte_q, byte_q};
-    if (!busy_q && start_i) begin
+    if (begin_layer) begin
       {xcol_d, kpl_d} = {(2 * AW){1'b0}};
       yrow_d   = cfg_packed_i ? cfg_row_off_i : {AW{1'b0}};
       kyrow_d  = cfg_packed_i ? {AW{1'b0}} : cfg_row_off_i;

@@ -65,7 +65,6 @@ module stqn_conv #(
   output wire [CNT_W-1:0]           out_og_o
 );
   localparam integer LOGC  = $clog2(COLS);
-  localparam integer TAG_W = 2 * DIM_W + CNT_W;
   localparam integer PACK_ROWS = 2 * LANES / 8;  // int8 mode: image rows (bytes) per word
   localparam integer BYTE_W = (PACK_ROWS > 1) ? $clog2(PACK_ROWS) : 1;
 
@@ -77,16 +76,19 @@ module stqn_conv #(
   wire [WAW-1:0]        ag_w_addr;
   wire [3:0]            ag_shift;
   wire [BYTE_W-1:0]     ag_byte;
-  wire [DIM_W-1:0]      ag_y, ag_xg;
-  wire [CNT_W-1:0]      ag_og;
+  wire [DIM_W-1:0]      unused_ag_y, unused_ag_xg;  // positions leave the array in order (below)
+  wire [CNT_W-1:0]      unused_ag_og;
   wire                  advance;  // the array takes a beat this cycle (or has room for one)
   wire                  agen_busy;
+  // A layer starts only when the previous one has left the array (its positions are counted at
+  // the output, below).
+  wire                  start_layer = start_i && !busy_o;
 
   stqn_agen #(.COLS(COLS), .AW(AW), .WAW(WAW), .DIM_W(DIM_W), .CNT_W(CNT_W),
               .PACK_ROWS(PACK_ROWS)) u_agen (
     .clk_i          (clk_i),
     .rst_ni         (rst_ni),
-    .start_i        (start_i),
+    .start_i        (start_layer),
     .busy_o         (agen_busy),
     .cfg_in_h_i     (cfg_in_h_i),
     .cfg_in_w_i     (cfg_in_w_i),
@@ -115,9 +117,9 @@ module stqn_conv #(
     .out_shift_o    (ag_shift),
     .out_byte_o     (ag_byte),
     .out_last_o     (ag_last),
-    .out_y_o        (ag_y),
-    .out_xg_o       (ag_xg),
-    .out_og_o       (ag_og)
+    .out_y_o        (unused_ag_y),
+    .out_xg_o       (unused_ag_xg),
+    .out_og_o       (unused_ag_og)
   );
 
   // ---- Memory stage: reads issued for the generator's beat, results one cycle later ----------
@@ -127,7 +129,6 @@ module stqn_conv #(
   reg [LOGC-1:0]  m_rot_q;
   reg [COLS-1:0]  m_col_en_q;
   reg [3:0]       m_shift_q;
-  reg [TAG_W-1:0] m_tag_q;
   wire            m_valid_d  = advance ? ag_valid : m_valid_q;
   wire            m_last_d   = advance ? ag_last : m_last_q;
   wire [LOGC-1:0] m_rot_d    = advance ? ag_rot : m_rot_q;
@@ -135,7 +136,6 @@ module stqn_conv #(
   wire [3:0]      m_shift_d  = advance ? ag_shift : m_shift_q;
   wire            m_int8_d   = advance ? cfg_int8_i : m_int8_q;
   wire [BYTE_W-1:0] m_byte_d = advance ? ag_byte : m_byte_q;
-  wire [TAG_W-1:0] m_tag_d   = advance ? {ag_y, ag_xg, ag_og} : m_tag_q;
 
   always @(posedge clk_i) begin
     if (!rst_ni) m_valid_q <= 1'b0;
@@ -146,7 +146,6 @@ module stqn_conv #(
     m_shift_q  <= m_shift_d;
     m_int8_q   <= m_int8_d;
     m_byte_q   <= m_byte_d;
-    m_tag_q    <= m_tag_d;
   end
 
   wire [COLS*2*LANES-1:0] bank_data;
@@ -212,33 +211,45 @@ module stqn_conv #(
     .out_acc_o  (out_acc_o)
   );
 
-  // At most two groups are between the array's input and its output register; depth 4 is slack.
-  wire tag_push = m_valid_q && m_last_q && advance;
-  wire tag_ready;
-  wire [2:0] unused_tag_count;
-  wire tag_valid;
-  stqn_fifo #(.WIDTH(TAG_W), .DEPTH(4)) u_tags (
-    .clk_i      (clk_i),
-    .rst_ni     (rst_ni),
-    .in_valid_i (tag_push),
-    .in_ready_o (tag_ready),
-    .in_data_i  (m_tag_q),
-    .out_valid_o(tag_valid),
-    .out_ready_i(array_out_valid && out_ready_i),
-    .out_data_o ({out_y_o, out_xg_o, out_og_o}),
-    .count_o    (unused_tag_count)
+  // Groups leave the array in the order they entered, so a second odometer, stepped as each
+  // finished group is taken, names it (y, xg, og) without carrying positions through the array.
+  wire out_fire = array_out_valid && out_ready_i;
+  wire unused_og_last, unused_xg_last, unused_y_last;
+  stqn_group_pos #(.COLS(COLS), .DIM_W(DIM_W), .CNT_W(CNT_W)) u_out_pos (
+    .clk_i        (clk_i),
+    .start_i      (start_layer),
+    .step_i       (out_fire),
+    .cfg_out_h_i  (cfg_out_h_i),
+    .cfg_out_w_i  (cfg_out_w_i),
+    .cfg_ogroups_i(cfg_ogroups_i),
+    .y_o          (out_y_o),
+    .xg_o         (out_xg_o),
+    .og_o         (out_og_o),
+    .og_last_o    (unused_og_last),
+    .xg_last_o    (unused_xg_last),
+    .y_last_o     (unused_y_last)
   );
 
+  // Groups whose last beat has entered the array and that have not been taken yet: at most two
+  // (one in the array's output register, one whose last beat waits in its first stage).
+  wire       group_in = m_valid_q && m_last_q && advance;
+  reg  [1:0] in_flight_q;
+  always @(posedge clk_i) begin
+    if (!rst_ni) in_flight_q <= 2'd0;
+    else         in_flight_q <= in_flight_q + {1'b0, group_in} - {1'b0, out_fire};
+  end
+
   assign out_valid_o = array_out_valid;
-  assign busy_o = agen_busy || m_valid_q || tag_valid;
+  assign busy_o = agen_busy || m_valid_q || in_flight_q != 2'd0;
 
 `ifdef STQN_ASSERT
   always @(posedge clk_i) begin
-    if (rst_ni && tag_push && !tag_ready) $error("stqn_conv: tag FIFO overflow");
-    if (rst_ni && array_out_valid && !tag_valid) $error("stqn_conv: group without a tag");
+    if (rst_ni && in_flight_q == 2'd3) $error("stqn_conv: more than two groups in the array");
+    if (rst_ni && array_out_valid && in_flight_q == 2'd0) $error("stqn_conv: a group left the array that never entered");
   end
 `endif
-  wire unused_ok = &{1'b0, unused_tag_count, tag_ready};
+  wire unused_ok = &{1'b0, unused_ag_y, unused_ag_xg, unused_ag_og, unused_og_last,
+                     unused_xg_last, unused_y_last};
 endmodule
 
 `default_nettype wire

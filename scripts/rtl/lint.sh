@@ -12,8 +12,9 @@ vlt="$rtl/lint.vlt"
 # stqn_sum_tree instantiates itself; Verilator 5.006 mis-elaborates a recursive module as the top
 # level, so it is linted (and tested) through stqn_dot.
 # Every other module is elaborated (with the configuration's parameters) inside stqn_top
-# (the whole accelerator) or stqn_core.
-tops=(stqn_top stqn_core stqn_skid stqn_spram)
+# (the whole accelerator) or stqn_core. stqn_skid and stqn_fifo are stream stages kept (and tested)
+# for reuse that the accelerator does not instantiate.
+tops=(stqn_top stqn_core stqn_skid stqn_fifo stqn_spram)
 failures=0
 
 # -G flags for the parameters of configuration $1 that module $2 declares.
