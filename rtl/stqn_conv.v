@@ -131,8 +131,9 @@ module stqn_conv #(
   reg [3:0]       m_shift_q;
   wire            m_valid_d  = advance ? ag_valid : m_valid_q;
   wire            m_last_d   = advance ? ag_last : m_last_q;
-  wire [LOGC-1:0] m_rot_d    = advance ? ag_rot : m_rot_q;
-  wire [COLS-1:0] m_col_en_d = advance ? ag_col_en : m_col_en_q;
+  // While the conv is idle, the rotation serves the host's bank reads (column 0 shows bank rot).
+  wire [LOGC-1:0] m_rot_d    = !busy_o ? act_rd_bank_i : (advance ? ag_rot : m_rot_q);
+  wire [COLS-1:0] m_col_en_d = !busy_o ? {COLS{1'b1}} : (advance ? ag_col_en : m_col_en_q);
   wire [3:0]      m_shift_d  = advance ? ag_shift : m_shift_q;
   wire            m_int8_d   = advance ? cfg_int8_i : m_int8_q;
   wire [BYTE_W-1:0] m_byte_d = advance ? ag_byte : m_byte_q;
@@ -176,20 +177,35 @@ module stqn_conv #(
     .rd_data_o(w_data)
   );
 
-  reg [LOGC-1:0] rd_bank_q;
-  always @(posedge clk_i) rd_bank_q <= act_rd_bank_i;
-  assign act_rd_data_o = bank_data[rd_bank_q*2*LANES +: 2*LANES];
+  // Column c reads bank (c + rot) mod COLS; taps outside the image read digit 0 (pixel 0). A
+  // barrel rotator: stage s rotates by 2^s when rot[s] is set (one 2:1 multiplexer per bit and
+  // stage, the last one merged with the column's enable), cheaper than a COLS:1 multiplexer per
+  // column.
+  localparam integer WORD = 2 * LANES;
+  function automatic [COLS*WORD-1:0] rotate(input [COLS*WORD-1:0] x, input [LOGC-1:0] r);
+    integer st, col;
+    reg [COLS*WORD-1:0] y;
+    begin
+      rotate = x;
+      for (st = 0; st < LOGC; st = st + 1) begin
+        y = rotate;
+        for (col = 0; col < COLS; col = col + 1) begin
+          if (r[st]) y[col*WORD +: WORD] = rotate[((col + (1 << st)) % COLS)*WORD +: WORD];
+        end
+        rotate = y;
+      end
+    end
+  endfunction
 
-  // Column c reads bank (c + rot) mod COLS; taps outside the image read digit 0 (pixel 0).
-  wire [COLS*2*LANES-1:0] act;
+  wire [COLS*WORD-1:0] rotated = rotate(bank_data, m_rot_q);
+  wire [COLS*WORD-1:0] act;
   genvar c;
   generate
     for (c = 0; c < COLS; c = c + 1) begin : g_col
-      wire [LOGC-1:0] bank = c[LOGC-1:0] + m_rot_q;
-      assign act[c*2*LANES +: 2*LANES] =
-          m_col_en_q[c] ? bank_data[bank*2*LANES +: 2*LANES] : {(2*LANES){1'b0}};
+      assign act[c*WORD +: WORD] = m_col_en_q[c] ? rotated[c*WORD +: WORD] : {WORD{1'b0}};
     end
   endgenerate
+  assign act_rd_data_o = act[0 +: WORD];  // host read: rot = its bank (above)
 
   // ---- Array and the positions of the groups in flight ----------------------------------------
   wire array_in_ready, array_out_valid;
