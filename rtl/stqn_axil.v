@@ -3,7 +3,8 @@
 // memory windows. Memory words wider than 32 bits are written slice by slice (low slice first,
 // held in a staging register); the last slice writes the word. Every access is answered: OKAY,
 // or SLVERR for a strobe other than 4'hf, an address outside the map or a memory, a write to a
-// read-only register, a memory write or an activation/logit read while the accelerator is busy.
+// read-only register, a memory write or an activation, logit, program or step-cycle read while
+// the accelerator is busy.
 `default_nettype none
 
 module stqn_axil #(
@@ -193,7 +194,8 @@ module stqn_axil #(
   wire w_ok = in_range && w_strb_q == 4'hf && aw_addr_q[1:0] == 2'b00 &&
               (reg_ctrl || (reg_len && !busy_i) || (is_mem_w && !busy_i));
   wire r_ok = in_range && ar_addr_q[1:0] == 2'b00 &&
-              (sel == SEL_REG || sel == SEL_STEPC || ((sel == SEL_LOGIT || sel == SEL_PROG || sel == SEL_ACT) && !busy_i));
+              (sel == SEL_REG ||
+               ((sel == SEL_STEPC || sel == SEL_LOGIT || sel == SEL_PROG || sel == SEL_ACT) && !busy_i));
   wire last_slice = sel == SEL_THR ? slice == T_SL_32[4:0] - 5'd1 :
                     sel == SEL_WGT ? slice == W_SL_32[4:0] - 5'd1 :
                     sel == SEL_ACT ? slice == A_SL_32[4:0] - 5'd1 : 1'b1;

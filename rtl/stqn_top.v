@@ -148,9 +148,9 @@ module stqn_top #(
   wire           c_stepc_we;
   wire [SAW-1:0] c_stepc_addr;
   wire [31:0]    c_stepc_data;
-  // The host may read a count while the controller writes one (the window is readable while
-  // busy), so a collision must return a defined word.
-  stqn_ram_dp #(.WIDTH(32), .DEPTH(PROG_DEPTH / 8), .READ_FIRST(1)) u_step_cycles (
+  // The controller writes the counts only while busy, and the host reads them only while idle
+  // (stqn_axil), so reads and writes never collide and the block RAM needs no bypass.
+  stqn_ram_dp #(.WIDTH(32), .DEPTH(PROG_DEPTH / 8)) u_step_cycles (
     .clk_i    (clk_i),
     .wr_en_i  (c_stepc_we),
     .wr_addr_i(c_stepc_addr),

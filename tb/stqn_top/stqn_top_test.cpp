@@ -487,7 +487,7 @@ TEST_F(Fixture, BadAccessesAnswerSlverr) {
   EXPECT_EQ(bus.write(regs::kProgram + 4, 0x1234), kOk);
   EXPECT_EQ(bus.read(regs::kProgram + 4, v), kOk);
   EXPECT_EQ(v, 0x1234u);
-  // While busy: memory writes and bank reads are refused, registers answer.
+  // While busy: memory writes and bank and step-cycle reads are refused, registers answer.
   const stqn::Package p = small_fitting_package();
   const accel::Compiled c = compile(p);
   driver.load(c);
@@ -496,6 +496,7 @@ TEST_F(Fixture, BadAccessesAnswerSlverr) {
   EXPECT_EQ(bus.write(regs::kWeights, 1), kErr);
   EXPECT_EQ(bus.write(regs::kProgramLen, 1), kErr);
   EXPECT_EQ(bus.read(regs::act_address(config.cols, astride, 0, 0, 0), v), kErr);
+  EXPECT_EQ(bus.read(regs::kLayerCycles, v), kErr) << "the controller writes the step cycles while busy";
   EXPECT_EQ(bus.read(regs::kStatus, v), kOk);
   EXPECT_NE(v & regs::kStatusBusy, 0u);
   EXPECT_EQ(bus.write(regs::kCtrl, regs::kCtrlStart), kOk) << "start while busy is ignored";
