@@ -28,13 +28,14 @@ bench-rtl: build
 	  --gtest_filter='*ReferenceBlocksRunAtOneBeatPerCycle'
 	@echo "bench-rtl: wrote bench/results/rtl.json and bench/results/rtl-datapath.json"
 
-# Long RTL regression (not in CI): REGRESS_N seeds of every randomized RTL bench, among them the
-# shipped reference package on test image #seed through the whole accelerator (stqn_top, AXI)
-# and random packages. Zero mismatches expected.
-REGRESS_N ?= 1000
+# Long RTL regression (not in CI): REGRESS_IMAGES reference-network test images through the whole
+# accelerator (stqn-sim, up5k), then REGRESS_SEEDS seeds of every randomized RTL bench (random
+# packages, layers, pools, malformed programs, stalls). Zero mismatches expected.
+REGRESS_IMAGES ?= 1000
+REGRESS_SEEDS  ?= 100
 .PHONY: regress
 regress: build
-	@scripts/rtl/regress.sh $(BUILD) $(REGRESS_N)
+	@scripts/rtl/regress.sh $(BUILD) $(REGRESS_IMAGES) $(REGRESS_SEEDS)
 
 # Verilator line + toggle coverage of rtl/ over the RTL testbenches (own build directory
 # $(BUILD)-cov); prints "line coverage: X%" and writes reports/coverage.txt.
