@@ -6,7 +6,10 @@
 // every beat multiplies each row's int8 weight by each column's uint8 pixel (stqn_array): one
 // beat per kernel tap.
 // The activation banks take writes (host loads or the write-back of codes) at any time the
-// layer being computed does not read those words; the host read port works while idle.
+// layer being computed does not read those words; the host read port works while idle. Idle
+// means busy_o low: the generator has finished and every group has left the array. start_i is
+// ignored while busy, and the descriptor must hold still until busy_o falls (the positions of
+// the finished groups are counted at the array's output).
 `default_nettype none
 
 module stqn_conv #(
@@ -154,7 +157,7 @@ module stqn_conv #(
   genvar j;
   generate
     for (j = 0; j < COLS; j = j + 1) begin : g_bank
-      wire host_rd = !agen_busy && act_rd_en_i && act_rd_bank_i == j[LOGC-1:0];
+      wire host_rd = !busy_o && act_rd_en_i && act_rd_bank_i == j[LOGC-1:0];
       stqn_ram_dp #(.WIDTH(2 * LANES), .DEPTH(1 << AW), .GRAIN(2 * ROWS)) u_ram (
         .clk_i    (clk_i),
         .wr_en_i  (act_wr_en_i[j*(LANES/ROWS) +: LANES/ROWS]),
@@ -250,9 +253,10 @@ module stqn_conv #(
   // (one in the array's output register, one whose last beat waits in its first stage).
   wire       group_in = m_valid_q && m_last_q && advance;
   reg  [1:0] in_flight_q;
+  wire [1:0] in_flight_d = in_flight_q + {1'b0, group_in} - {1'b0, out_fire};
   always @(posedge clk_i) begin
     if (!rst_ni) in_flight_q <= 2'd0;
-    else         in_flight_q <= in_flight_q + {1'b0, group_in} - {1'b0, out_fire};
+    else         in_flight_q <= in_flight_d;
   end
 
   assign out_valid_o = array_out_valid;
@@ -261,7 +265,9 @@ module stqn_conv #(
 `ifdef STQN_ASSERT
   always @(posedge clk_i) begin
     if (rst_ni && in_flight_q == 2'd3) $error("stqn_conv: more than two groups in the array");
-    if (rst_ni && array_out_valid && in_flight_q == 2'd0) $error("stqn_conv: a group left the array that never entered");
+    if (rst_ni && array_out_valid && in_flight_q == 2'd0) begin
+      $error("stqn_conv: a group left the array that never entered");
+    end
   end
 `endif
   wire unused_ok = &{1'b0, unused_ag_y, unused_ag_xg, unused_ag_og, unused_og_last,

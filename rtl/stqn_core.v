@@ -112,7 +112,7 @@ module stqn_core #(
     .w_wr_en_i    (w_wr_en_i),
     .w_wr_addr_i  (w_wr_addr_i),
     .w_wr_data_i  (w_wr_data_i),
-    .start_i      (start_i),
+    .start_i      (start_i && !busy_o),
     .busy_o       (conv_busy),
     .cfg_in_h_i   (cfg_in_h_i),
     .cfg_in_w_i   (cfg_in_w_i),

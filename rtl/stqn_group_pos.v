@@ -3,7 +3,8 @@
 // (x = xg * COLS + c), output-channel group og. stqn_agen steps it when a group's last beat
 // issues; stqn_conv keeps a second one at the array's output, which names each finished group
 // without a FIFO of positions (groups leave the array in the order they entered).
-// Descriptor inputs must hold still between start_i and the layer's last step.
+// Descriptor inputs must hold still between start_i and the layer's last step. The position has
+// no reset: every layer begins with start_i, and no user reads it before then.
 `default_nettype none
 
 module stqn_group_pos #(
@@ -26,8 +27,14 @@ module stqn_group_pos #(
 );
   localparam integer LOGC = $clog2(COLS);
 
-  reg  [DIM_W-1:0] y_q, xg_q;
-  reg  [CNT_W-1:0] og_q;
+  generate
+    if (COLS < 2 || (1 << LOGC) != COLS) begin : g_bad_cols
+      $error("stqn_group_pos: COLS must be a power of two >= 2");
+    end
+  endgenerate
+
+  reg  [DIM_W-1:0] y_q, xg_q, y_d, xg_d;
+  reg  [CNT_W-1:0] og_q, og_d;
   // A digit ends when its increment reaches the count (x + 1 == n, i.e. x == n - 1 modulo 2^W):
   // the incrementer serves the end test.
   wire [DIM_W-1:0] y_inc = y_q + 1'b1, xg_inc = xg_q + 1'b1;
@@ -36,15 +43,18 @@ module stqn_group_pos #(
   wire xg_last = xg_q == (cfg_out_w_i - 1'b1) >> LOGC;
   wire y_last  = y_inc == cfg_out_h_i;
 
-  always @(posedge clk_i) begin
+  always @(*) begin
+    {y_d, xg_d, og_d} = {y_q, xg_q, og_q};
     if (start_i) begin
-      {y_q, xg_q, og_q} <= {(2 * DIM_W + CNT_W){1'b0}};
+      {y_d, xg_d, og_d} = {(2 * DIM_W + CNT_W){1'b0}};
     end else if (step_i) begin
-      og_q <= og_last ? {CNT_W{1'b0}} : og_inc;
-      if (og_last) xg_q <= xg_last ? {DIM_W{1'b0}} : xg_inc;
-      if (og_last && xg_last) y_q <= y_last ? {DIM_W{1'b0}} : y_inc;
+      og_d = og_last ? {CNT_W{1'b0}} : og_inc;
+      if (og_last) xg_d = xg_last ? {DIM_W{1'b0}} : xg_inc;
+      if (og_last && xg_last) y_d = y_last ? {DIM_W{1'b0}} : y_inc;
     end
   end
+
+  always @(posedge clk_i) {y_q, xg_q, og_q} <= {y_d, xg_d, og_d};
 
   assign y_o       = y_q;
   assign xg_o      = xg_q;

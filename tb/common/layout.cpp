@@ -12,8 +12,10 @@ ConvCase conv_random(std::mt19937_64& rng, int lanes, int rows, int cols, int ba
     ConvCase cc;
     ConvGeometry& g = cc.g;
     g.lanes = lanes, g.rows = rows, g.cols = cols;
-    g.k = std::vector<int>{1, 3, 5}[rng() % 3];
-    g.pad = pick(0, g.k / 2);
+    g.k = std::vector<int>{1, 3, 5, 7}[rng() % 4];
+    // Up to k - 1 (the descriptor's limit): a padding of COLS or more puts a tap a whole pixel
+    // group left of the image, and the output outgrows the input.
+    g.pad = pick(0, g.k - 1);
     const int min_size = std::max(1, g.k - 2 * g.pad);
     g.h = pick(min_size, std::max(min_size, max_size));
     g.w = pick(min_size, std::max(min_size, max_size));

@@ -105,8 +105,10 @@ struct Fixture : ::testing::Test {
   }
 
   // Runs a loaded layer (a ternary/digit-plane conv, or with `stem` an int8 stem) and checks every
-  // group; returns the cycles from start to the last group.
-  std::uint64_t run(const stqn_tb::ConvCase& cc, double p_ready, bool stem = false) {
+  // group; returns the cycles from start to the last group. With `hold_start`, start_i stays high
+  // until the last group is taken: the conv must ignore it while busy.
+  std::uint64_t run(const stqn_tb::ConvCase& cc, double p_ready, bool stem = false,
+                    bool hold_start = false) {
     const stqn_tb::ConvGeometry& g = cc.g;
     const stqn::Tensor expected = stqn::conv2d_accumulate(cc.golden, cc.in);
     if (stem) stqn_tb::stem::config_drive(h, g, kAddrBits);
@@ -114,7 +116,7 @@ struct Fixture : ::testing::Test {
     h->cfg_int8_i = stem;
     h->start_i = 1;
     h.tick();
-    h->start_i = 0;
+    h->start_i = hold_start;
     const std::uint64_t start = h.cycles();
     std::int64_t groups = 0;
     stqn_tb::Coin sink(rng, p_ready);
@@ -138,9 +140,14 @@ struct Fixture : ::testing::Test {
             }
           }
         ++groups;
+        if (groups == g.groups()) {
+          h->start_i = 0;  // busy until this group is taken, so the held start never fired
+          h.settle();
+        }
       }
       h.tick();
     }
+    h->start_i = 0;
     EXPECT_EQ(groups, g.groups()) << "timed out";
     h.settle();
     EXPECT_EQ(h->busy_o, 0);
@@ -177,6 +184,41 @@ TEST_F(Fixture, MatchesGoldenConvolutionUnderBackPressure) {
         ASSERT_EQ(stqn_tb::field_get(h->act_rd_data_o, 2 * i, 2), stqn_tb::digit_encode(banks[b][a][i]))
             << "bank " << b << " address " << a << " lane " << i;
     }
+  }
+}
+
+// One-beat groups (1x1 kernel, one chunk, one plane each) fill the array faster than a stalled
+// output drains it, so the generator finishes while groups still wait: start_i held high through
+// each layer must be ignored until the last group has been taken (a second start would rewind
+// the positions of the groups in flight), and the next layer then runs normally.
+TEST_F(Fixture, StartIsIgnoredUntilTheLastGroupLeaves) {
+  h.reset();
+  for (int n = 0; n < 6; ++n) {
+    stqn_tb::ConvCase cc;
+    stqn_tb::ConvGeometry& g = cc.g;
+    g.lanes = kLanes, g.rows = kRows, g.cols = kCols;
+    g.c = 1 + static_cast<int>(rng() % kLanes), g.o = 1 + static_cast<int>(rng() % (3 * kRows));
+    g.h = 1 + static_cast<int>(rng() % 3), g.w = 1 + static_cast<int>(rng() % (3 * kCols));
+    g.k = 1, g.pad = 0;
+    cc.golden.kernel = 1;
+    cc.golden.stride = 1;
+    cc.golden.padding = 0;
+    cc.golden.out_channels = g.o;
+    cc.golden.out_shape = stqn::Shape{g.o, g.ho(), g.wo()};
+    std::uniform_int_distribution<int> digit(-1, 1);
+    for (int i = 0; i < g.o * g.c; ++i) cc.golden.weights.push_back(static_cast<std::int8_t>(digit(rng)));
+    cc.in = stqn::Tensor(stqn::Shape{g.c, g.h, g.w});
+    for (auto& v : cc.in.data) v = digit(rng);
+    SCOPED_TRACE(testing::Message() << "layer " << n << ": C=" << g.c << " O=" << g.o << " "
+                                    << g.h << "x" << g.w);
+    ASSERT_EQ(g.beats(), g.groups()) << "one beat per group";
+    load(cc);
+    run(cc, 0.3, false, /*hold_start=*/true);
+    if (HasFailure()) return;
+    const auto next = stqn_tb::conv_random(rng, kLanes, kRows, kCols, kBankDepth, kWDepth);
+    load(next);
+    run(next, 0.6);
+    if (HasFailure()) return;
   }
 }
 

@@ -20,9 +20,9 @@ using stqn::accel::kUnwritten;
 using stqn::accel::weight_digit;
 using stqn::accel::weight_image;
 
-// A random stride-1 conv layer that fits the memories: geometry, the golden layer (kernel,
-// padding, out_shape, weights; ternary or odd:wplanes) and an input tensor (ternary or
-// int:aplanes).
+// A random stride-1 conv layer that fits the memories: geometry (kernels 1, 3, 5, 7, padding up
+// to kernel - 1), the golden layer (kernel, padding, out_shape, weights; ternary or odd:wplanes)
+// and an input tensor (ternary or int:aplanes).
 struct ConvCase {
   ConvGeometry g;
   stqn::Layer golden;
