@@ -84,7 +84,8 @@ nlohmann::json TrainConfig::to_json() const {
           {"teacher", teacher},
           {"init", init},
           {"kd_temperature", kd_temperature},
-          {"kd_weight", kd_weight}};
+          {"kd_weight", kd_weight},
+          {"bn_recal", bn_recal}};
 }
 
 TrainConfig TrainConfig::from_json(const JsonField& f) {
@@ -107,6 +108,8 @@ TrainConfig TrainConfig::from_json(const JsonField& f) {
   c.init = f.has("init") ? f.at("init").string() : std::string();
   c.kd_temperature = f.at("kd_temperature").number();
   c.kd_weight = f.at("kd_weight").number();
+  // Checkpoints written before bn_recal existed kept the momentum averages.
+  c.bn_recal = f.has("bn_recal") ? static_cast<int>(f.at("bn_recal").integer(0, 1 << 30)) : 0;
   return c;
 }
 

@@ -169,6 +169,10 @@ ExportResult export_run(const ExportOptions& options) {
   const std::string name = options.name.empty()
                                ? fmt::format("stqn-{}-{}", config.weights.name(), config.acts.name())
                                : options.name;
+  if (options.bn_recal > 0) {
+    const Dataset train = idx_load(options.data_dir, "train");
+    bn_recalibrate(loaded.net, train, std::min(options.bn_recal, train.count), 500);
+  }
   Package package = package_build(loaded.net, name);
 
   const Dataset test = idx_load(options.data_dir, "t10k");
@@ -214,6 +218,7 @@ ExportResult export_run(const ExportOptions& options) {
                   {"train_wall_seconds", header.at("wall_seconds").number()},
                   {"train_threads", loaded.header.value("threads", 0)},
                   {"schedule_changes", loaded.header.value("schedule_changes", nlohmann::json::array())},
+                  {"export_bn_recal", options.bn_recal},
                   {"test_images", n},
                   {"golden_top1", r.golden_top1},
                   {"trainer_top1", r.trainer_top1},
@@ -236,6 +241,7 @@ ExportResult export_run(const ExportOptions& options) {
     j["package"] = options.package_dir.string();
     j["config"] = config.to_json();
     j["epochs"] = epochs;
+    j["export_bn_recal"] = options.bn_recal;
     j["train_wall_seconds"] = header.at("wall_seconds").number();
     j["golden_seconds"] = golden_seconds;
     file_write_atomic(options.report, j.dump(2) + "\n");

@@ -144,6 +144,11 @@ torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& la
 // the integer-faithful one (integer = true) or the ordinary float one.
 std::vector<int> evaluate(Net& net, const stqn::Dataset& data, int count, bool integer, int batch);
 
+// Re-estimates every batch norm's running mean and variance over the first `count` images of
+// `data` (no augmentation): train-mode forward passes without gradients, averaged over the batches
+// (momentum off). Leaves the net in eval mode.
+void bn_recalibrate(Net& net, const stqn::Dataset& data, int count, int batch);
+
 // Export pieces (export.cpp). The smallest exported accumulator S_e = sign * S in [-bound, bound]
 // whose float32 u = fl(fl(S * k) + c) passes threshold t (INT32_MIN: all do; INT32_MAX: none).
 std::int32_t threshold_search(float k, float c, int sign, const ActThreshold& t, std::int64_t bound);

@@ -176,6 +176,25 @@ std::vector<int> evaluate(Net& net, const Dataset& data, int count, bool integer
   return preds;
 }
 
+void bn_recalibrate(Net& net, const Dataset& data, int count, int batch) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::pair<torch::nn::BatchNorm2dImpl*, c10::optional<double>>> momenta;
+  for (const auto& m : net->modules(/*include_self=*/false)) {
+    if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+      momenta.emplace_back(bn, bn->options.momentum());
+      bn->reset_running_stats();
+      bn->options.momentum(c10::nullopt);  // cumulative average over the batches
+    }
+  }
+  net->train();
+  for (int first = 0; first < count; first += batch) {
+    const int n = std::min(batch, count - first);
+    net->forward(pixels_tensor(data, first, n, static_cast<float>(kPixelScale)));
+  }
+  for (auto& [bn, momentum] : momenta) bn->options.momentum(momentum);
+  net->eval();
+}
+
 }  // namespace stqn::trainer
 
 namespace stqn {
@@ -280,6 +299,9 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
     }
     const double train_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (config.bn_recal > 0) {
+      bn_recalibrate(net, train, std::min(config.bn_recal, n_train), kEvalBatch);
+    }
     const std::vector<int> preds = evaluate(net, test, n_test, integer_eval, kEvalBatch);
     long test_correct = 0;
     for (int i = 0; i < n_test; ++i) test_correct += preds[std::size_t(i)] == test.labels[std::size_t(i)];

@@ -508,6 +508,38 @@ TEST(Init, Fp32CheckpointSeedsTheQuantizers) {
   }
 }
 
+// Batch-norm re-estimation: over N images in B batches, the stem's batch norm ends up holding the
+// plain average of the B batch means and of the B (unbiased) batch variances of the stem output,
+// whatever its running averages held before; the momentum is restored and the net is left in
+// eval mode.
+TEST(BatchNorm, RecalibrationAveragesTheBatchStatistics) {
+  Net net(config_of("sttn", "ternary"));
+  auto* bn = net->named_modules()["bn0"]->as<torch::nn::BatchNorm2d>();
+  ASSERT_NE(bn, nullptr);
+  bn->running_mean.fill_(5.0);
+  bn->running_var.fill_(7.0);
+  const Dataset& d = test_set();
+  constexpr int kBatch = 100, kBatches = 3;
+  bn_recalibrate(net, d, kBatch * kBatches, kBatch);
+
+  const IntConv stem = net->int_conv(0);
+  const Tensor w = stem.codes.mul(stem.scale.reshape({-1, 1, 1, 1}));
+  Tensor mean = torch::zeros({w.size(0)}, torch::kDouble), var = torch::zeros_like(mean);
+  for (int b = 0; b < kBatches; ++b) {
+    const Tensor z = torch::nn::functional::conv2d(
+        pixels(d, b * kBatch, kBatch, kPixelScale), w,
+        torch::nn::functional::Conv2dFuncOptions().padding(1)).to(torch::kDouble);
+    mean += z.mean({0, 2, 3}) / kBatches;
+    var += z.var({0, 2, 3}, /*unbiased=*/true) / kBatches;
+  }
+  // Float tolerance: torch's batch norm sums the same float products in another order.
+  EXPECT_TRUE(torch::allclose(bn->running_mean.to(torch::kDouble), mean, 1e-4, 1e-6));
+  EXPECT_TRUE(torch::allclose(bn->running_var.to(torch::kDouble), var, 1e-4, 1e-6));
+  ASSERT_TRUE(bn->options.momentum().has_value());
+  EXPECT_DOUBLE_EQ(*bn->options.momentum(), 0.1);
+  EXPECT_FALSE(net->is_training());
+}
+
 // A run with --init records its source; a quantized checkpoint or a missing file is refused with
 // an error naming the file.
 TEST(Init, RunRecordsItsSourceAndRefusesBadOnes) {

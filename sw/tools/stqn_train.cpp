@@ -64,6 +64,10 @@ int main(int argc, char** argv) {
                     "quantized from it, TWN-style for soft thresholds)");
   train->add_option("--kd-temperature", config.kd_temperature, "distillation temperature")->capture_default_str();
   train->add_option("--kd-weight", config.kd_weight, "distillation loss weight in [0, 1]")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  train->add_option("--bn-recal", config.bn_recal,
+                    "after every epoch, re-estimate batch-norm statistics over the first N "
+                    "training images (0: keep the momentum averages)")
+      ->capture_default_str()->check(CLI::Range(0, 1 << 30));
   bool no_augment = false;
   train->add_flag("--no-augment", no_augment, "no random crop / flip");
   train->add_option("--out", run.out_dir, "run directory (checkpoint.bin, metrics.json, metrics.csv)")->required();
@@ -84,6 +88,10 @@ int main(int argc, char** argv) {
   exp->add_option("--data", ex.data_dir, "Fashion-MNIST IDX directory")->capture_default_str();
   exp->add_option("--threads", ex.threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
   exp->add_option("--test-limit", ex.test_limit, "use the first N test images (0: all)")->capture_default_str();
+  exp->add_option("--bn-recal", ex.bn_recal,
+                  "re-estimate batch-norm statistics over the first N training images first (0: as "
+                  "checkpointed)")
+      ->capture_default_str()->check(CLI::Range(0, 1 << 30));
 
   stqn::BenchOptions bench;
   bench.data_dir = STQN_DEFAULT_DATA_DIR;

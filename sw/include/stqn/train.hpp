@@ -64,6 +64,11 @@ struct TrainConfig {
   std::string init;               // fp32 checkpoint to start from ("" = random init), see --init
   double kd_temperature = 4.0;
   double kd_weight = 0.5;         // loss = (1 - w) CE + w T^2 KL(teacher || student)
+  // After every epoch, re-estimate the batch norms' running statistics over the first N training
+  // images (no augmentation, a plain average over the batches), which evaluation and export use
+  // instead of the momentum average of the last batches (0: keep that average). Training itself
+  // is unchanged (it normalizes with batch statistics).
+  int bn_recal = 10000;
 
   nlohmann::json to_json() const;
   static TrainConfig from_json(const JsonField& field);
@@ -126,6 +131,9 @@ struct ExportOptions {
   std::string name;                      // package name ("" = from the config)
   int threads = 2;
   int test_limit = 0;
+  // Re-estimate the batch norms' statistics over the first N training images before exporting
+  // (0: as checkpointed; checkpoints of runs with bn_recal already hold re-estimated ones).
+  int bn_recal = 0;
   bool quiet = false;
 };
 
