@@ -117,8 +117,8 @@ module stqn_ctrl #(
       $error("stqn_ctrl: LANES, ROWS, COLS, NTH, PROG_DEPTH and LOGITS must be powers of two");
     end
     if (ACT_BANK_DEPTH > 65536 || WGT_DEPTH > 65536 || THR_DEPTH > 65536 ||
-        LINE_DEPTH > 65536 || ACC_W > 32 || LOGL > 8) begin : g_bad_depths
-      $error("stqn_ctrl: memories of at most 65536 words, ACC_W <= 32 and LANES <= 256");
+        LINE_DEPTH > 65536 || ACC_W < 16 || ACC_W > 31 || LOGL > 8) begin : g_bad_depths
+      $error("stqn_ctrl: memories of at most 65536 words, 16 <= ACC_W <= 31 and LANES <= 256");
     end
   endgenerate
 
@@ -263,131 +263,133 @@ module stqn_ctrl #(
   // 65-71 the same for max(-act_min, 0)
   localparam [3:0] OP_TST = 4'd0, OP_ONE = 4'd1, OP_LD = 4'd2, OP_ADD = 4'd3, OP_SUB = 4'd4,
                    OP_SBC = 4'd5, OP_CMP = 4'd6, OP_CMPB = 4'd7, OP_CLAMP = 4'd8, OP_MUL = 4'd9,
-                   OP_MULK = 4'd10, OP_NMUL = 4'd11;
+                   OP_MULK = 4'd10, OP_NMUL = 4'd11, OP_INC = 4'd12;
   // Operands X of the parallel ops (of the step's word; constants).
   localparam [4:0] X_0 = 5'd0, X_LO = 5'd1, X_HI = 5'd2, X_B0 = 5'd3, X_B1 = 5'd4, X_B3 = 5'd5,
                    X_SEXT = 5'd6, X_END = 5'd7, X_ACT = 5'd8, X_WGT = 5'd9, X_THR = 5'd10,
-                   X_LINE = 5'd11, X_ACC = 5'd12, X_SUM = 5'd13;
+                   X_LINE = 5'd11;
   // Factors F of the products.
   localparam [4:0] F_CHUNKS = 5'd0, F_APL = 5'd1, F_PADQ = 5'd2, F_INWB = 5'd3, F_PADR = 5'd4,
                    F_INROWS = 5'd5, F_OG = 5'd6, F_WPL = 5'd7, F_KER = 5'd8, F_THRW = 5'd9,
                    F_ROWS = 5'd10, F_POOLH = 5'd11, F_POOLWB = 5'd12, F_OCH = 5'd13, F_OPL = 5'd14,
                    F_INC = 5'd15, F_DW = 5'd16, F_DA = 5'd17, F_OUTWB = 5'd18, F_OUTH = 5'd19,
                    F_OUTW = 5'd20, F_POW = 5'd21;
-  localparam [2:0] T_NONE = 3'd0, T_CS = 3'd1, T_NZ = 3'd2, T_OV1 = 3'd3, T_OV2 = 3'd4, T_FLAG = 3'd5;
+  // Tests and the error code a failure reports.
+  localparam [2:0] T_NONE = 3'd0, T_REG = 3'd1, T_BIG = 3'd2, T_PAD = 3'd3, T_NZ = 3'd4, T_OV1 = 3'd5,
+                   T_OV2 = 3'd6, T_FLAG = 3'd7;
   localparam [3:0] D_NONE = 4'd0, D_CHUNKS = 4'd1, D_PIX = 4'd2, D_COLOFF = 4'd3, D_ROW = 4'd4,
                    D_ROWOFF = 4'd5, D_END = 4'd6, D_OG = 4'd7, D_THRW = 4'd8;
   localparam [2:0] K_NO = 3'd0, K_LOGITS = 3'd1, K_SUM = 3'd2, K_NOTSUM = 3'd3, K_NOTMAX = 3'd4,
                    K_NOPOOL = 3'd5;
   localparam [2:0] W0 = 3'd0, W1 = 3'd1, W2 = 3'd2, W3 = 3'd3, W4 = 3'd4, W5 = 3'd5, W6 = 3'd6,
                    W7 = 3'd7;
-  localparam integer STEPS = 72;
+  localparam integer STEPS = 71;
   localparam [31:0] LAST_32 = STEPS - 1;
   localparam [6:0] M_LAST = LAST_32[6:0];
-  localparam integer STEP_W = 4 + 3 + 5 + 3 + 3 + 4 + 3;
+  localparam integer STEP_W = 4 + 3 + 5 + 3 + 4 + 3;
 
   reg [6:0] m_q, m_d;         // step
   reg [1:0] ph_q, ph_d;       // 0: read issued, 1: run, 2: a product's final +A
   function automatic [STEP_W-1:0] step_row(input [6:0] i);
     case (i)
-      //                op        word sel       test    code      dst       skip
-      7'd0:  step_row = {OP_TST,   W0, X_0,      T_FLAG, E_OPCODE, D_NONE,   K_NO};
-      7'd1:  step_row = {OP_LD,    W4, X_B1,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd2:  step_row = {OP_CMP,   W4, X_B0,     T_CS,   E_SHAPE,  D_NONE,   K_NO};
-      7'd3:  step_row = {OP_LD,    W3, X_LO,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd4:  step_row = {OP_ADD,   W4, X_B0,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd5:  step_row = {OP_SBC,   W4, X_B1,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd6:  step_row = {OP_SUB,   W4, X_B1,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd7:  step_row = {OP_SUB,   W2, X_LO,     T_NZ,   E_SHAPE,  D_NONE,   K_NO};
-      7'd8:  step_row = {OP_LD,    W3, X_HI,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd9:  step_row = {OP_ADD,   W4, X_B0,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd10: step_row = {OP_SBC,   W4, X_B1,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd11: step_row = {OP_SUB,   W4, X_B1,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd12: step_row = {OP_SUB,   W2, X_HI,     T_NZ,   E_SHAPE,  D_NONE,   K_NO};
-      7'd13: step_row = {OP_TST,   W0, X_0,      T_FLAG, E_SHAPE,  D_NONE,   K_NO};
+      //                op        word sel       test    dst       skip
+      7'd0:  step_row = {OP_TST,   W0, X_0,      T_FLAG, D_NONE,   K_NO};
+      7'd1:  step_row = {OP_LD,    W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      7'd2:  step_row = {OP_CMP,   W4, X_B0,     T_PAD,  D_NONE,   K_NO};
+      7'd3:  step_row = {OP_LD,    W3, X_LO,     T_NONE, D_NONE,   K_NO};
+      7'd4:  step_row = {OP_ADD,   W4, X_B0,     T_NONE, D_NONE,   K_NO};
+      7'd5:  step_row = {OP_SBC,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      7'd6:  step_row = {OP_SUB,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      7'd7:  step_row = {OP_SUB,   W2, X_LO,     T_NZ,   D_NONE,   K_NO};
+      7'd8:  step_row = {OP_LD,    W3, X_HI,     T_NONE, D_NONE,   K_NO};
+      7'd9:  step_row = {OP_ADD,   W4, X_B0,     T_NONE, D_NONE,   K_NO};
+      7'd10: step_row = {OP_SBC,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      7'd11: step_row = {OP_SUB,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      7'd12: step_row = {OP_SUB,   W2, X_HI,     T_NZ,   D_NONE,   K_NO};
       // input region
-      7'd14: step_row = {OP_ONE,   W1, X_0,      T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd15: step_row = {OP_MUL,   W1, F_CHUNKS, T_NONE, E_NONE,   D_CHUNKS, K_NO};
-      7'd16: step_row = {OP_MUL,   W0, F_APL,    T_NONE, E_NONE,   D_PIX,    K_NO};
-      7'd17: step_row = {OP_NMUL,  W4, F_PADQ,   T_NONE, E_NONE,   D_COLOFF, K_NO};
-      7'd18: step_row = {OP_MULK,  W2, F_INWB,   T_NONE, E_NONE,   D_ROW,    K_NO};
-      7'd19: step_row = {OP_NMUL,  W4, F_PADR,   T_NONE, E_NONE,   D_ROWOFF, K_NO};
-      7'd20: step_row = {OP_MULK,  W2, F_INROWS, T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd21: step_row = {OP_ADD,   W5, X_LO,     T_NONE, E_NONE,   D_END,    K_NO};
-      7'd22: step_row = {OP_CMPB,  W5, X_ACT,    T_CS,   E_REGION, D_NONE,   K_NO};
+      7'd13: step_row = {OP_ONE,   W1, X_0,      T_NONE, D_NONE,   K_NO};
+      7'd14: step_row = {OP_MUL,   W1, F_CHUNKS, T_NONE, D_CHUNKS, K_NO};
+      7'd15: step_row = {OP_MUL,   W0, F_APL,    T_NONE, D_PIX,    K_NO};
+      7'd16: step_row = {OP_NMUL,  W4, F_PADQ,   T_NONE, D_COLOFF, K_NO};
+      7'd17: step_row = {OP_MULK,  W2, F_INWB,   T_NONE, D_ROW,    K_NO};
+      7'd18: step_row = {OP_NMUL,  W4, F_PADR,   T_NONE, D_ROWOFF, K_NO};
+      7'd19: step_row = {OP_MULK,  W2, F_INROWS, T_NONE, D_NONE,   K_NO};
+      7'd20: step_row = {OP_ADD,   W5, X_LO,     T_NONE, D_END,    K_NO};
+      7'd21: step_row = {OP_CMPB,  W5, X_ACT,    T_REG,  D_NONE,   K_NO};
       // weight region
-      7'd23: step_row = {OP_ONE,   W1, X_0,      T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd24: step_row = {OP_MUL,   W1, F_OG,     T_NONE, E_NONE,   D_OG,     K_NO};
-      7'd25: step_row = {OP_MUL,   W1, F_CHUNKS, T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd26: step_row = {OP_MUL,   W0, F_WPL,    T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd27: step_row = {OP_MUL,   W4, F_KER,    T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd28: step_row = {OP_MUL,   W4, F_KER,    T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd29: step_row = {OP_ADD,   W6, X_LO,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd30: step_row = {OP_CMPB,  W6, X_WGT,    T_CS,   E_REGION, D_NONE,   K_NO};
+      7'd22: step_row = {OP_ONE,   W1, X_0,      T_NONE, D_NONE,   K_NO};
+      7'd23: step_row = {OP_MUL,   W1, F_OG,     T_NONE, D_OG,     K_NO};
+      7'd24: step_row = {OP_MUL,   W1, F_CHUNKS, T_NONE, D_NONE,   K_NO};
+      7'd25: step_row = {OP_MUL,   W0, F_WPL,    T_NONE, D_NONE,   K_NO};
+      7'd26: step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
+      7'd27: step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
+      7'd28: step_row = {OP_ADD,   W6, X_LO,     T_NONE, D_NONE,   K_NO};
+      7'd29: step_row = {OP_CMPB,  W6, X_WGT,    T_REG,  D_NONE,   K_NO};
       // threshold region
-      7'd31: step_row = {OP_ONE,   W4, X_0,      T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd32: step_row = {OP_MUL,   W4, F_THRW,   T_NONE, E_NONE,   D_THRW,   K_LOGITS};
-      7'd33: step_row = {OP_MUL,   W1, F_OG,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd34: step_row = {OP_MUL,   W1, F_ROWS,   T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd35: step_row = {OP_ADD,   W6, X_HI,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd36: step_row = {OP_CMPB,  W6, X_THR,    T_CS,   E_REGION, D_NONE,   K_NO};
+      7'd30: step_row = {OP_ONE,   W4, X_0,      T_NONE, D_NONE,   K_NO};
+      7'd31: step_row = {OP_MUL,   W4, F_THRW,   T_NONE, D_THRW,   K_NO};
+      7'd32: step_row = {OP_MUL,   W1, F_OG,     T_NONE, D_NONE,   K_NO};
+      7'd33: step_row = {OP_MUL,   W1, F_ROWS,   T_NONE, D_NONE,   K_NO};
+      7'd34: step_row = {OP_ADD,   W6, X_HI,     T_NONE, D_NONE,   K_NO};
+      7'd35: step_row = {OP_CMPB,  W6, X_THR,    T_REG,  D_NONE,   K_NO};
       // output region and overlap (conv)
-      7'd37: step_row = {OP_ONE,   W3, X_0,      T_NONE, E_NONE,   D_NONE,   K_LOGITS};
-      7'd38: step_row = {OP_MUL,   W3, F_POOLH,  T_NONE, E_NONE,   D_NONE,   K_SUM};
-      7'd39: step_row = {OP_MUL,   W3, F_POOLWB, T_NONE, E_NONE,   D_NONE,   K_SUM};
-      7'd40: step_row = {OP_MUL,   W1, F_OCH,    T_NONE, E_NONE,   D_NONE,   K_LOGITS};
-      7'd41: step_row = {OP_MUL,   W0, F_OPL,    T_NONE, E_NONE,   D_NONE,   K_LOGITS};
-      7'd42: step_row = {OP_ADD,   W5, X_HI,     T_NONE, E_NONE,   D_NONE,   K_LOGITS};
-      7'd43: step_row = {OP_CMPB,  W5, X_ACT,    T_CS,   E_REGION, D_NONE,   K_LOGITS};
-      7'd44: step_row = {OP_CMPB,  W5, X_LO,     T_OV1,  E_NONE,   D_NONE,   K_LOGITS};
-      7'd45: step_row = {OP_LD,    W5, X_END,    T_NONE, E_NONE,   D_NONE,   K_LOGITS};
-      7'd46: step_row = {OP_CMPB,  W5, X_HI,     T_OV2,  E_OVERLAP, D_NONE,  K_LOGITS};
+      7'd36: step_row = {OP_ONE,   W3, X_0,      T_NONE, D_NONE,   K_LOGITS};
+      7'd37: step_row = {OP_MUL,   W3, F_POOLH,  T_NONE, D_NONE,   K_SUM};
+      7'd38: step_row = {OP_MUL,   W3, F_POOLWB, T_NONE, D_NONE,   K_SUM};
+      7'd39: step_row = {OP_MUL,   W1, F_OCH,    T_NONE, D_NONE,   K_LOGITS};
+      7'd40: step_row = {OP_MUL,   W0, F_OPL,    T_NONE, D_NONE,   K_LOGITS};
+      7'd41: step_row = {OP_ADD,   W5, X_HI,     T_NONE, D_NONE,   K_LOGITS};
+      7'd42: step_row = {OP_CMPB,  W5, X_ACT,    T_REG,  D_NONE,   K_LOGITS};
+      7'd43: step_row = {OP_CMPB,  W5, X_LO,     T_OV1,  D_NONE,   K_LOGITS};
+      7'd44: step_row = {OP_LD,    W5, X_END,    T_NONE, D_NONE,   K_LOGITS};
+      7'd45: step_row = {OP_CMPB,  W5, X_HI,     T_OV2,  D_NONE,   K_LOGITS};
       // accumulator bound
-      7'd47: step_row = {OP_ONE,   W4, X_0,      T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd48: step_row = {OP_MUL,   W4, F_KER,    T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd49: step_row = {OP_MUL,   W4, F_KER,    T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd50: step_row = {OP_MUL,   W1, F_INC,    T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd51: step_row = {OP_MUL,   W0, F_DW,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd52: step_row = {OP_MUL,   W0, F_DA,     T_NONE, E_NONE,   D_NONE,   K_NO};
-      7'd53: step_row = {OP_CMP,   W0, X_ACC,    T_CS,   E_ACC,    D_NONE,   K_NO};
+      7'd46: step_row = {OP_ONE,   W4, X_0,      T_NONE, D_NONE,   K_NO};
+      7'd47: step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
+      7'd48: step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
+      7'd49: step_row = {OP_MUL,   W1, F_INC,    T_NONE, D_NONE,   K_NO};
+      7'd50: step_row = {OP_MUL,   W0, F_DW,     T_NONE, D_NONE,   K_NO};
+      7'd51: step_row = {OP_MUL,   W0, F_DA,     T_NONE, D_NONE,   K_NO};
+      7'd52: step_row = {OP_INC,   W0, X_0,      T_BIG,  D_NONE,   K_NO};
       // line-buffer words (fused pools)
-      7'd54: step_row = {OP_ONE,   W1, X_0,      T_NONE, E_NONE,   D_NONE,   K_NOPOOL};
-      7'd55: step_row = {OP_MUL,   W1, F_OG,     T_NONE, E_NONE,   D_NONE,   K_NOPOOL};
-      7'd56: step_row = {OP_MUL,   W3, F_OUTWB,  T_NONE, E_NONE,   D_NONE,   K_NOTMAX};
-      7'd57: step_row = {OP_CMPB,  W3, X_LINE,   T_CS,   E_REGION, D_NONE,   K_NOPOOL};
+      7'd53: step_row = {OP_ONE,   W1, X_0,      T_NONE, D_NONE,   K_NOPOOL};
+      7'd54: step_row = {OP_MUL,   W1, F_OG,     T_NONE, D_NONE,   K_NOPOOL};
+      7'd55: step_row = {OP_MUL,   W3, F_OUTWB,  T_NONE, D_NONE,   K_NOTMAX};
+      7'd56: step_row = {OP_CMPB,  W3, X_LINE,   T_REG,  D_NONE,   K_NOPOOL};
       // sum bound (fused sum-pool): codes up to act_min + levels ...
-      7'd58: step_row = {OP_LD,    W7, X_SEXT,   T_NONE, E_NONE,   D_NONE,   K_NOTSUM};
-      7'd59: step_row = {OP_ADD,   W4, X_B3,     T_NONE, E_NONE,   D_NONE,   K_NOTSUM};
-      7'd60: step_row = {OP_CLAMP, W3, X_0,      T_NONE, E_NONE,   D_NONE,   K_NOTSUM};
-      7'd61: step_row = {OP_MUL,   W3, F_OUTH,   T_NONE, E_NONE,   D_NONE,   K_NOTSUM};
-      7'd62: step_row = {OP_MUL,   W3, F_OUTW,   T_NONE, E_NONE,   D_NONE,   K_NOTSUM};
-      7'd63: step_row = {OP_MUL,   W0, F_POW,    T_NONE, E_NONE,   D_NONE,   K_NOTSUM};
-      7'd64: step_row = {OP_CMP,   W0, X_SUM,    T_CS,   E_ACC,    D_NONE,   K_NOTSUM};
+      7'd57: step_row = {OP_LD,    W7, X_SEXT,   T_NONE, D_NONE,   K_NOTSUM};
+      7'd58: step_row = {OP_ADD,   W4, X_B3,     T_NONE, D_NONE,   K_NOTSUM};
+      7'd59: step_row = {OP_CLAMP, W3, X_0,      T_NONE, D_NONE,   K_NOTSUM};
+      7'd60: step_row = {OP_MUL,   W3, F_OUTH,   T_NONE, D_NONE,   K_NOTSUM};
+      7'd61: step_row = {OP_MUL,   W3, F_OUTW,   T_NONE, D_NONE,   K_NOTSUM};
+      7'd62: step_row = {OP_MUL,   W0, F_POW,    T_NONE, D_NONE,   K_NOTSUM};
+      7'd63: step_row = {OP_ADD,   W0, X_0,      T_BIG,  D_NONE,   K_NOTSUM};
       // ... and down to act_min (1 - act_min - 1 = -act_min)
-      7'd65: step_row = {OP_ONE,   W7, X_0,      T_NONE, E_NONE,   D_NONE,   K_NOTSUM};
-      7'd66: step_row = {OP_SBC,   W7, X_SEXT,   T_NONE, E_NONE,   D_NONE,   K_NOTSUM};
-      7'd67: step_row = {OP_CLAMP, W3, X_0,      T_NONE, E_NONE,   D_NONE,   K_NOTSUM};
-      7'd68: step_row = {OP_MUL,   W3, F_OUTH,   T_NONE, E_NONE,   D_NONE,   K_NOTSUM};
-      7'd69: step_row = {OP_MUL,   W3, F_OUTW,   T_NONE, E_NONE,   D_NONE,   K_NOTSUM};
-      7'd70: step_row = {OP_MUL,   W0, F_POW,    T_NONE, E_NONE,   D_NONE,   K_NOTSUM};
-      default: step_row = {OP_CMP, W0, X_SUM,    T_CS,   E_ACC,    D_NONE,   K_NOTSUM};
+      7'd64: step_row = {OP_ONE,   W7, X_0,      T_NONE, D_NONE,   K_NOTSUM};
+      7'd65: step_row = {OP_SBC,   W7, X_SEXT,   T_NONE, D_NONE,   K_NOTSUM};
+      7'd66: step_row = {OP_CLAMP, W3, X_0,      T_NONE, D_NONE,   K_NOTSUM};
+      7'd67: step_row = {OP_MUL,   W3, F_OUTH,   T_NONE, D_NONE,   K_NOTSUM};
+      7'd68: step_row = {OP_MUL,   W3, F_OUTW,   T_NONE, D_NONE,   K_NOTSUM};
+      7'd69: step_row = {OP_MUL,   W0, F_POW,    T_NONE, D_NONE,   K_NOTSUM};
+      default: step_row = {OP_ADD, W0, X_0,      T_BIG,  D_NONE,   K_NOTSUM};
     endcase
   endfunction
   // The table as a constant vector indexed by the step: a case on m_q would become a ROM (a block
   // RAM, none left on the UP5K, or LUTs behind a duplicate of the step register).
-  wire [STEP_W*STEPS-1:0] table_bits;
+  // Rows padded to 32 bits, so that the index is a shift.
+  wire [32*STEPS-1:0] table_bits;
   genvar gi;
   generate
     for (gi = 0; gi < STEPS; gi = gi + 1) begin : g_table
-      assign table_bits[gi*STEP_W +: STEP_W] = step_row(gi[6:0]);
+      assign table_bits[gi*32 +: 32] = {{(32-STEP_W){1'b0}}, step_row(gi[6:0])};
     end
   endgenerate
-  wire [STEP_W-1:0] step = table_bits[m_q*STEP_W +: STEP_W];
+  wire [STEP_W-1:0] step = table_bits[{m_q, 5'd0} +: STEP_W];
   wire [3:0] s_op;
-  wire [2:0] s_word, s_test, s_code, s_skip;
+  wire [2:0] s_word, s_test, s_skip;
   wire [4:0] s_sel;
   wire [3:0] s_dst;
-  assign {s_op, s_word, s_sel, s_test, s_code, s_dst, s_skip} = step;
+  assign {s_op, s_word, s_sel, s_test, s_dst, s_skip} = step;
   wire s_mul = s_op == OP_MUL || s_op == OP_MULK || s_op == OP_NMUL;
   wire s_neg = s_op == OP_NMUL;
   reg  skip;
@@ -405,6 +407,7 @@ module stqn_ctrl #(
   // Factor F: bits hi down to lo of the word, the bits below mid only rounding the quotient up
   // (F = ceil(field[hi:lo] / 2^(mid-lo))); or ones(cnt) = 2^cnt - 1; or 2^hi (FIRST: one bit).
   localparam [1:0] FM_FIELD = 2'd0, FM_ONES = 2'd1, FM_FIRST = 2'd2;
+  localparam [4:0] ACC5 = ACC_W[4:0];
   localparam [4:0] L5 = LOGL[4:0], R5 = LOGR[4:0], C5 = LOGC[4:0], N5 = LOGN[4:0], P5 = LOGP[4:0];
   reg [4:0] f_hi, f_mid, f_lo;
   reg [1:0] f_mode;
@@ -421,7 +424,8 @@ module stqn_ctrl #(
       F_OG:     {f_hi, f_mid, f_lo} = {5'd31, 5'd16 + R5, 5'd16};
       F_WPL:    {f_hi, f_mid, f_lo} = {5'd11, 5'd8, 5'd8};
       F_KER:    {f_hi, f_mid, f_lo} = {5'd7, 5'd0, 5'd0};
-      F_THRW:   {f_hi, f_mid, f_lo} = {5'd31, 5'd24 + N5, 5'd24};
+      F_THRW:   if (logits_q) {f_hi, f_mode} = {5'd0, FM_FIRST};  // logits: 1
+                else {f_hi, f_mid, f_lo} = {5'd31, 5'd24 + N5, 5'd24};
       F_ROWS:   {f_hi, f_mode} = {R5, FM_FIRST};
       F_POOLH:  {f_hi, f_mid, f_lo} = fuse_max ? {5'd15, 5'd1, 5'd1} : {5'd15, 5'd0, 5'd0};
       F_POOLWB: {f_hi, f_mid, f_lo} = fuse_max ? {5'd31, 5'd17 + C5, 5'd17} : {5'd31, 5'd16 + C5, 5'd16};
@@ -433,7 +437,7 @@ module stqn_ctrl #(
       F_OUTWB:  {f_hi, f_mid, f_lo} = {5'd31, 5'd16 + C5, 5'd16};
       F_OUTH:   {f_hi, f_mid, f_lo} = {5'd15, 5'd0, 5'd0};
       F_OUTW:   {f_hi, f_mid, f_lo} = {5'd31, 5'd16, 5'd16};
-      F_POW:    {f_hi, f_mode} = {1'b0, ~opl_q, FM_FIRST};  // 2^(15 - out_planes)
+      F_POW:    {f_hi, f_mode} = {ACC5 - {1'b0, opl_q}, FM_FIRST};  // 2^(ACC_W - out_planes)
       default: ;
     endcase
   end
@@ -455,12 +459,11 @@ module stqn_ctrl #(
   end
 
   localparam [31:0] ACT_32 = ACT_BANK_DEPTH, WGT_32 = WGT_DEPTH, THR_32 = THR_DEPTH,
-                    LINE_32 = LINE_DEPTH, ACC_LIMIT = (32'd1 << (ACC_W - 1)) - 32'd1,
-                    SUM_LIMIT = 32'd1 << 14;
+                    LINE_32 = LINE_DEPTH;
   reg [ALU_W-1:0] x;
   always @(*) begin
     x = {ALU_W{1'b0}};
-    case (s_sel)
+    case (s_mul ? X_0 : s_sel)  // zero in products, whose operand is A
       X_LO:   x[15:0] = dlo;
       X_HI:   x[15:0] = dhi;
       X_B0:   x[7:0] = d[7:0];
@@ -472,8 +475,6 @@ module stqn_ctrl #(
       X_WGT:  x = WGT_32[ALU_W-1:0];
       X_THR:  x = THR_32[ALU_W-1:0];
       X_LINE: x = LINE_32[ALU_W-1:0];
-      X_ACC:  x = ACC_LIMIT[ALU_W-1:0];
-      X_SUM:  x = SUM_LIMIT[ALU_W-1:0];
       default: ;
     endcase
   end
@@ -498,6 +499,7 @@ module stqn_ctrl #(
             OP_SBC:   {inv, p_we} = 2'b11;
             OP_CMP:   {inv, cin} = 2'b11;
             OP_CMPB:  inv = 1'b1;
+            OP_INC:   cin = 1'b1;
             OP_CLAMP: {zero1, p_we, sat_clr} = {p_q[ALU_W-1], 2'b11};
             default: ;
           endcase
@@ -508,19 +510,22 @@ module stqn_ctrl #(
     end
   end
   wire [ALU_W-1:0] op1 = zero1 ? {ALU_W{1'b0}} : (dbl ? {p_q[ALU_W-2:0], 1'b0} : p_q);
-  wire [ALU_W-1:0] op2 = (use_a ? (a_q & {ALU_W{gate}}) : x) ^ {ALU_W{inv}};
+  wire [ALU_W-1:0] op2 = (use_a && gate ? a_q : x) ^ {ALU_W{inv}};
   wire [ALU_W:0]   sum = {1'b0, op1} + {1'b0, op2} + {{ALU_W{1'b0}}, cin};
   wire             carry = sum[ALU_W];
   wire             ovf = carry || (dbl && p_q[ALU_W-1]);
 
   reg t_err;
+  reg [2:0] t_code;
   always @(*) begin
     case (s_test)
-      T_CS:   t_err = carry || sat_q;
-      T_NZ:   t_err = sum[ALU_W-1:0] != {ALU_W{1'b0}};
-      T_OV2:  t_err = ov_q && carry;
-      T_FLAG: t_err = s_code == E_OPCODE ? op_bad_q : shape_bad_q;
-      default: t_err = 1'b0;
+      T_REG:  {t_err, t_code} = {carry || sat_q, E_REGION};
+      T_BIG:  {t_err, t_code} = {sum[ALU_W:ACC_W-1] != 0 || sat_q, E_ACC};  // >= 2^(ACC_W-1)
+      T_PAD:  {t_err, t_code} = {carry, E_SHAPE};
+      T_NZ:   {t_err, t_code} = {sum[ALU_W-1:0] != {ALU_W{1'b0}}, E_SHAPE};
+      T_OV2:  {t_err, t_code} = {ov_q && carry, E_OVERLAP};
+      T_FLAG: {t_err, t_code} = {op_bad_q || shape_bad_q, op_bad_q ? E_OPCODE : E_SHAPE};
+      default: {t_err, t_code} = {1'b0, E_NONE};
     endcase
   end
 
@@ -574,7 +579,7 @@ module stqn_ctrl #(
       end
       S_CHECK: begin
         if (skip) begin
-          {step_done, dst_we} = 2'b11;
+          step_done = 1'b1;
         end else if (ph_q == 2'd0) begin
           ph_d = 2'd1;
           if (s_mul) begin
@@ -588,7 +593,7 @@ module stqn_ctrl #(
         end else begin
           {step_done, dst_we} = {!t_err, 1'b1};
           if (s_test == T_OV1) ov_d = carry;
-          if (t_err) {error_d, ecode_d, state_d} = {1'b1, s_code, S_IDLE};
+          if (t_err) {error_d, ecode_d, state_d} = {1'b1, t_code, S_IDLE};
         end
         if (step_done) begin
           {m_d, ph_d} = {m_q + 1'b1, 2'd0};
@@ -596,14 +601,14 @@ module stqn_ctrl #(
         end
         if (dst_we) begin
           case (s_dst)
-            D_CHUNKS: chunks_d  = p_d[CNT_W-1:0];
-            D_PIX:    pix_d     = p_d[AW-1:0];
-            D_COLOFF: col_off_d = p_d[AW-1:0];
-            D_ROW:    row_d     = p_d[AW-1:0];
-            D_ROWOFF: row_off_d = p_d[AW-1:0];
-            D_END:    e_d       = p_d[AW:0];
-            D_OG:     og_d      = p_d[CNT_W-1:0];
-            D_THRW:   thrw_d    = p_d[8:0];
+            D_CHUNKS: chunks_d  = sum[CNT_W-1:0];
+            D_PIX:    pix_d     = sum[AW-1:0];
+            D_COLOFF: col_off_d = sum[AW-1:0];
+            D_ROW:    row_d     = sum[AW-1:0];
+            D_ROWOFF: row_off_d = sum[AW-1:0];
+            D_END:    e_d       = sum[AW:0];
+            D_OG:     og_d      = sum[CNT_W-1:0];
+            D_THRW:   thrw_d    = sum[8:0];
             default: ;
           endcase
         end

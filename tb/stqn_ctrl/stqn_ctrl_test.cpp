@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -44,7 +45,8 @@ struct Fixture : ::testing::Test {
   std::vector<std::uint32_t> step_cycles = std::vector<std::uint32_t>(config.prog_depth / 8, 0);
   int busy_left = 0;              // cycles the started datapath stays busy
   std::uint32_t prog_word = 0, logit_word = 0;  // registered read data
-  struct Launch { Descriptor fields; accel::Derived derived; };
+  struct Launch { Descriptor fields; accel::Derived derived; long cycles = 0; };  // cycles: since start
+  long cycle_count = 0, run_start = 0;
   std::vector<Launch> launches;
 
   int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
@@ -66,6 +68,7 @@ struct Fixture : ::testing::Test {
     logit_word = static_cast<std::uint32_t>(logits.at(h->logit_rd_addr_o));
     if (h->step_cyc_wr_en_o) step_cycles.at(h->step_cyc_wr_addr_o) = h->step_cyc_wr_data_o;
     if (busy_left > 0) --busy_left;
+    ++cycle_count;
     if (h->core_start_o) {
       Launch l;
       Descriptor& f = l.fields;
@@ -82,6 +85,7 @@ struct Fixture : ::testing::Test {
       r.chunks = h->cfg_chunks_o, r.ogroups = h->cfg_ogroups_o, r.thr_words = h->cfg_thr_words_o;
       r.pix_words = h->cfg_pix_words_o, r.row_words = h->cfg_row_words_o;
       r.row_off = h->cfg_row_off_o, r.col_off = h->cfg_col_off_o;
+      l.cycles = cycle_count - run_start;
       launches.push_back(l);
       busy_left = pick(3, 40);
     }
@@ -107,6 +111,7 @@ struct Fixture : ::testing::Test {
     }
     launches.clear();
     h->program_len_i = length < 0 ? static_cast<int>(descs.size()) : length;
+    run_start = cycle_count;
     h->start_i = 1;
     cycle();
     h->start_i = 0;
@@ -343,6 +348,21 @@ TEST_F(Fixture, Int8StemLimitsAreCheckedAtTheirBoundaries) {
   logits.levels = 1;
   cases.push_back({"logits", logits, ErrorCode::Shape});
   for (const BoundaryCase& c : cases) expect_one(c);
+}
+
+// The fetch and check of one descriptor (start to the datapath's start) take a bounded number of
+// cycles: docs/architecture.md section 7 quotes the range printed here.
+TEST_F(Fixture, CheckCyclesAreBounded) {
+  constexpr long kMaxCheckCycles = 700;
+  long lo = kMaxCheckCycles, hi = 0;
+  for (int n = 0; n < 200; ++n) {
+    run({valid_descriptor()});
+    ASSERT_EQ(launches.size(), 1u);
+    lo = std::min(lo, launches[0].cycles);
+    hi = std::max(hi, launches[0].cycles);
+  }
+  std::printf("[ cycles   ] descriptor fetch and check: %ld .. %ld cycles\n", lo, hi);
+  EXPECT_LE(hi, kMaxCheckCycles);
 }
 
 TEST_F(Fixture, ArgmaxTakesTheFirstLargestLogit) {
