@@ -261,7 +261,7 @@ module stqn_ctrl #(
   // 58-64 max(act_min + levels, 0) * out_h * out_w * 2^(15 - out_planes)
   //                                   CS acc against 2^14                (sum-pool only)
   // 65-71 the same for max(-act_min, 0)
-  localparam [3:0] OP_TST = 4'd0, OP_ONE = 4'd1, OP_LD = 4'd2, OP_ADD = 4'd3, OP_SUB = 4'd4,
+  localparam [3:0] OP_TST = 4'd0, OP_LD = 4'd2, OP_ADD = 4'd3, OP_SUB = 4'd4,
                    OP_SBC = 4'd5, OP_CMP = 4'd6, OP_CMPB = 4'd7, OP_CLAMP = 4'd8, OP_MUL = 4'd9,
                    OP_MULK = 4'd10, OP_NMUL = 4'd11, OP_INC = 4'd12;
   // Operands X of the parallel ops (of the step's word; constants).
@@ -279,99 +279,92 @@ module stqn_ctrl #(
                    T_OV2 = 3'd6, T_FLAG = 3'd7;
   localparam [3:0] D_NONE = 4'd0, D_CHUNKS = 4'd1, D_PIX = 4'd2, D_COLOFF = 4'd3, D_ROW = 4'd4,
                    D_ROWOFF = 4'd5, D_END = 4'd6, D_OG = 4'd7, D_THRW = 4'd8;
-  localparam [2:0] K_NO = 3'd0, K_LOGITS = 3'd1, K_SUM = 3'd2, K_NOTSUM = 3'd3, K_NOTMAX = 3'd4,
+  localparam [2:0] K_NO = 3'd0, K_LOGITS = 3'd1, K_LOGSUM = 3'd2, K_NOTSUM = 3'd3, K_NOTMAX = 3'd4,
                    K_NOPOOL = 3'd5;
   localparam [2:0] W0 = 3'd0, W1 = 3'd1, W2 = 3'd2, W3 = 3'd3, W4 = 3'd4, W5 = 3'd5, W6 = 3'd6,
                    W7 = 3'd7;
-  localparam integer STEPS = 71;
+  localparam integer STEPS = 64;
   localparam [31:0] LAST_32 = STEPS - 1;
-  localparam [6:0] M_LAST = LAST_32[6:0];
+  localparam [5:0] M_LAST = LAST_32[5:0];
   localparam integer STEP_W = 4 + 3 + 5 + 3 + 4 + 3;
 
-  reg [6:0] m_q, m_d;         // step
+  reg [5:0] m_q, m_d;         // step
   reg [1:0] ph_q, ph_d;       // 0: read issued, 1: run, 2: a product's final +A
-  function automatic [STEP_W-1:0] step_row(input [6:0] i);
+  function automatic [STEP_W-1:0] step_row(input [5:0] i);
     case (i)
       //                op        word sel       test    dst       skip
-      7'd0:  step_row = {OP_TST,   W0, X_0,      T_FLAG, D_NONE,   K_NO};
-      7'd1:  step_row = {OP_LD,    W4, X_B1,     T_NONE, D_NONE,   K_NO};
-      7'd2:  step_row = {OP_CMP,   W4, X_B0,     T_PAD,  D_NONE,   K_NO};
-      7'd3:  step_row = {OP_LD,    W3, X_LO,     T_NONE, D_NONE,   K_NO};
-      7'd4:  step_row = {OP_ADD,   W4, X_B0,     T_NONE, D_NONE,   K_NO};
-      7'd5:  step_row = {OP_SBC,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
-      7'd6:  step_row = {OP_SUB,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
-      7'd7:  step_row = {OP_SUB,   W2, X_LO,     T_NZ,   D_NONE,   K_NO};
-      7'd8:  step_row = {OP_LD,    W3, X_HI,     T_NONE, D_NONE,   K_NO};
-      7'd9:  step_row = {OP_ADD,   W4, X_B0,     T_NONE, D_NONE,   K_NO};
-      7'd10: step_row = {OP_SBC,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
-      7'd11: step_row = {OP_SUB,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
-      7'd12: step_row = {OP_SUB,   W2, X_HI,     T_NZ,   D_NONE,   K_NO};
+      6'd0:   step_row = {OP_TST,   W0, X_0,      T_FLAG, D_NONE,   K_NO};
+      6'd1:   step_row = {OP_LD,    W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      6'd2:   step_row = {OP_CMP,   W4, X_B0,     T_PAD,  D_NONE,   K_NO};
+      6'd3:   step_row = {OP_LD,    W3, X_LO,     T_NONE, D_NONE,   K_NO};
+      6'd4:   step_row = {OP_ADD,   W4, X_B0,     T_NONE, D_NONE,   K_NO};
+      6'd5:   step_row = {OP_SBC,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      6'd6:   step_row = {OP_SUB,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      6'd7:   step_row = {OP_SUB,   W2, X_LO,     T_NZ,   D_NONE,   K_NO};
+      6'd8:   step_row = {OP_LD,    W3, X_HI,     T_NONE, D_NONE,   K_NO};
+      6'd9:   step_row = {OP_ADD,   W4, X_B0,     T_NONE, D_NONE,   K_NO};
+      6'd10:  step_row = {OP_SBC,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      6'd11:  step_row = {OP_SUB,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      6'd12:  step_row = {OP_SUB,   W2, X_HI,     T_NZ,   D_NONE,   K_NO};
       // input region
-      7'd13: step_row = {OP_ONE,   W1, X_0,      T_NONE, D_NONE,   K_NO};
-      7'd14: step_row = {OP_MUL,   W1, F_CHUNKS, T_NONE, D_CHUNKS, K_NO};
-      7'd15: step_row = {OP_MUL,   W0, F_APL,    T_NONE, D_PIX,    K_NO};
-      7'd16: step_row = {OP_NMUL,  W4, F_PADQ,   T_NONE, D_COLOFF, K_NO};
-      7'd17: step_row = {OP_MULK,  W2, F_INWB,   T_NONE, D_ROW,    K_NO};
-      7'd18: step_row = {OP_NMUL,  W4, F_PADR,   T_NONE, D_ROWOFF, K_NO};
-      7'd19: step_row = {OP_MULK,  W2, F_INROWS, T_NONE, D_NONE,   K_NO};
-      7'd20: step_row = {OP_ADD,   W5, X_LO,     T_NONE, D_END,    K_NO};
-      7'd21: step_row = {OP_CMPB,  W5, X_ACT,    T_REG,  D_NONE,   K_NO};
+      6'd13:  step_row = {OP_MUL,   W1, F_CHUNKS, T_NONE, D_CHUNKS, K_NO};
+      6'd14:  step_row = {OP_MUL,   W0, F_APL,    T_NONE, D_PIX,    K_NO};
+      6'd15:  step_row = {OP_NMUL,  W4, F_PADQ,   T_NONE, D_COLOFF, K_NO};
+      6'd16:  step_row = {OP_MULK,  W2, F_INWB,   T_NONE, D_ROW,    K_NO};
+      6'd17:  step_row = {OP_NMUL,  W4, F_PADR,   T_NONE, D_ROWOFF, K_NO};
+      6'd18:  step_row = {OP_MULK,  W2, F_INROWS, T_NONE, D_NONE,   K_NO};
+      6'd19:  step_row = {OP_ADD,   W5, X_LO,     T_NONE, D_END,    K_NO};
+      6'd20:  step_row = {OP_CMPB,  W5, X_ACT,    T_REG,  D_NONE,   K_NO};
       // weight region
-      7'd22: step_row = {OP_ONE,   W1, X_0,      T_NONE, D_NONE,   K_NO};
-      7'd23: step_row = {OP_MUL,   W1, F_OG,     T_NONE, D_OG,     K_NO};
-      7'd24: step_row = {OP_MUL,   W1, F_CHUNKS, T_NONE, D_NONE,   K_NO};
-      7'd25: step_row = {OP_MUL,   W0, F_WPL,    T_NONE, D_NONE,   K_NO};
-      7'd26: step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
-      7'd27: step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
-      7'd28: step_row = {OP_ADD,   W6, X_LO,     T_NONE, D_NONE,   K_NO};
-      7'd29: step_row = {OP_CMPB,  W6, X_WGT,    T_REG,  D_NONE,   K_NO};
+      6'd21:  step_row = {OP_MUL,   W1, F_OG,     T_NONE, D_OG,     K_NO};
+      6'd22:  step_row = {OP_MUL,   W1, F_CHUNKS, T_NONE, D_NONE,   K_NO};
+      6'd23:  step_row = {OP_MUL,   W0, F_WPL,    T_NONE, D_NONE,   K_NO};
+      6'd24:  step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
+      6'd25:  step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
+      6'd26:  step_row = {OP_ADD,   W6, X_LO,     T_NONE, D_NONE,   K_NO};
+      6'd27:  step_row = {OP_CMPB,  W6, X_WGT,    T_REG,  D_NONE,   K_NO};
       // threshold region
-      7'd30: step_row = {OP_ONE,   W4, X_0,      T_NONE, D_NONE,   K_NO};
-      7'd31: step_row = {OP_MUL,   W4, F_THRW,   T_NONE, D_THRW,   K_NO};
-      7'd32: step_row = {OP_MUL,   W1, F_OG,     T_NONE, D_NONE,   K_NO};
-      7'd33: step_row = {OP_MUL,   W1, F_ROWS,   T_NONE, D_NONE,   K_NO};
-      7'd34: step_row = {OP_ADD,   W6, X_HI,     T_NONE, D_NONE,   K_NO};
-      7'd35: step_row = {OP_CMPB,  W6, X_THR,    T_REG,  D_NONE,   K_NO};
+      6'd28:  step_row = {OP_MUL,   W4, F_THRW,   T_NONE, D_THRW,   K_NO};
+      6'd29:  step_row = {OP_MUL,   W1, F_OG,     T_NONE, D_NONE,   K_NO};
+      6'd30:  step_row = {OP_MUL,   W1, F_ROWS,   T_NONE, D_NONE,   K_NO};
+      6'd31:  step_row = {OP_ADD,   W6, X_HI,     T_NONE, D_NONE,   K_NO};
+      6'd32:  step_row = {OP_CMPB,  W6, X_THR,    T_REG,  D_NONE,   K_NO};
       // output region and overlap (conv)
-      7'd36: step_row = {OP_ONE,   W3, X_0,      T_NONE, D_NONE,   K_LOGITS};
-      7'd37: step_row = {OP_MUL,   W3, F_POOLH,  T_NONE, D_NONE,   K_SUM};
-      7'd38: step_row = {OP_MUL,   W3, F_POOLWB, T_NONE, D_NONE,   K_SUM};
-      7'd39: step_row = {OP_MUL,   W1, F_OCH,    T_NONE, D_NONE,   K_LOGITS};
-      7'd40: step_row = {OP_MUL,   W0, F_OPL,    T_NONE, D_NONE,   K_LOGITS};
-      7'd41: step_row = {OP_ADD,   W5, X_HI,     T_NONE, D_NONE,   K_LOGITS};
-      7'd42: step_row = {OP_CMPB,  W5, X_ACT,    T_REG,  D_NONE,   K_LOGITS};
-      7'd43: step_row = {OP_CMPB,  W5, X_LO,     T_OV1,  D_NONE,   K_LOGITS};
-      7'd44: step_row = {OP_LD,    W5, X_END,    T_NONE, D_NONE,   K_LOGITS};
-      7'd45: step_row = {OP_CMPB,  W5, X_HI,     T_OV2,  D_NONE,   K_LOGITS};
+      6'd33:  step_row = {OP_MUL,   W3, F_POOLH,  T_NONE, D_NONE,   K_LOGSUM};
+      6'd34:  step_row = {OP_MUL,   W3, F_POOLWB, T_NONE, D_NONE,   K_LOGSUM};
+      6'd35:  step_row = {OP_MUL,   W1, F_OCH,    T_NONE, D_NONE,   K_LOGITS};
+      6'd36:  step_row = {OP_MUL,   W0, F_OPL,    T_NONE, D_NONE,   K_LOGITS};
+      6'd37:  step_row = {OP_ADD,   W5, X_HI,     T_NONE, D_NONE,   K_LOGITS};
+      6'd38:  step_row = {OP_CMPB,  W5, X_LO,     T_OV1,  D_NONE,   K_LOGITS};
+      6'd39:  step_row = {OP_CMPB,  W5, X_ACT,    T_REG,  D_NONE,   K_LOGITS};
+      6'd40:  step_row = {OP_LD,    W5, X_END,    T_NONE, D_NONE,   K_LOGITS};
+      6'd41:  step_row = {OP_CMPB,  W5, X_HI,     T_OV2,  D_NONE,   K_LOGITS};
       // accumulator bound
-      7'd46: step_row = {OP_ONE,   W4, X_0,      T_NONE, D_NONE,   K_NO};
-      7'd47: step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
-      7'd48: step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
-      7'd49: step_row = {OP_MUL,   W1, F_INC,    T_NONE, D_NONE,   K_NO};
-      7'd50: step_row = {OP_MUL,   W0, F_DW,     T_NONE, D_NONE,   K_NO};
-      7'd51: step_row = {OP_MUL,   W0, F_DA,     T_NONE, D_NONE,   K_NO};
-      7'd52: step_row = {OP_INC,   W0, X_0,      T_BIG,  D_NONE,   K_NO};
+      6'd42:  step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
+      6'd43:  step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
+      6'd44:  step_row = {OP_MUL,   W1, F_INC,    T_NONE, D_NONE,   K_NO};
+      6'd45:  step_row = {OP_MUL,   W0, F_DW,     T_NONE, D_NONE,   K_NO};
+      6'd46:  step_row = {OP_MUL,   W0, F_DA,     T_NONE, D_NONE,   K_NO};
+      6'd47:  step_row = {OP_INC,   W0, X_0,      T_BIG,  D_NONE,   K_NO};
       // line-buffer words (fused pools)
-      7'd53: step_row = {OP_ONE,   W1, X_0,      T_NONE, D_NONE,   K_NOPOOL};
-      7'd54: step_row = {OP_MUL,   W1, F_OG,     T_NONE, D_NONE,   K_NOPOOL};
-      7'd55: step_row = {OP_MUL,   W3, F_OUTWB,  T_NONE, D_NONE,   K_NOTMAX};
-      7'd56: step_row = {OP_CMPB,  W3, X_LINE,   T_REG,  D_NONE,   K_NOPOOL};
+      6'd48:  step_row = {OP_MUL,   W1, F_OG,     T_NONE, D_NONE,   K_NOPOOL};
+      6'd49:  step_row = {OP_MUL,   W3, F_OUTWB,  T_NONE, D_NONE,   K_NOTMAX};
+      6'd50:  step_row = {OP_CMPB,  W3, X_LINE,   T_REG,  D_NONE,   K_NOPOOL};
       // sum bound (fused sum-pool): codes up to act_min + levels ...
-      7'd57: step_row = {OP_LD,    W7, X_SEXT,   T_NONE, D_NONE,   K_NOTSUM};
-      7'd58: step_row = {OP_ADD,   W4, X_B3,     T_NONE, D_NONE,   K_NOTSUM};
-      7'd59: step_row = {OP_CLAMP, W3, X_0,      T_NONE, D_NONE,   K_NOTSUM};
-      7'd60: step_row = {OP_MUL,   W3, F_OUTH,   T_NONE, D_NONE,   K_NOTSUM};
-      7'd61: step_row = {OP_MUL,   W3, F_OUTW,   T_NONE, D_NONE,   K_NOTSUM};
-      7'd62: step_row = {OP_MUL,   W0, F_POW,    T_NONE, D_NONE,   K_NOTSUM};
-      7'd63: step_row = {OP_ADD,   W0, X_0,      T_BIG,  D_NONE,   K_NOTSUM};
-      // ... and down to act_min (1 - act_min - 1 = -act_min)
-      7'd64: step_row = {OP_ONE,   W7, X_0,      T_NONE, D_NONE,   K_NOTSUM};
-      7'd65: step_row = {OP_SBC,   W7, X_SEXT,   T_NONE, D_NONE,   K_NOTSUM};
-      7'd66: step_row = {OP_CLAMP, W3, X_0,      T_NONE, D_NONE,   K_NOTSUM};
-      7'd67: step_row = {OP_MUL,   W3, F_OUTH,   T_NONE, D_NONE,   K_NOTSUM};
-      7'd68: step_row = {OP_MUL,   W3, F_OUTW,   T_NONE, D_NONE,   K_NOTSUM};
-      7'd69: step_row = {OP_MUL,   W0, F_POW,    T_NONE, D_NONE,   K_NOTSUM};
-      default: step_row = {OP_ADD, W0, X_0,      T_BIG,  D_NONE,   K_NOTSUM};
+      6'd51:  step_row = {OP_LD,    W7, X_SEXT,   T_NONE, D_NONE,   K_NOTSUM};
+      6'd52:  step_row = {OP_ADD,   W4, X_B3,     T_NONE, D_NONE,   K_NOTSUM};
+      6'd53:  step_row = {OP_CLAMP, W3, X_0,      T_NONE, D_NONE,   K_NOTSUM};
+      6'd54:  step_row = {OP_MUL,   W3, F_OUTH,   T_NONE, D_NONE,   K_NOTSUM};
+      6'd55:  step_row = {OP_MUL,   W3, F_OUTW,   T_NONE, D_NONE,   K_NOTSUM};
+      6'd56:  step_row = {OP_MUL,   W0, F_POW,    T_NONE, D_NONE,   K_NOTSUM};
+      6'd57:  step_row = {OP_ADD,   W0, X_0,      T_BIG,  D_NONE,   K_NOTSUM};
+      // ... and down to act_min (P = 1 after a test: 1 - act_min - 1)
+      6'd58:  step_row = {OP_SBC,   W7, X_SEXT,   T_NONE, D_NONE,   K_NOTSUM};
+      6'd59:  step_row = {OP_CLAMP, W3, X_0,      T_NONE, D_NONE,   K_NOTSUM};
+      6'd60:  step_row = {OP_MUL,   W3, F_OUTH,   T_NONE, D_NONE,   K_NOTSUM};
+      6'd61:  step_row = {OP_MUL,   W3, F_OUTW,   T_NONE, D_NONE,   K_NOTSUM};
+      6'd62:  step_row = {OP_MUL,   W0, F_POW,    T_NONE, D_NONE,   K_NOTSUM};
+      default:step_row = {OP_ADD,   W0, X_0,      T_BIG,  D_NONE,   K_NOTSUM};
     endcase
   endfunction
   // The table as a constant vector indexed by the step: a case on m_q would become a ROM (a block
@@ -381,7 +374,7 @@ module stqn_ctrl #(
   genvar gi;
   generate
     for (gi = 0; gi < STEPS; gi = gi + 1) begin : g_table
-      assign table_bits[gi*32 +: 32] = {{(32-STEP_W){1'b0}}, step_row(gi[6:0])};
+      assign table_bits[gi*32 +: 32] = {{(32-STEP_W){1'b0}}, step_row(gi[5:0])};
     end
   endgenerate
   wire [STEP_W-1:0] step = table_bits[{m_q, 5'd0} +: STEP_W];
@@ -396,7 +389,7 @@ module stqn_ctrl #(
   always @(*) begin
     case (s_skip)
       K_LOGITS: skip = logits_q;
-      K_SUM:    skip = fuse_sum;
+      K_LOGSUM: skip = logits_q || fuse_sum;
       K_NOTSUM: skip = !fuse_sum;
       K_NOTMAX: skip = !fuse_max;
       K_NOPOOL: skip = pool_q == POOL_NONE;
@@ -492,7 +485,6 @@ module stqn_ctrl #(
           if (quot_bit) {dbl, use_a, gate, inv, cin, p_we, sat_upd} = {2'b11, f_bit, s_neg, s_neg, 1'b1, !s_neg};
         end else begin
           case (s_op)
-            OP_ONE:   {zero1, cin, p_we, sat_clr} = 4'b1111;
             OP_LD:    {zero1, p_we, sat_clr} = 3'b111;
             OP_ADD:   {p_we, sat_upd} = 2'b11;
             OP_SUB:   {inv, cin, p_we} = 3'b111;
@@ -514,6 +506,8 @@ module stqn_ctrl #(
   wire [ALU_W:0]   sum = {1'b0, op1} + {1'b0, op2} + {{ALU_W{1'b0}}, cin};
   wire             carry = sum[ALU_W];
   wire             ovf = carry || (dbl && p_q[ALU_W-1]);
+  wire             p_one = state_q == S_CHECK && ph_q == 2'd1 && !s_mul && !skip && s_test != T_NONE &&
+                     s_test != T_OV1;
 
   reg t_err;
   reg [2:0] t_code;
@@ -551,8 +545,9 @@ module stqn_ctrl #(
   always @(*) begin
     state_d = state_q;
     {pc_d, f_d, m_d, ph_d, n_d, sticky_d, ov_d} = {pc_q, f_q, m_q, ph_q, n_q, sticky_q, ov_q};
-    p_d = p_we ? sum[ALU_W-1:0] : p_q;
-    sat_d = sat_clr ? 1'b0 : (sat_q || (p_we && sat_upd && ovf));
+    // A step that tests leaves P = 1, where the next product chain starts.
+    p_d = p_we || p_one ? (p_one ? {{(ALU_W-1){1'b0}}, 1'b1} : sum[ALU_W-1:0]) : p_q;
+    sat_d = sat_clr || p_one ? 1'b0 : (sat_q || (p_we && sat_upd && ovf));
     a_d = a_q;
     {chunks_d, og_d, thrw_d, e_d} = {chunks_q, og_q, thrw_q, e_q};
     {pix_d, row_d, row_off_d, col_off_d} = {pix_q, row_q, row_off_q, col_off_q};
@@ -575,7 +570,7 @@ module stqn_ctrl #(
       end
       S_FETCH: begin  // read address pc*8 + f issued while f < 8; word f-1 arrives
         f_d = f_q + 1'b1;
-        if (f_q == 4'd8) {state_d, m_d, ph_d} = {S_CHECK, 7'd0, 2'd0};
+        if (f_q == 4'd8) {state_d, m_d, ph_d} = {S_CHECK, 6'd0, 2'd0};
       end
       S_CHECK: begin
         if (skip) begin
@@ -628,7 +623,7 @@ module stqn_ctrl #(
         end
       end
       S_ARGMAX: begin  // address ai_q goes out; the word of a_idx_q (read last cycle) arrives
-        if (ai_q < classes_q) begin
+        if (ai_q != classes_q) begin  // ai_q runs from 0 up to classes_q
           ai_d = ai_q + 1'b1;
           a_valid_d = 1'b1;
           a_idx_d = ai_q[LW-1:0];
