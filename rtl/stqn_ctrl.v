@@ -401,6 +401,12 @@ module stqn_ctrl #(
   // (F = ceil(field[hi:lo] / 2^(mid-lo))); or ones(cnt) = 2^cnt - 1; or 2^hi (FIRST: one bit).
   localparam [1:0] FM_FIELD = 2'd0, FM_ONES = 2'd1, FM_FIRST = 2'd2;
   localparam [4:0] ACC5 = ACC_W[4:0];
+  // Top bits of the fields as the fetch has bounded them (fewer cycles): dimensions below 2^DIM_W,
+  // in_c at most CNT_MAX * LANES, out_c at most CNT_MAX * ROWS.
+  localparam integer IC_TOP = CNT_W + LOGL - 1, OC_TOP = CNT_W + LOGR - 1;
+  localparam [31:0] DIM_TOP_32 = DIM_W - 1, IC_TOP_32 = IC_TOP < 15 ? IC_TOP : 15,
+                    OC_TOP_32 = OC_TOP < 15 ? OC_TOP : 15;
+  localparam [4:0] DIM_HI = DIM_TOP_32[4:0], IC_HI = IC_TOP_32[4:0], OC_HI = OC_TOP_32[4:0];
   localparam [4:0] L5 = LOGL[4:0], R5 = LOGR[4:0], C5 = LOGC[4:0], N5 = LOGN[4:0], P5 = LOGP[4:0];
   reg [4:0] f_hi, f_mid, f_lo;
   reg [1:0] f_mode;
@@ -408,28 +414,28 @@ module stqn_ctrl #(
   always @(*) begin
     {f_hi, f_mid, f_lo, f_mode, f_cnt} = {5'd15, 5'd0, 5'd0, FM_FIELD, 4'd0};
     case (s_sel)
-      F_CHUNKS: {f_hi, f_mid, f_lo} = {5'd15, L5, 5'd0};
+      F_CHUNKS: {f_hi, f_mid, f_lo} = {IC_HI, L5, 5'd0};
       F_APL:    {f_hi, f_mid, f_lo} = {5'd7, 5'd4, 5'd4};
       F_PADQ:   {f_hi, f_mid, f_lo} = {5'd15, 5'd8 + C5, 5'd8};
-      F_INWB:   {f_hi, f_mid, f_lo} = {5'd31, 5'd16 + C5, 5'd16};
+      F_INWB:   {f_hi, f_mid, f_lo} = {5'd16 + DIM_HI, 5'd16 + C5, 5'd16};
       F_PADR:   {f_hi, f_mid, f_lo} = {5'd15, int8_q ? 5'd8 + P5 : 5'd8, 5'd8};
-      F_INROWS: {f_hi, f_mid, f_lo} = {5'd15, int8_q ? P5 : 5'd0, 5'd0};
-      F_OG:     {f_hi, f_mid, f_lo} = {5'd31, 5'd16 + R5, 5'd16};
+      F_INROWS: {f_hi, f_mid, f_lo} = {DIM_HI, int8_q ? P5 : 5'd0, 5'd0};
+      F_OG:     {f_hi, f_mid, f_lo} = {5'd16 + OC_HI, 5'd16 + R5, 5'd16};
       F_WPL:    {f_hi, f_mid, f_lo} = {5'd11, 5'd8, 5'd8};
       F_KER:    {f_hi, f_mid, f_lo} = {5'd7, 5'd0, 5'd0};
       F_THRW:   if (logits_q) {f_hi, f_mode} = {5'd0, FM_FIRST};  // logits: 1
                 else {f_hi, f_mid, f_lo} = {5'd31, 5'd24 + N5, 5'd24};
       F_ROWS:   {f_hi, f_mode} = {R5, FM_FIRST};
-      F_POOLH:  {f_hi, f_mid, f_lo} = fuse_max ? {5'd15, 5'd1, 5'd1} : {5'd15, 5'd0, 5'd0};
-      F_POOLWB: {f_hi, f_mid, f_lo} = fuse_max ? {5'd31, 5'd17 + C5, 5'd17} : {5'd31, 5'd16 + C5, 5'd16};
-      F_OCH:    {f_hi, f_mid, f_lo} = {5'd31, 5'd16 + L5, 5'd16};
+      F_POOLH:  {f_hi, f_mid, f_lo} = {DIM_HI, fuse_max ? {5'd1, 5'd1} : {5'd0, 5'd0}};
+      F_POOLWB: {f_hi, f_mid, f_lo} = {5'd16 + DIM_HI, fuse_max ? {5'd17 + C5, 5'd17} : {5'd16 + C5, 5'd16}};
+      F_OCH:    {f_hi, f_mid, f_lo} = {5'd16 + OC_HI, 5'd16 + L5, 5'd16};
       F_OPL:    {f_hi, f_mid, f_lo} = {5'd15, 5'd12, 5'd12};
-      F_INC:    {f_hi, f_mid, f_lo} = {5'd15, 5'd0, 5'd0};
+      F_INC:    {f_hi, f_mid, f_lo} = {IC_HI, 5'd0, 5'd0};
       F_DW:     {f_hi, f_mode, f_cnt} = {5'd7, int8_q ? FM_FIRST : FM_ONES, wpl_q};  // int8: 128
       F_DA:     {f_hi, f_mode, f_cnt} = {5'd7, FM_ONES, int8_q ? 4'd8 : apl_q};     // int8: 255
-      F_OUTWB:  {f_hi, f_mid, f_lo} = {5'd31, 5'd16 + C5, 5'd16};
-      F_OUTH:   {f_hi, f_mid, f_lo} = {5'd15, 5'd0, 5'd0};
-      F_OUTW:   {f_hi, f_mid, f_lo} = {5'd31, 5'd16, 5'd16};
+      F_OUTWB:  {f_hi, f_mid, f_lo} = {5'd16 + DIM_HI, 5'd16 + C5, 5'd16};
+      F_OUTH:   {f_hi, f_mid, f_lo} = {DIM_HI, 5'd0, 5'd0};
+      F_OUTW:   {f_hi, f_mid, f_lo} = {5'd16 + DIM_HI, 5'd16, 5'd16};
       F_POW:    {f_hi, f_mode} = {ACC5 - {1'b0, opl_q}, FM_FIRST};  // 2^(ACC_W - out_planes)
       default: ;
     endcase

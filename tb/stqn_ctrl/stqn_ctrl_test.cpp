@@ -353,7 +353,7 @@ TEST_F(Fixture, Int8StemLimitsAreCheckedAtTheirBoundaries) {
 // The fetch and check of one descriptor (start to the datapath's start) take a bounded number of
 // cycles: docs/architecture.md section 7 quotes the range printed here.
 TEST_F(Fixture, CheckCyclesAreBounded) {
-  constexpr long kMaxCheckCycles = 700;
+  constexpr long kMaxCheckCycles = 500;
   long lo = kMaxCheckCycles, hi = 0;
   for (int n = 0; n < 200; ++n) {
     run({valid_descriptor()});
