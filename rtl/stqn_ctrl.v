@@ -144,9 +144,10 @@ module stqn_ctrl #(
   wire lo_zero = lo_z1 && !dlo[0], hi_zero = hi_z1 && !dhi[0];
   wire lo_one  = lo_z1 && dlo[0],  hi_one  = hi_z1 && dhi[0];
   wire [31:0] dlo32 = {16'd0, dlo}, dhi32 = {16'd0, dhi};
-  wire in_c_big  = dlo32[31:CNT_W+LOGL] != 0 || (&dlo32[CNT_W+LOGL-1:LOGL] && dlo32[LOGL-1:0] != 0);
-  wire out_c_big = dhi32[31:CNT_W+LOGR] != 0 || (&dhi32[CNT_W+LOGR-1:LOGR] && dhi32[LOGR-1:0] != 0);
-  wire classes_big = dhi32[31:LW+1] != 0 || (dhi32[LW] && dhi32[LW-1:0] != 0);
+  localparam [31:0] LANES_M1 = LANES - 1, ROWS_M1 = ROWS - 1, LOGITS_M1 = LOGITS - 1;
+  wire in_c_big  = dlo32[31:CNT_W+LOGL] != 0 || (&dlo32[CNT_W+LOGL-1:LOGL] && (dlo32 & LANES_M1) != 0);
+  wire out_c_big = dhi32[31:CNT_W+LOGR] != 0 || (&dhi32[CNT_W+LOGR-1:LOGR] && (dhi32 & ROWS_M1) != 0);
+  wire classes_big = dhi32[31:LW+1] != 0 || (dhi32[LW] && (dhi32 & LOGITS_M1) != 0);
   wire dims_bad = lo_zero || hi_zero || dlo[15:DIM_W] != 0 || dhi[15:DIM_W] != 0;  // w2, w3
 
   reg [3:0]  apl_q, apl_d, wpl_q, wpl_d, opl_q, opl_d;
@@ -220,50 +221,46 @@ module stqn_ctrl #(
 
   // ---- Check engine ---------------------------------------------------------------------------
   // Each step issues the read of its descriptor word, waits a cycle for it, then runs. Ops:
-  //   ONE  P = 1            LD  P = X          ADD P += X      SUB P -= X      SBC P -= X + 1
-  //   CMP  flags of P - X   CMPB flags of P - X - 1 (carry: P > X)             CLAMP P = max(P, 0)
+  //   LD   P = X            ADD P += X         SUB P -= X         SBC P -= X + 1
+  //   CMP  flags of P - X   CMPB flags of P - X - 1 (carry: P > X)   INC flags of P + 1
+  //   CLAMP P = max(P, 0)   TST a flag of the fetch
   //   MUL  A = P, P = A * F     MULK P = A * F (A kept)     NMUL A = P, P = -(A * F)
-  //   TST  a flag of the fetch
   // F is a field of the step's word taken one bit per cycle, MSB first, divided by 2^k with
-  // rounding up (bits below the quotient only decide the final +A), or a special operand.
-  // Tests: CS fails on carry or saturation, NZ on P - X != 0, OV1 keeps the carry for OV2,
-  // which fails on both carries; FLAG on the fetch's opcode or shape flag.
-  // A skipped step leaves P (a factor of 1) and still writes its destination.
+  // rounding up (bits below the quotient only decide a final + A), or a special operand (ones,
+  // a power of two). Tests: REG fails on carry or saturation (E_REGION), BIG on a value of at
+  // least 2^(ACC_W-1) (E_ACC), PAD on carry (E_SHAPE), NZ on a nonzero result (E_SHAPE), OV1
+  // keeps the carry for OV2, which fails on both (E_OVERLAP), FLAG on the fetch's flags (E_OPCODE,
+  // else E_SHAPE). A step that tests (but OV1) leaves P = 1, the start of the next product chain;
+  // a skipped step leaves P as it is (a factor of 1).
   //
-  // step  op    word operand          test      dst       skip unless / if
-  //  0    TST    -                    FLAG op
-  //  1    LD     w4 pad
-  //  2    CMP    w4 kernel            CS shape                         pad >= kernel (or kernel 0)
-  //  3-7  out_h + kernel - pad - 1 - pad - in_h       NZ shape         conv output height
-  //  8-12 the same for the widths                     NZ shape
-  // 13    TST    -                    FLAG shape
-  // 14    ONE
-  // 15    MUL    w1 ceil(in_c/LANES)            chunks
-  // 16    MUL    w0 aplanes                     pix_words
-  // 17    NMUL   w4 ceil(pad/COLS)              col_off
-  // 18    MULK   w2 ceil(in_w/COLS)             row_words
-  // 19    NMUL   w4 pad (int8: ceil(pad/R))     row_off
-  // 20    MULK   w2 in_h (int8: ceil(in_h/R))                          input words
-  // 21    ADD    w5 in_base                     in_end
-  // 22    CMPB   ACT_BANK_DEPTH       CS region
-  // 23-30 1 * ceil(out_c/ROWS) [ogroups] * chunks * wplanes * kernel * kernel + w_base
-  //                                   CS region against WGT_DEPTH
-  // 31-36 1 * ceil(levels/NTH) [thr_words; logits: 1] * ogroups * ROWS + thr_base
-  //                                   CS region against THR_DEPTH
-  // 37-43 1 * pooled out_h * ceil(pooled out_w/COLS) * ceil(out_c/LANES) * out_planes
-  //         + out_base                CS region against ACT_BANK_DEPTH   (tests: conv only)
-  // 44    CMPB   w5 in_base           OV1                              in_base < out_end
-  // 45    LD     in_end
-  // 46    CMPB   w5 out_base          OV2 overlap                      out_base < in_end
-  // 47-53 1 * kernel * kernel * in_c * (2^wplanes - 1) * (2^aplanes - 1) (int8: 128, 255)
-  //                                   CS acc against 2^(ACC_W-1) - 1
-  // 54-57 1 * ogroups * ceil(out_w/COLS) (max-pool only)  CS region against LINE_DEPTH (pools)
-  // 58-64 max(act_min + levels, 0) * out_h * out_w * 2^(15 - out_planes)
-  //                                   CS acc against 2^14                (sum-pool only)
-  // 65-71 the same for max(-act_min, 0)
-  localparam [3:0] OP_TST = 4'd0, OP_LD = 4'd2, OP_ADD = 4'd3, OP_SUB = 4'd4,
-                   OP_SBC = 4'd5, OP_CMP = 4'd6, OP_CMPB = 4'd7, OP_CLAMP = 4'd8, OP_MUL = 4'd9,
-                   OP_MULK = 4'd10, OP_NMUL = 4'd11, OP_INC = 4'd12;
+  // step   computes                                                 test           runs
+  //  0     the fetch's opcode and shape flags                       FLAG
+  //  1-2   pad >= kernel (also kernel = 0)                          PAD
+  //  3-7   out_h + kernel - pad - 1 - pad - in_h                    NZ             conv size
+  //  8-12  the same for the widths                                  NZ
+  // 13-18  chunks = ceil(in_c/LANES), pix_words = chunks * aplanes,
+  //        col_off = -(ceil(pad/COLS) * pix_words), row_words = pix_words * ceil(in_w/COLS),
+  //        row_off = -(pad_rows * row_words), input words = row_words * in_rows
+  //                                      (int8: pad_rows, in_rows in word rows of R image rows)
+  // 19-20  in_end = in_base + input words > ACT_BANK_DEPTH          REG
+  // 21-27  w_base + ogroups * chunks * wplanes * kernel^2 > WGT_DEPTH          REG
+  //                                      (ogroups = ceil(out_c/ROWS))
+  // 28-32  thr_base + thr_words * ogroups * ROWS > THR_DEPTH        REG
+  //                                      (thr_words = ceil(levels/NTH); logits: 1)
+  // 33-37  out_end = out_base + ph * ceil(pw/COLS) * ceil(out_c/LANES) * out_planes  conv only
+  //                                      (ph x pw: the map as written, pooled)
+  // 38     in_base < out_end                                         OV1            conv only
+  // 39     out_end > ACT_BANK_DEPTH                                  REG            conv only
+  // 40-41  out_base < in_end                                        OV2            conv only
+  // 42-47  kernel^2 * in_c * (2^wplanes - 1) * (2^aplanes - 1) >= 2^(ACC_W-1) - 1   BIG
+  //                                      (int8: 128 * 255)
+  // 48-50  ogroups * (max-pool: ceil(out_w/COLS)) > LINE_DEPTH      REG            pools
+  // 51-57  max(act_min + levels, 0) * out_h * out_w * 2^(ACC_W - out_planes)
+  //        >= 2^(ACC_W-1), i.e. the sums need out_planes + 1 bits  BIG            sum-pool
+  // 58-63  the same for max(-act_min, 0)                            BIG            sum-pool
+  localparam [3:0] OP_TST = 4'd0, OP_LD = 4'd1, OP_ADD = 4'd2, OP_SUB = 4'd3, OP_SBC = 4'd4,
+                   OP_CMP = 4'd5, OP_CMPB = 4'd6, OP_INC = 4'd7, OP_CLAMP = 4'd8, OP_MUL = 4'd9,
+                   OP_MULK = 4'd10, OP_NMUL = 4'd11;
   // Operands X of the parallel ops (of the step's word; constants).
   localparam [4:0] X_0 = 5'd0, X_LO = 5'd1, X_HI = 5'd2, X_B0 = 5'd3, X_B1 = 5'd4, X_B3 = 5'd5,
                    X_SEXT = 5'd6, X_END = 5'd7, X_ACT = 5'd8, X_WGT = 5'd9, X_THR = 5'd10,
@@ -485,7 +482,7 @@ module stqn_ctrl #(
     {zero1, dbl, use_a, gate, inv, cin, p_we, sat_clr, sat_upd} = 9'd0;
     if (state_q == S_CHECK && !skip) begin
       if (ph_q == 2'd0) begin
-        if (s_mul) {zero1, use_a, p_we} = 3'b111;  // P = 0 (A & 0); A = P if chained
+        if (s_mul) {zero1, p_we} = 2'b11;  // P = 0 (X is 0 in products); A = P if chained
       end else if (ph_q == 2'd1) begin
         if (s_mul) begin
           if (quot_bit) {dbl, use_a, gate, inv, cin, p_we, sat_upd} = {2'b11, f_bit, s_neg, s_neg, 1'b1, !s_neg};
