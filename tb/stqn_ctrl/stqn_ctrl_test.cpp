@@ -275,7 +275,7 @@ TEST_F(Fixture, ValidDescriptorsDriveTheirDerivedFields) {
 
 // The fused pools' own checks at their boundaries: line-buffer words (max-pool: 4 pixel groups x
 // G channel groups against LINE_DEPTH) and the sum bound (an 8 x 8 map of ternary codes sums to
-// at most 64: int8 holds it, int7 does not).
+// at most 64: int8 holds it, int7 does not; codes of magnitude 2 at either end of their range).
 TEST_F(Fixture, FusedPoolLimitsAreCheckedAtTheirBoundaries) {
   auto conv = [&](accel::Pool pool, int size, int out_c, int out_planes) {
     Descriptor d;
@@ -298,6 +298,20 @@ TEST_F(Fixture, FusedPoolLimitsAreCheckedAtTheirBoundaries) {
       {"max-pool of a 1-pixel-high map", conv(accel::Pool::Max2, 1, config.rows, 1), ErrorCode::Shape},
   };
   for (const BoundaryCase& c : cases) expect_one(c);
+  // The largest |code| from either end of the range (the check engine takes max(act_min + levels,
+  // 0) and max(-act_min, 0) separately): codes -2..-1 and 1..2 sum to at most 128 over 8 x 8.
+  auto codes = [&](int act_min, int planes) {
+    Descriptor d = conv(accel::Pool::Sum, 8, config.rows, planes);
+    d.act_min = act_min, d.levels = 1;
+    return d;
+  };
+  const BoundaryCase ends[] = {
+      {"sums of codes down to -2 as int9", codes(-2, 9), ErrorCode::None},
+      {"sums of codes down to -2 as int8", codes(-2, 8), ErrorCode::Accumulator},
+      {"sums of codes up to 2 as int9", codes(1, 9), ErrorCode::None},
+      {"sums of codes up to 2 as int8", codes(1, 8), ErrorCode::Accumulator},
+  };
+  for (const BoundaryCase& c : ends) expect_one(c);
 }
 
 // The int8 stem mode's own checks at their boundaries, with the expected values written from
