@@ -11,6 +11,14 @@
 // program can neither hang nor write outside its regions. After a logits layer it computes the
 // argmax of the logits (ties to the lowest index). It counts the cycles of the run and of every
 // descriptor (written to the step-cycle memory).
+//
+// Area: the bit-field checks (zero, range, reserved bits) are made on each word as it is fetched,
+// and only the fields the datapath needs are kept. Everything arithmetic (the conv size, the
+// region sizes and ends, the bounds, the derived address-generator fields) runs on one narrow
+// check engine: an ALU_W-bit adder with an accumulator P and a multiplicand A, driven by a
+// table of steps (below) that re-read their operands from the program memory. Products are
+// bit-serial (one bit of a field per cycle, MSB first) and saturate: an overflow sets a sticky
+// flag that fails every later bound.
 `default_nettype none
 
 module stqn_ctrl #(
@@ -98,6 +106,9 @@ module stqn_ctrl #(
   localparam integer PACK_ROWS = 2 * LANES / 8;
   localparam integer LOGP = (PACK_ROWS > 1) ? $clog2(PACK_ROWS) : 0;
   localparam         INT8_OK = PACK_ROWS >= 1;
+  // Check engine width: the accumulator bound needs ACC_W bits, a region end (a 16-bit base plus
+  // a size compared with a memory of at most 2^16 words) 18.
+  localparam integer ALU_W = (ACC_W > 18) ? ACC_W : 18;
 
   generate
     if ((1 << LOGL) != LANES || (1 << LOGR) != ROWS || (1 << LOGC) != COLS ||
@@ -105,11 +116,9 @@ module stqn_ctrl #(
         (1 << LW) != LOGITS) begin : g_bad_params
       $error("stqn_ctrl: LANES, ROWS, COLS, NTH, PROG_DEPTH and LOGITS must be powers of two");
     end
-    // The region checks saturate products at 17 bits and compare 18-bit ends: every memory must
-    // hold at most 2^16 words.
     if (ACT_BANK_DEPTH > 65536 || WGT_DEPTH > 65536 || THR_DEPTH > 65536 ||
-        LINE_DEPTH > 65536) begin : g_bad_depths
-      $error("stqn_ctrl: ACT_BANK_DEPTH, WGT_DEPTH, THR_DEPTH and LINE_DEPTH must be at most 65536 words");
+        LINE_DEPTH > 65536 || ACC_W < 16 || ACC_W > 31 || LOGL > 8) begin : g_bad_depths
+      $error("stqn_ctrl: memories of at most 65536 words, 16 <= ACC_W <= 31 and LANES <= 256");
     end
   endgenerate
 
@@ -117,246 +126,443 @@ module stqn_ctrl #(
   localparam [3:0] OP_CONV = 4'd1, OP_LOGITS = 4'd2;
   localparam [2:0] E_NONE = 3'd0, E_OPCODE = 3'd1, E_REGION = 3'd2, E_OVERLAP = 3'd3,
                    E_SHAPE = 3'd4, E_ACC = 3'd5, E_LENGTH = 3'd6;
-
-  localparam [2:0] S_IDLE = 3'd0, S_FETCH = 3'd1, S_FIELDS = 3'd2, S_CHECK = 3'd3,
-                   S_LAUNCH = 3'd4, S_WAIT = 3'd5, S_ARGMAX = 3'd6, S_NEXT = 3'd7;
-
-  // ---- Descriptor words ---------------------------------------------------------------------
-  reg [2:0]  state_q, state_d;
-  reg [SAW:0] pc_q, pc_d;
-  reg [3:0]  f_q, f_d;  // fetch: word being captured is f_q - 1
-  reg [31:0] w0_q, w1_q, w2_q, w3_q, w4_q, w5_q, w6_q, w7_q;
-  reg [31:0] w0_d, w1_d, w2_d, w3_d, w4_d, w5_d, w6_d, w7_d;
-
-  wire [3:0]  op       = w0_q[3:0];
-  wire [3:0]  aplanes  = w0_q[7:4];
-  wire [3:0]  wplanes  = w0_q[11:8];
-  wire [3:0]  oplanes  = w0_q[15:12];
-  wire        oternary = w0_q[16];
-  wire        osigned  = w0_q[17];
-  wire [1:0]  pool     = w0_q[19:18];
-  wire        int8     = w0_q[20];
-  wire [15:0] in_c  = w1_q[15:0],  out_c = w1_q[31:16];
-  wire [15:0] in_h  = w2_q[15:0],  in_w  = w2_q[31:16];
-  wire [15:0] out_h = w3_q[15:0],  out_w = w3_q[31:16];
-  wire [7:0]  kernel = w4_q[7:0], pad = w4_q[15:8], stride = w4_q[23:16], levels = w4_q[31:24];
-  wire [15:0] in_base = w5_q[15:0], out_base = w5_q[31:16];
-  wire [15:0] w_base  = w6_q[15:0], thr_base = w6_q[31:16];
-  wire [15:0] act_min = w7_q[15:0];
-
-  wire is_conv   = op == OP_CONV;
-  wire is_logits = op == OP_LOGITS;
-  wire is_weighted = is_conv || is_logits;
   localparam [1:0] POOL_NONE = 2'd0, POOL_MAX = 2'd1, POOL_SUM = 2'd2;
-  wire fuse_max  = pool == POOL_MAX;
-  wire fuse_sum  = pool == POOL_SUM;
 
-  // Quantities derived by shifts (LANES, ROWS, COLS, NTH are powers of two).
-  localparam [31:0] LANES_M1 = LANES - 1, ROWS_M1 = ROWS - 1, COLS_M1 = COLS - 1, NTH_M1 = NTH - 1;
-  wire [16:0] chunks    = ({1'b0, in_c}  + LANES_M1[16:0]) >> LOGL;
-  wire [16:0] ochunks   = ({1'b0, out_c} + LANES_M1[16:0]) >> LOGL;
-  wire [16:0] ogroups   = ({1'b0, out_c} + ROWS_M1[16:0]) >> LOGR;
-  wire [16:0] in_wb     = ({1'b0, in_w}  + COLS_M1[16:0]) >> LOGC;
-  wire [16:0] out_wb    = ({1'b0, out_w} + COLS_M1[16:0]) >> LOGC;
-  // The output map as written: max-pooled (floor halves), summed (1 x 1) or as computed.
-  wire [15:0] pool_h    = fuse_max ? out_h >> 1 : (fuse_sum ? 16'd1 : out_h);
-  wire [16:0] max_wb    = ({2'b0, out_w[15:1]} + COLS_M1[16:0]) >> LOGC;
-  wire [16:0] pool_wb   = fuse_max ? max_wb : (fuse_sum ? 17'd1 : out_wb);
-  // Sum-pool: the largest |code| (codes are act_min .. act_min + levels).
-  wire signed [10:0] code_lo = act_min[10:0];
-  wire signed [10:0] code_hi = code_lo + {3'b0, levels};
-  wire [10:0] abs_lo = code_lo[10] ? -code_lo : code_lo;
-  wire [10:0] abs_hi = code_hi[10] ? -code_hi : code_hi;
-  wire [10:0] code_abs = abs_lo > abs_hi ? abs_lo : abs_hi;
-  wire [8:0]  pad_q     = ({1'b0, pad} + COLS_M1[8:0]) >> LOGC;     // ceil(pad / COLS)
-  wire [8:0]  thr_words = is_logits ? 9'd1 : ({1'b0, levels} + NTH_M1[8:0]) >> LOGN;
-  wire [16:0] ochan_pad = ogroups << LOGR;                          // ogroups * ROWS
-  // Largest |weight| and |input| of a tap (section 5: digit spans; int8 mode: -128 x 255).
-  localparam [15:0] INT8_DW = 16'd128, INT8_DA = 16'd255;
-  wire [15:0] dw = int8 ? INT8_DW : (16'd1 << wplanes) - 16'd1;
-  wire [15:0] da = int8 ? INT8_DA : (16'd1 << aplanes) - 16'd1;
-  // Int8 mode: the input region holds ceil(in_h / PACK_ROWS) word rows, and rows above the image
-  // (padding) start floor(-pad / PACK_ROWS) = -ceil(pad / PACK_ROWS) word rows up.
-  localparam [31:0] PACK_M1 = INT8_OK ? PACK_ROWS - 1 : 0;
-  wire [16:0] packed_rows = ({1'b0, in_h} + PACK_M1[16:0]) >> LOGP;
-  wire [8:0]  packed_pad  = ({1'b0, pad} + PACK_M1[8:0]) >> LOGP;
-  wire [15:0] in_rows  = int8 ? packed_rows[15:0] : in_h;
-  wire [7:0]  pad_rows = int8 ? packed_pad[7:0] : pad;
-  // Conv output size: in + 2 pad - kernel + 1 (17 bits, no wrap for 16-bit fields).
-  wire [17:0] conv_h_span = {2'b0, in_h} + {9'b0, pad, 1'b0};
-  wire [17:0] conv_w_span = {2'b0, in_w} + {9'b0, pad, 1'b0};
-  wire [17:0] conv_oh = conv_h_span - {10'b0, kernel} + 18'd1;
-  wire [17:0] conv_ow = conv_w_span - {10'b0, kernel} + 18'd1;
+  localparam [2:0] S_IDLE = 3'd0, S_FETCH = 3'd1, S_CHECK = 3'd2, S_LAUNCH = 3'd3,
+                   S_WAIT = 3'd4, S_ARGMAX = 3'd5, S_NEXT = 3'd6;
 
-  // ---- Field checks (one cycle, S_FIELDS) -----------------------------------------------------
-  localparam [15:0] DIM_MAX = (16'd1 << DIM_W) - 16'd1;
-  localparam [16:0] CNT_MAX = (17'd1 << CNT_W) - 17'd1;
-  localparam [31:0] LOGITS_32 = LOGITS;
-  localparam [16:0] LOGITS_17 = LOGITS_32[16:0];
-  wire reserved_bad = w0_q[31:21] != 11'd0 || w7_q[31:16] != 16'd0;
-  wire op_bad = !is_weighted || reserved_bad || pool == 2'd3;
-  wire dims_bad = in_c == 16'd0 || out_c == 16'd0 || in_h == 16'd0 || in_w == 16'd0 ||
-                  out_h == 16'd0 || out_w == 16'd0 || in_h > DIM_MAX || in_w > DIM_MAX ||
-                  out_h > DIM_MAX || out_w > DIM_MAX || kernel == 8'd0 || pad >= kernel ||
-                  chunks > CNT_MAX || aplanes == 4'd0 || aplanes > 4'd8;
-  wire act_min_bad = $signed(act_min) < -16'sd256 || $signed(act_min) > 16'sd255;
-  wire conv_bad = stride != 8'd1 || conv_h_span < {10'b0, kernel} || conv_w_span < {10'b0, kernel} ||
-                  conv_oh != {2'b0, out_h} || conv_ow != {2'b0, out_w} || ogroups > CNT_MAX ||
-                  wplanes == 4'd0 || wplanes > 4'd8;
-  wire thr_bad = levels == 8'd0 || oplanes == 4'd0 || (!fuse_sum && oplanes > 4'd8) || act_min_bad ||
-                 (oternary && oplanes != 4'd1);
-  // Fused pooling: on a conv only; max-pool needs a 2 x 2 window, sums are int:out_planes.
-  wire fuse_bad = (pool != POOL_NONE && !is_conv) || (fuse_max && (out_h < 16'd2 || out_w < 16'd2)) ||
-                  (fuse_sum && (oternary || !osigned));
-  wire logits_bad = {1'b0, out_c} > LOGITS_17 || out_h != 16'd1 || out_w != 16'd1;
-  // Int8 stem mode: a conv on one channel of one plane (a uint8 per pixel), one weight plane.
-  wire int8_bad = int8 && (!INT8_OK || !is_conv || in_c != 16'd1 || aplanes != 4'd1 ||
-                           wplanes != 4'd1);
-  wire shape_bad = dims_bad || conv_bad || (is_conv && thr_bad) || (is_logits && logits_bad) ||
-                   fuse_bad || int8_bad;
+  reg [2:0]   state_q, state_d;
+  reg [SAW:0] pc_q, pc_d;
+  reg [3:0]   f_q, f_d;  // fetch: word being captured is f_q - 1
 
-  // ---- Product checks (S_CHECK): a micro-sequence over the serial multiplier ---------------------
-  // step: product                       then
-  //   0  chunks * aplanes               pix_words
-  //   1  pix_words * in_wb              row_words
-  //   2  row_words * in_h               input region inside the banks (int8: word rows)
-  //   3  pad * row_words                row_off = -product (int8: word rows of padding)
-  //   4  ceil(pad/COLS) * pix_words     col_off = -product
-  //   5  kernel * kernel                chain
-  //   6  chain * ogroups                chain
-  //   7  chain * chunks                 chain
-  //   8  chain * wplanes                weight region inside WGT_DEPTH
-  //   9  ogroups*ROWS * thr_words       threshold region inside THR_DEPTH
-  //  10  out_h * out_wb (as pooled)     chain                         (conv)
-  //  11  chain * output chunks          chain
-  //  12  chain * out planes             output region inside the banks, no overlap with input
-  //  13  kernel * kernel                chain
-  //  14  chain * in_c                   chain
-  //  15  chain * (2^wplanes - 1)        chain                         (int8: 128)
-  //  16  chain * (2^aplanes - 1)        accumulator bound < 2^(ACC_W-1) - 1 (int8: 255)
-  //  17  xgroups (max) or 1 * ogroups   line-buffer words <= LINE_DEPTH (fused pooling)
-  //  18  out_h * out_w                  chain                         (fused sum-pool)
-  //  19  chain * max |code|             sums fit int:out_planes: < 2^(out_planes - 1)
-  localparam [4:0] M_LAST = 5'd19;
-  reg  [4:0]  m_q, m_d;
-  reg         m_run_q, m_run_d;       // a product of step m_q is being computed
-  reg  [31:0] chain_q, chain_d;
-  reg  [AW-1:0] pix_q, pix_d, row_q, row_d, row_off_q, row_off_d, col_off_q, col_off_d;
-  reg  [AW:0] in_words_q, in_words_d;
-  // Steps 1 and 2 chain the saturated 32-bit products; steps 3 and 4 use the AW-bit copies,
-  // exact once step 2 has checked that the input region fits the banks.
-  wire [31:0] pix_q_ext = {{(32-AW){1'b0}}, pix_q};
-  wire [31:0] row_q_ext = {{(32-AW){1'b0}}, row_q};
-  reg  [31:0] mul_a;
-  reg  [15:0] mul_b;
-  reg         m_skip;
-  wire        mul_done;
-  wire [31:0] prod;
+  // ---- Fetch: keep the fields the datapath needs, check the bit fields as each word arrives ----
+  wire [31:0] d = prog_rd_data_i;
+  wire [15:0] dlo = d[15:0], dhi = d[31:16];
+  // Limits as bit tests (no comparators): a dimension above 2^DIM_W - 1; ceil(c / 2^k) above
+  // CNT_MAX = 2^CNT_W - 1, i.e. c above CNT_MAX * 2^k; a class count above LOGITS = 2^LW.
+  wire lo_z1 = dlo[15:1] == 15'd0, hi_z1 = dhi[15:1] == 15'd0;
+  wire lo_zero = lo_z1 && !dlo[0], hi_zero = hi_z1 && !dhi[0];
+  wire lo_one  = lo_z1 && dlo[0],  hi_one  = hi_z1 && dhi[0];
+  wire [31:0] dlo32 = {16'd0, dlo}, dhi32 = {16'd0, dhi};
+  localparam [31:0] LANES_M1 = LANES - 1, ROWS_M1 = ROWS - 1, LOGITS_M1 = LOGITS - 1;
+  wire in_c_big  = dlo32[31:CNT_W+LOGL] != 0 || (&dlo32[CNT_W+LOGL-1:LOGL] && (dlo32 & LANES_M1) != 0);
+  wire out_c_big = dhi32[31:CNT_W+LOGR] != 0 || (&dhi32[CNT_W+LOGR-1:LOGR] && (dhi32 & ROWS_M1) != 0);
+  wire classes_big = dhi32[31:LW+1] != 0 || (dhi32[LW] && (dhi32 & LOGITS_M1) != 0);
+  wire dims_bad = lo_zero || hi_zero || dlo[15:DIM_W] != 0 || dhi[15:DIM_W] != 0;  // w2, w3
+
+  reg [3:0]  apl_q, apl_d, wpl_q, wpl_d, opl_q, opl_d;
+  reg        tern_q, tern_d, sgn_q, sgn_d, logits_q, logits_d, int8_q, int8_d;
+  reg [1:0]  pool_q, pool_d;
+  reg [DIM_W-1:0] in_h_q, in_h_d, in_w_q, in_w_d, out_h_q, out_h_d, out_w_q, out_w_d;
+  reg [7:0]  kernel_q, kernel_d, pad_q, pad_d, levels_q, levels_d;
+  reg [AW-1:0]  in_base_q, in_base_d, out_base_q, out_base_d;
+  reg [WAW-1:0] w_base_q, w_base_d;
+  reg [TAW-1:0] thr_base_q, thr_base_d;
+  reg [CODE_W-1:0] act_min_q, act_min_d;
+  reg [LW:0] classes_q, classes_d;          // out_c as far as the argmax needs it
+  reg        op_bad_q, op_bad_d, shape_bad_q, shape_bad_d;
+  wire       fuse_max = pool_q == POOL_MAX, fuse_sum = pool_q == POOL_SUM;
+
+  // w0 as it arrives.
+  wire [3:0] d_op = d[3:0], d_apl = d[7:4], d_wpl = d[11:8], d_opl = d[15:12];
+  wire [1:0] d_pool = d[19:18];
+  wire d_conv = d_op == OP_CONV, d_tern = d[16], d_sgn = d[17], d_int8 = d[20];
+  wire w0_op_bad = !(d_conv || d_op == OP_LOGITS) || d[31:21] != 11'd0 || d_pool == 2'd3;
+  wire w0_shape_bad =
+      d_apl == 4'd0 || d_apl > 4'd8 || d_wpl == 4'd0 || d_wpl > 4'd8 ||
+      (d_conv && (d_opl == 4'd0 || (d_pool != POOL_SUM && d_opl > 4'd8) || (d_tern && d_opl != 4'd1))) ||
+      (d_pool != POOL_NONE && !d_conv) || (d_pool == POOL_SUM && (d_tern || !d_sgn)) ||
+      (d_int8 && (!INT8_OK || !d_conv || d_apl != 4'd1 || d_wpl != 4'd1));
 
   always @(*) begin
-    mul_a = chain_q;
-    mul_b = 16'd0;
-    m_skip = 1'b0;
-    case (m_q)
-      5'd0:  begin mul_a = {15'd0, chunks}; mul_b = {12'd0, aplanes}; end
-      5'd1:  mul_b = in_wb[15:0];
-      5'd2:  mul_b = in_rows;
-      5'd3:  begin mul_a = row_q_ext; mul_b = {8'd0, pad_rows}; end
-      5'd4:  begin mul_a = pix_q_ext; mul_b = {7'd0, pad_q}; end
-      5'd5:  begin mul_a = {24'd0, kernel}; mul_b = {8'd0, kernel}; end
-      5'd6:  mul_b = ogroups[15:0];
-      5'd7:  mul_b = chunks[15:0];
-      5'd8:  mul_b = {12'd0, wplanes};
-      5'd9:  begin mul_a = {15'd0, ochan_pad}; mul_b = {7'd0, thr_words}; end
-      5'd10: begin mul_a = {16'd0, pool_h}; mul_b = pool_wb[15:0]; m_skip = is_logits; end
-      5'd11: begin mul_b = ochunks[15:0]; m_skip = is_logits; end
-      5'd12: begin mul_b = {12'd0, oplanes}; m_skip = is_logits; end
-      5'd13: begin mul_a = {24'd0, kernel}; mul_b = {8'd0, kernel}; end
-      5'd14: mul_b = in_c;
-      5'd15: mul_b = dw;
-      5'd16: mul_b = da;
-      5'd17: begin
-        mul_a = {15'd0, fuse_max ? out_wb : 17'd1}; mul_b = ogroups[15:0]; m_skip = pool == POOL_NONE;
+    {apl_d, wpl_d, opl_d, tern_d, sgn_d, pool_d, int8_d, logits_d} =
+        {apl_q, wpl_q, opl_q, tern_q, sgn_q, pool_q, int8_q, logits_q};
+    {in_h_d, in_w_d, out_h_d, out_w_d} = {in_h_q, in_w_q, out_h_q, out_w_q};
+    {kernel_d, pad_d, levels_d, act_min_d, classes_d} = {kernel_q, pad_q, levels_q, act_min_q, classes_q};
+    {in_base_d, out_base_d, w_base_d, thr_base_d} = {in_base_q, out_base_q, w_base_q, thr_base_q};
+    {op_bad_d, shape_bad_d} = {op_bad_q, shape_bad_q};
+    if (state_q == S_FETCH) begin
+      case (f_q)
+        4'd1: begin  // w0: opcode, planes, output code, pool, int8; reserved bits
+          {int8_d, pool_d, sgn_d, tern_d, opl_d, wpl_d, apl_d} = d[20:4];
+          logits_d = d_op == OP_LOGITS;
+          op_bad_d = w0_op_bad;
+          shape_bad_d = w0_shape_bad;
+        end
+        4'd2: begin  // w1: in_c, out_c
+          classes_d = dhi[LW:0];
+          if (lo_zero || hi_zero || in_c_big || out_c_big || (logits_q && classes_big) ||
+              (int8_q && !lo_one)) shape_bad_d = 1'b1;
+        end
+        4'd3: begin  // w2: in_h, in_w
+          {in_w_d, in_h_d} = {dhi[DIM_W-1:0], dlo[DIM_W-1:0]};
+          if (dims_bad) shape_bad_d = 1'b1;
+        end
+        4'd4: begin  // w3: out_h, out_w; logits are 1 x 1, a max-pool needs 2 x 2
+          {out_w_d, out_h_d} = {dhi[DIM_W-1:0], dlo[DIM_W-1:0]};
+          if (dims_bad || (logits_q && !(lo_one && hi_one)) || (fuse_max && (lo_one || hi_one)))
+            shape_bad_d = 1'b1;
+        end
+        4'd5: begin  // w4: kernel, pad, stride, levels (pad < kernel: check step 2)
+          {levels_d, pad_d, kernel_d} = {d[31:24], d[15:0]};
+          if (d[23:16] != 8'd1 || (!logits_q && d[31:24] == 8'd0)) shape_bad_d = 1'b1;
+        end
+        4'd6: {out_base_d, in_base_d} = {dhi[AW-1:0], dlo[AW-1:0]};
+        4'd7: {thr_base_d, w_base_d} = {dhi[TAW-1:0], dlo[WAW-1:0]};
+        4'd8: begin  // w7: act_min in -256 .. 255 (conv), reserved bits
+          act_min_d = dlo[CODE_W-1:0];
+          if (!hi_zero) op_bad_d = 1'b1;
+          if (!logits_q && dlo[15:8] != 8'h00 && dlo[15:8] != 8'hff) shape_bad_d = 1'b1;
+        end
+        default: ;
+      endcase
+    end
+  end
+
+  // ---- Check engine ---------------------------------------------------------------------------
+  // Each step issues the read of its descriptor word, waits a cycle for it, then runs. Ops:
+  //   LD   P = X            ADD P += X         SUB P -= X         SBC P -= X + 1
+  //   CMP  flags of P - X   CMPB flags of P - X - 1 (carry: P > X)   INC flags of P + 1
+  //   CLAMP P = max(P, 0)   TST a flag of the fetch
+  //   MUL  A = P, P = A * F     MULK P = A * F (A kept)     NMUL A = P, P = -(A * F)
+  // F is a field of the step's word taken one bit per cycle, MSB first, divided by 2^k with
+  // rounding up (bits below the quotient only decide a final + A), or a special operand (ones,
+  // a power of two). Tests: REG fails on carry or saturation (E_REGION), BIG on a value of at
+  // least 2^(ACC_W-1) (E_ACC), PAD on carry (E_SHAPE), NZ on a nonzero result (E_SHAPE), OV1
+  // keeps the carry for OV2, which fails on both (E_OVERLAP), FLAG on the fetch's flags (E_OPCODE,
+  // else E_SHAPE). A step that tests (but OV1) leaves P = 1, the start of the next product chain;
+  // a skipped step leaves P as it is (a factor of 1).
+  //
+  // step   computes                                                 test           runs
+  //  0     the fetch's opcode and shape flags                       FLAG
+  //  1-2   pad >= kernel (also kernel = 0)                          PAD
+  //  3-7   out_h + kernel - pad - 1 - pad - in_h                    NZ             conv size
+  //  8-12  the same for the widths                                  NZ
+  // 13-18  chunks = ceil(in_c/LANES), pix_words = chunks * aplanes,
+  //        col_off = -(ceil(pad/COLS) * pix_words), row_words = pix_words * ceil(in_w/COLS),
+  //        row_off = -(pad_rows * row_words), input words = row_words * in_rows
+  //                                      (int8: pad_rows, in_rows in word rows of R image rows)
+  // 19-20  in_end = in_base + input words > ACT_BANK_DEPTH          REG
+  // 21-27  w_base + ogroups * chunks * wplanes * kernel^2 > WGT_DEPTH          REG
+  //                                      (ogroups = ceil(out_c/ROWS))
+  // 28-32  thr_base + thr_words * ogroups * ROWS > THR_DEPTH        REG
+  //                                      (thr_words = ceil(levels/NTH); logits: 1)
+  // 33-37  out_end = out_base + ph * ceil(pw/COLS) * ceil(out_c/LANES) * out_planes  conv only
+  //                                      (ph x pw: the map as written, pooled)
+  // 38     in_base < out_end                                         OV1            conv only
+  // 39     out_end > ACT_BANK_DEPTH                                  REG            conv only
+  // 40-41  out_base < in_end                                        OV2            conv only
+  // 42-47  kernel^2 * in_c * (2^wplanes - 1) * (2^aplanes - 1) >= 2^(ACC_W-1) - 1   BIG
+  //                                      (int8: 128 * 255)
+  // 48-50  ogroups * (max-pool: ceil(out_w/COLS)) > LINE_DEPTH      REG            pools
+  // 51-57  max(act_min + levels, 0) * out_h * out_w * 2^(ACC_W - out_planes)
+  //        >= 2^(ACC_W-1), i.e. the sums need out_planes + 1 bits  BIG            sum-pool
+  // 58-63  the same for max(-act_min, 0)                            BIG            sum-pool
+  localparam [3:0] OP_TST = 4'd0, OP_LD = 4'd1, OP_ADD = 4'd2, OP_SUB = 4'd3, OP_SBC = 4'd4,
+                   OP_CMP = 4'd5, OP_CMPB = 4'd6, OP_INC = 4'd7, OP_CLAMP = 4'd8, OP_MUL = 4'd9,
+                   OP_MULK = 4'd10, OP_NMUL = 4'd11;
+  // Operands X of the parallel ops (of the step's word; constants).
+  localparam [4:0] X_0 = 5'd0, X_LO = 5'd1, X_HI = 5'd2, X_B0 = 5'd3, X_B1 = 5'd4, X_B3 = 5'd5,
+                   X_SEXT = 5'd6, X_END = 5'd7, X_ACT = 5'd8, X_WGT = 5'd9, X_THR = 5'd10,
+                   X_LINE = 5'd11;
+  // Factors F of the products.
+  localparam [4:0] F_CHUNKS = 5'd0, F_APL = 5'd1, F_PADQ = 5'd2, F_INWB = 5'd3, F_PADR = 5'd4,
+                   F_INROWS = 5'd5, F_OG = 5'd6, F_WPL = 5'd7, F_KER = 5'd8, F_THRW = 5'd9,
+                   F_ROWS = 5'd10, F_POOLH = 5'd11, F_POOLWB = 5'd12, F_OCH = 5'd13, F_OPL = 5'd14,
+                   F_INC = 5'd15, F_DW = 5'd16, F_DA = 5'd17, F_OUTWB = 5'd18, F_OUTH = 5'd19,
+                   F_OUTW = 5'd20, F_POW = 5'd21;
+  // Tests and the error code a failure reports.
+  localparam [2:0] T_NONE = 3'd0, T_REG = 3'd1, T_BIG = 3'd2, T_PAD = 3'd3, T_NZ = 3'd4, T_OV1 = 3'd5,
+                   T_OV2 = 3'd6, T_FLAG = 3'd7;
+  localparam [3:0] D_NONE = 4'd0, D_CHUNKS = 4'd1, D_PIX = 4'd2, D_COLOFF = 4'd3, D_ROW = 4'd4,
+                   D_ROWOFF = 4'd5, D_END = 4'd6, D_OG = 4'd7, D_THRW = 4'd8;
+  localparam [2:0] K_NO = 3'd0, K_LOGITS = 3'd1, K_LOGSUM = 3'd2, K_NOTSUM = 3'd3, K_NOTMAX = 3'd4,
+                   K_NOPOOL = 3'd5;
+  localparam [2:0] W0 = 3'd0, W1 = 3'd1, W2 = 3'd2, W3 = 3'd3, W4 = 3'd4, W5 = 3'd5, W6 = 3'd6,
+                   W7 = 3'd7;
+  localparam integer STEPS = 64;
+  localparam [31:0] LAST_32 = STEPS - 1;
+  localparam [5:0] M_LAST = LAST_32[5:0];
+  localparam integer STEP_W = 4 + 3 + 5 + 3 + 4 + 3;
+
+  reg [5:0] m_q, m_d;         // step
+  reg [1:0] ph_q, ph_d;       // 0: read issued, 1: run, 2: a product's final +A
+  function automatic [STEP_W-1:0] step_row(input [5:0] i);
+    case (i)
+      //                op        word sel       test    dst       skip
+      6'd0:   step_row = {OP_TST,   W0, X_0,      T_FLAG, D_NONE,   K_NO};
+      6'd1:   step_row = {OP_LD,    W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      6'd2:   step_row = {OP_CMP,   W4, X_B0,     T_PAD,  D_NONE,   K_NO};
+      6'd3:   step_row = {OP_LD,    W3, X_LO,     T_NONE, D_NONE,   K_NO};
+      6'd4:   step_row = {OP_ADD,   W4, X_B0,     T_NONE, D_NONE,   K_NO};
+      6'd5:   step_row = {OP_SBC,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      6'd6:   step_row = {OP_SUB,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      6'd7:   step_row = {OP_SUB,   W2, X_LO,     T_NZ,   D_NONE,   K_NO};
+      6'd8:   step_row = {OP_LD,    W3, X_HI,     T_NONE, D_NONE,   K_NO};
+      6'd9:   step_row = {OP_ADD,   W4, X_B0,     T_NONE, D_NONE,   K_NO};
+      6'd10:  step_row = {OP_SBC,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      6'd11:  step_row = {OP_SUB,   W4, X_B1,     T_NONE, D_NONE,   K_NO};
+      6'd12:  step_row = {OP_SUB,   W2, X_HI,     T_NZ,   D_NONE,   K_NO};
+      // input region
+      6'd13:  step_row = {OP_MUL,   W1, F_CHUNKS, T_NONE, D_CHUNKS, K_NO};
+      6'd14:  step_row = {OP_MUL,   W0, F_APL,    T_NONE, D_PIX,    K_NO};
+      6'd15:  step_row = {OP_NMUL,  W4, F_PADQ,   T_NONE, D_COLOFF, K_NO};
+      6'd16:  step_row = {OP_MULK,  W2, F_INWB,   T_NONE, D_ROW,    K_NO};
+      6'd17:  step_row = {OP_NMUL,  W4, F_PADR,   T_NONE, D_ROWOFF, K_NO};
+      6'd18:  step_row = {OP_MULK,  W2, F_INROWS, T_NONE, D_NONE,   K_NO};
+      6'd19:  step_row = {OP_ADD,   W5, X_LO,     T_NONE, D_END,    K_NO};
+      6'd20:  step_row = {OP_CMPB,  W5, X_ACT,    T_REG,  D_NONE,   K_NO};
+      // weight region
+      6'd21:  step_row = {OP_MUL,   W1, F_OG,     T_NONE, D_OG,     K_NO};
+      6'd22:  step_row = {OP_MUL,   W1, F_CHUNKS, T_NONE, D_NONE,   K_NO};
+      6'd23:  step_row = {OP_MUL,   W0, F_WPL,    T_NONE, D_NONE,   K_NO};
+      6'd24:  step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
+      6'd25:  step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
+      6'd26:  step_row = {OP_ADD,   W6, X_LO,     T_NONE, D_NONE,   K_NO};
+      6'd27:  step_row = {OP_CMPB,  W6, X_WGT,    T_REG,  D_NONE,   K_NO};
+      // threshold region
+      6'd28:  step_row = {OP_MUL,   W4, F_THRW,   T_NONE, D_THRW,   K_NO};
+      6'd29:  step_row = {OP_MUL,   W1, F_OG,     T_NONE, D_NONE,   K_NO};
+      6'd30:  step_row = {OP_MUL,   W1, F_ROWS,   T_NONE, D_NONE,   K_NO};
+      6'd31:  step_row = {OP_ADD,   W6, X_HI,     T_NONE, D_NONE,   K_NO};
+      6'd32:  step_row = {OP_CMPB,  W6, X_THR,    T_REG,  D_NONE,   K_NO};
+      // output region and overlap (conv)
+      6'd33:  step_row = {OP_MUL,   W3, F_POOLH,  T_NONE, D_NONE,   K_LOGSUM};
+      6'd34:  step_row = {OP_MUL,   W3, F_POOLWB, T_NONE, D_NONE,   K_LOGSUM};
+      6'd35:  step_row = {OP_MUL,   W1, F_OCH,    T_NONE, D_NONE,   K_LOGITS};
+      6'd36:  step_row = {OP_MUL,   W0, F_OPL,    T_NONE, D_NONE,   K_LOGITS};
+      6'd37:  step_row = {OP_ADD,   W5, X_HI,     T_NONE, D_NONE,   K_LOGITS};
+      6'd38:  step_row = {OP_CMPB,  W5, X_LO,     T_OV1,  D_NONE,   K_LOGITS};
+      6'd39:  step_row = {OP_CMPB,  W5, X_ACT,    T_REG,  D_NONE,   K_LOGITS};
+      6'd40:  step_row = {OP_LD,    W5, X_END,    T_NONE, D_NONE,   K_LOGITS};
+      6'd41:  step_row = {OP_CMPB,  W5, X_HI,     T_OV2,  D_NONE,   K_LOGITS};
+      // accumulator bound
+      6'd42:  step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
+      6'd43:  step_row = {OP_MUL,   W4, F_KER,    T_NONE, D_NONE,   K_NO};
+      6'd44:  step_row = {OP_MUL,   W1, F_INC,    T_NONE, D_NONE,   K_NO};
+      6'd45:  step_row = {OP_MUL,   W0, F_DW,     T_NONE, D_NONE,   K_NO};
+      6'd46:  step_row = {OP_MUL,   W0, F_DA,     T_NONE, D_NONE,   K_NO};
+      6'd47:  step_row = {OP_INC,   W0, X_0,      T_BIG,  D_NONE,   K_NO};
+      // line-buffer words (fused pools)
+      6'd48:  step_row = {OP_MUL,   W1, F_OG,     T_NONE, D_NONE,   K_NOPOOL};
+      6'd49:  step_row = {OP_MUL,   W3, F_OUTWB,  T_NONE, D_NONE,   K_NOTMAX};
+      6'd50:  step_row = {OP_CMPB,  W3, X_LINE,   T_REG,  D_NONE,   K_NOPOOL};
+      // sum bound (fused sum-pool): codes up to act_min + levels ...
+      6'd51:  step_row = {OP_LD,    W7, X_SEXT,   T_NONE, D_NONE,   K_NOTSUM};
+      6'd52:  step_row = {OP_ADD,   W4, X_B3,     T_NONE, D_NONE,   K_NOTSUM};
+      6'd53:  step_row = {OP_CLAMP, W3, X_0,      T_NONE, D_NONE,   K_NOTSUM};
+      6'd54:  step_row = {OP_MUL,   W3, F_OUTH,   T_NONE, D_NONE,   K_NOTSUM};
+      6'd55:  step_row = {OP_MUL,   W3, F_OUTW,   T_NONE, D_NONE,   K_NOTSUM};
+      6'd56:  step_row = {OP_MUL,   W0, F_POW,    T_NONE, D_NONE,   K_NOTSUM};
+      6'd57:  step_row = {OP_ADD,   W0, X_0,      T_BIG,  D_NONE,   K_NOTSUM};
+      // ... and down to act_min (P = 1 after a test: 1 - act_min - 1)
+      6'd58:  step_row = {OP_SBC,   W7, X_SEXT,   T_NONE, D_NONE,   K_NOTSUM};
+      6'd59:  step_row = {OP_CLAMP, W3, X_0,      T_NONE, D_NONE,   K_NOTSUM};
+      6'd60:  step_row = {OP_MUL,   W3, F_OUTH,   T_NONE, D_NONE,   K_NOTSUM};
+      6'd61:  step_row = {OP_MUL,   W3, F_OUTW,   T_NONE, D_NONE,   K_NOTSUM};
+      6'd62:  step_row = {OP_MUL,   W0, F_POW,    T_NONE, D_NONE,   K_NOTSUM};
+      default:step_row = {OP_ADD,   W0, X_0,      T_BIG,  D_NONE,   K_NOTSUM};
+    endcase
+  endfunction
+  // The table as a constant vector indexed by the step: a case on m_q would become a ROM (a block
+  // RAM, none left on the UP5K, or LUTs behind a duplicate of the step register).
+  // Rows padded to 32 bits, so that the index is a shift.
+  wire [32*STEPS-1:0] table_bits;
+  genvar gi;
+  generate
+    for (gi = 0; gi < STEPS; gi = gi + 1) begin : g_table
+      assign table_bits[gi*32 +: 32] = {{(32-STEP_W){1'b0}}, step_row(gi[5:0])};
+    end
+  endgenerate
+  wire [STEP_W-1:0] step = table_bits[{m_q, 5'd0} +: STEP_W];
+  wire [3:0] s_op;
+  wire [2:0] s_word, s_test, s_skip;
+  wire [4:0] s_sel;
+  wire [3:0] s_dst;
+  assign {s_op, s_word, s_sel, s_test, s_dst, s_skip} = step;
+  wire s_mul = s_op == OP_MUL || s_op == OP_MULK || s_op == OP_NMUL;
+  wire s_neg = s_op == OP_NMUL;
+  reg  skip;
+  always @(*) begin
+    case (s_skip)
+      K_LOGITS: skip = logits_q;
+      K_LOGSUM: skip = logits_q || fuse_sum;
+      K_NOTSUM: skip = !fuse_sum;
+      K_NOTMAX: skip = !fuse_max;
+      K_NOPOOL: skip = pool_q == POOL_NONE;
+      default:  skip = 1'b0;
+    endcase
+  end
+
+  // Factor F: bits hi down to lo of the word, the bits below mid only rounding the quotient up
+  // (F = ceil(field[hi:lo] / 2^(mid-lo))); or ones(cnt) = 2^cnt - 1; or 2^hi (FIRST: one bit).
+  localparam [1:0] FM_FIELD = 2'd0, FM_ONES = 2'd1, FM_FIRST = 2'd2;
+  localparam [4:0] ACC5 = ACC_W[4:0];
+  // Top bits of the fields as the fetch has bounded them (fewer cycles): dimensions below 2^DIM_W,
+  // in_c at most CNT_MAX * LANES, out_c at most CNT_MAX * ROWS.
+  localparam integer IC_TOP = CNT_W + LOGL - 1, OC_TOP = CNT_W + LOGR - 1;
+  localparam [31:0] DIM_TOP_32 = DIM_W - 1, IC_TOP_32 = IC_TOP < 15 ? IC_TOP : 15,
+                    OC_TOP_32 = OC_TOP < 15 ? OC_TOP : 15;
+  localparam [4:0] DIM_HI = DIM_TOP_32[4:0], IC_HI = IC_TOP_32[4:0], OC_HI = OC_TOP_32[4:0];
+  localparam [4:0] L5 = LOGL[4:0], R5 = LOGR[4:0], C5 = LOGC[4:0], N5 = LOGN[4:0], P5 = LOGP[4:0];
+  reg [4:0] f_hi, f_mid, f_lo;
+  reg [1:0] f_mode;
+  reg [3:0] f_cnt;
+  always @(*) begin
+    {f_hi, f_mid, f_lo, f_mode, f_cnt} = {5'd15, 5'd0, 5'd0, FM_FIELD, 4'd0};
+    case (s_sel)
+      F_CHUNKS: {f_hi, f_mid, f_lo} = {IC_HI, L5, 5'd0};
+      F_APL:    {f_hi, f_mid, f_lo} = {5'd7, 5'd4, 5'd4};
+      F_PADQ:   {f_hi, f_mid, f_lo} = {5'd15, 5'd8 + C5, 5'd8};
+      F_INWB:   {f_hi, f_mid, f_lo} = {5'd16 + DIM_HI, 5'd16 + C5, 5'd16};
+      F_PADR:   {f_hi, f_mid, f_lo} = {5'd15, int8_q ? 5'd8 + P5 : 5'd8, 5'd8};
+      F_INROWS: {f_hi, f_mid, f_lo} = {DIM_HI, int8_q ? P5 : 5'd0, 5'd0};
+      F_OG:     {f_hi, f_mid, f_lo} = {5'd16 + OC_HI, 5'd16 + R5, 5'd16};
+      F_WPL:    {f_hi, f_mid, f_lo} = {5'd11, 5'd8, 5'd8};
+      F_KER:    {f_hi, f_mid, f_lo} = {5'd7, 5'd0, 5'd0};
+      F_THRW:   if (logits_q) {f_hi, f_mode} = {5'd0, FM_FIRST};  // logits: 1
+                else {f_hi, f_mid, f_lo} = {5'd31, 5'd24 + N5, 5'd24};
+      F_ROWS:   {f_hi, f_mode} = {R5, FM_FIRST};
+      F_POOLH:  {f_hi, f_mid, f_lo} = {DIM_HI, fuse_max ? {5'd1, 5'd1} : {5'd0, 5'd0}};
+      F_POOLWB: {f_hi, f_mid, f_lo} = {5'd16 + DIM_HI, fuse_max ? {5'd17 + C5, 5'd17} : {5'd16 + C5, 5'd16}};
+      F_OCH:    {f_hi, f_mid, f_lo} = {5'd16 + OC_HI, 5'd16 + L5, 5'd16};
+      F_OPL:    {f_hi, f_mid, f_lo} = {5'd15, 5'd12, 5'd12};
+      F_INC:    {f_hi, f_mid, f_lo} = {IC_HI, 5'd0, 5'd0};
+      F_DW:     {f_hi, f_mode, f_cnt} = {5'd7, int8_q ? FM_FIRST : FM_ONES, wpl_q};  // int8: 128
+      F_DA:     {f_hi, f_mode, f_cnt} = {5'd7, FM_ONES, int8_q ? 4'd8 : apl_q};     // int8: 255
+      F_OUTWB:  {f_hi, f_mid, f_lo} = {5'd16 + DIM_HI, 5'd16 + C5, 5'd16};
+      F_OUTH:   {f_hi, f_mid, f_lo} = {DIM_HI, 5'd0, 5'd0};
+      F_OUTW:   {f_hi, f_mid, f_lo} = {5'd16 + DIM_HI, 5'd16, 5'd16};
+      F_POW:    {f_hi, f_mode} = {ACC5 - {1'b0, opl_q}, FM_FIRST};  // 2^(ACC_W - out_planes)
+      default: ;
+    endcase
+  end
+
+  reg  [4:0] n_q, n_d;        // bit of F
+  reg        sticky_q, sticky_d;
+  reg  [ALU_W-1:0] p_q, p_d, a_q, a_d;
+  reg        sat_q, sat_d;     // P (and so every product of it) is beyond 2^ALU_W - 1
+  reg        ov_q, ov_d;       // overlap: in_base < out_end
+  reg  [AW:0] e_q, e_d;        // in_end = in_base + input words
+  reg  f_bit;
+  wire quot_bit = n_q >= f_mid;  // a bit of the quotient (else: below it, rounds up)
+  always @(*) begin
+    case (f_mode)
+      FM_ONES:  f_bit = n_q < {1'b0, f_cnt};
+      FM_FIRST: f_bit = n_q == f_hi;
+      default:  f_bit = d[n_q];
+    endcase
+  end
+
+  localparam [31:0] ACT_32 = ACT_BANK_DEPTH, WGT_32 = WGT_DEPTH, THR_32 = THR_DEPTH,
+                    LINE_32 = LINE_DEPTH;
+  reg [ALU_W-1:0] x;
+  always @(*) begin
+    x = {ALU_W{1'b0}};
+    case (s_mul ? X_0 : s_sel)  // zero in products, whose operand is A
+      X_LO:   x[15:0] = dlo;
+      X_HI:   x[15:0] = dhi;
+      X_B0:   x[7:0] = d[7:0];
+      X_B1:   x[7:0] = d[15:8];
+      X_B3:   x[7:0] = d[31:24];
+      X_SEXT: x = {{(ALU_W-16){dlo[15]}}, dlo};
+      X_END:  x[AW:0] = e_q;
+      X_ACT:  x = ACT_32[ALU_W-1:0];
+      X_WGT:  x = WGT_32[ALU_W-1:0];
+      X_THR:  x = THR_32[ALU_W-1:0];
+      X_LINE: x = LINE_32[ALU_W-1:0];
+      default: ;
+    endcase
+  end
+
+  // The adder: {carry, sum} = op1 + op2 + cin, op1 = 0, P or 2P, op2 = X or A (gated), inverted
+  // for subtraction.
+  reg zero1, dbl, use_a, gate, inv, cin, p_we, sat_clr, sat_upd;
+  always @(*) begin
+    {zero1, dbl, use_a, gate, inv, cin, p_we, sat_clr, sat_upd} = 9'd0;
+    if (state_q == S_CHECK && !skip) begin
+      if (ph_q == 2'd0) begin
+        if (s_mul) {zero1, p_we} = 2'b11;  // P = 0 (X is 0 in products); A = P if chained
+      end else if (ph_q == 2'd1) begin
+        if (s_mul) begin
+          if (quot_bit) {dbl, use_a, gate, inv, cin, p_we, sat_upd} = {2'b11, f_bit, s_neg, s_neg, 1'b1, !s_neg};
+        end else begin
+          case (s_op)
+            OP_LD:    {zero1, p_we, sat_clr} = 3'b111;
+            OP_ADD:   {p_we, sat_upd} = 2'b11;
+            OP_SUB:   {inv, cin, p_we} = 3'b111;
+            OP_SBC:   {inv, p_we} = 2'b11;
+            OP_CMP:   {inv, cin} = 2'b11;
+            OP_CMPB:  inv = 1'b1;
+            OP_INC:   cin = 1'b1;
+            OP_CLAMP: {zero1, p_we, sat_clr} = {p_q[ALU_W-1], 2'b11};
+            default: ;
+          endcase
+        end
+      end else begin  // a product's rounding: + A if a bit below the quotient was set
+        {use_a, gate, inv, cin, p_we, sat_upd} = {1'b1, sticky_q, s_neg, s_neg, 1'b1, !s_neg};
       end
-      5'd18: begin mul_a = {16'd0, out_h}; mul_b = out_w; m_skip = !fuse_sum; end
-      default: begin mul_b = {5'd0, code_abs}; m_skip = !fuse_sum; end
+    end
+  end
+  wire [ALU_W-1:0] op1 = zero1 ? {ALU_W{1'b0}} : (dbl ? {p_q[ALU_W-2:0], 1'b0} : p_q);
+  wire [ALU_W-1:0] op2 = (use_a && gate ? a_q : x) ^ {ALU_W{inv}};
+  wire [ALU_W:0]   sum = {1'b0, op1} + {1'b0, op2} + {{ALU_W{1'b0}}, cin};
+  wire             carry = sum[ALU_W];
+  wire             ovf = carry || (dbl && p_q[ALU_W-1]);
+  wire             p_one = state_q == S_CHECK && ph_q == 2'd1 && !s_mul && !skip && s_test != T_NONE &&
+                     s_test != T_OV1;
+
+  reg t_err;
+  reg [2:0] t_code;
+  always @(*) begin
+    case (s_test)
+      T_REG:  {t_err, t_code} = {carry || sat_q, E_REGION};
+      T_BIG:  {t_err, t_code} = {sum[ALU_W:ACC_W-1] != 0 || sat_q, E_ACC};  // >= 2^(ACC_W-1)
+      T_PAD:  {t_err, t_code} = {carry, E_SHAPE};
+      T_NZ:   {t_err, t_code} = {sum[ALU_W-1:0] != {ALU_W{1'b0}}, E_SHAPE};
+      T_OV2:  {t_err, t_code} = {ov_q && carry, E_OVERLAP};
+      T_FLAG: {t_err, t_code} = {op_bad_q || shape_bad_q, op_bad_q ? E_OPCODE : E_SHAPE};
+      default: {t_err, t_code} = {1'b0, E_NONE};
     endcase
   end
 
-  stqn_mul_serial #(.A_W(32), .B_W(16)) u_mul (
-    .clk_i  (clk_i),
-    .rst_ni (rst_ni),
-    .start_i(state_q == S_CHECK && !m_run_q && !m_skip),
-    .a_i    (mul_a),
-    .b_i    (mul_b),
-    .done_o (mul_done),
-    .p_o    (prod)
-  );
-
-  // Region ends. Every base is 16 bits and every memory at most 2^16 words, so the product is
-  // saturated to 17 bits and one 18-bit adder and comparator serve all four region checks.
-  localparam [31:0] ACT_DEPTH_32 = ACT_BANK_DEPTH;
-  localparam [31:0] WGT_DEPTH_32 = WGT_DEPTH;
-  localparam [31:0] THR_DEPTH_32 = THR_DEPTH;
-  localparam [31:0] LINE_DEPTH_32 = LINE_DEPTH;
-  wire [16:0] prod17 = |prod[31:17] ? 17'h1ffff : prod[16:0];
-  reg  [15:0] region_base;
-  reg  [17:0] region_limit;
-  always @(*) begin
-    case (m_q)
-      5'd8:    {region_base, region_limit} = {w_base, WGT_DEPTH_32[17:0]};
-      5'd9:    {region_base, region_limit} = {thr_base, THR_DEPTH_32[17:0]};
-      5'd12:   {region_base, region_limit} = {out_base, ACT_DEPTH_32[17:0]};
-      5'd17:   {region_base, region_limit} = {16'd0, LINE_DEPTH_32[17:0]};
-      default: {region_base, region_limit} = {in_base, ACT_DEPTH_32[17:0]};
-    endcase
-  end
-  wire [17:0] region_end = {2'b00, region_base} + {1'b0, prod17};
-  wire [17:0] in_end_q = {2'b00, in_base} + {{(17-AW){1'b0}}, in_words_q};
-  wire        overlap = {2'b00, in_base} < region_end && {2'b00, out_base} < in_end_q;
-  wire [32:0] acc_limit = (33'd1 << (ACC_W - 1)) - 33'd1;
-  wire [32:0] sum_limit = 33'd1 << (oplanes - 4'd1);  // int:P holds |sum| < 2^(P-1)
-  // Result of the step that just finished: an error code or E_NONE.
-  reg [2:0] m_err;
-  always @(*) begin
-    m_err = E_NONE;
-    case (m_q)
-      5'd2, 5'd8, 5'd9, 5'd17: if (region_end > region_limit) m_err = E_REGION;
-      5'd12: if (region_end > region_limit) m_err = E_REGION;
-             else if (overlap) m_err = E_OVERLAP;
-      5'd16: if ({1'b0, prod} >= acc_limit) m_err = E_ACC;
-      5'd19: if ({1'b0, prod} >= sum_limit) m_err = E_ACC;
-      default: m_err = E_NONE;
-    endcase
-  end
+  // Results the datapath needs.
+  reg [CNT_W-1:0] chunks_q, chunks_d, og_q, og_d;
+  reg [8:0]       thrw_q, thrw_d;
+  reg [AW-1:0]    pix_q, pix_d, row_q, row_d, row_off_q, row_off_d, col_off_q, col_off_d;
 
   // ---- Run, argmax, cycle counts ----------------------------------------------------------------
   reg          busy_q, busy_d, done_q, done_d, error_q, error_d;
   reg  [2:0]   ecode_q, ecode_d;
-  reg  [31:0]  cycles_q, cycles_d, step_start_q, step_start_d;
+  reg  [31:0]  cycles_q, cycles_d, step_cyc_q, step_cyc_d;
   reg  [LW:0]  ai_q, ai_d;               // argmax: next logit address to read
   reg          a_valid_q, a_valid_d;     // the logit read last cycle arrives now
   reg  [LW-1:0] a_idx_q, a_idx_d, class_q, class_d;
   reg  signed [31:0] best_q, best_d;
   reg          cyc_we;
   wire         pc_last = pc_q + 1'b1 == program_len_i[SAW:0];
-  localparam [31:0] STEPS_32 = PROG_DEPTH / 8;
-  wire         len_bad = program_len_i == 16'd0 || program_len_i > STEPS_32[15:0];
-  wire [LW:0]  classes = out_c[LW:0];
+  wire [31:0]  len32 = {16'd0, program_len_i};  // 0, or above 2^SAW descriptors
+  wire         len_bad = program_len_i == 16'd0 || len32[31:SAW+1] != 0 || (len32[SAW] && len32[SAW-1:0] != 0);
 
+  reg step_done, dst_we;
   always @(*) begin
     state_d = state_q;
-    {pc_d, f_d, m_d, m_run_d, chain_d} = {pc_q, f_q, m_q, m_run_q, chain_q};
-    {w0_d, w1_d, w2_d, w3_d, w4_d, w5_d, w6_d, w7_d} = {w0_q, w1_q, w2_q, w3_q, w4_q, w5_q, w6_q, w7_q};
-    {pix_d, row_d, row_off_d, col_off_d, in_words_d} = {pix_q, row_q, row_off_q, col_off_q, in_words_q};
+    {pc_d, f_d, m_d, ph_d, n_d, sticky_d, ov_d} = {pc_q, f_q, m_q, ph_q, n_q, sticky_q, ov_q};
+    // A step that tests leaves P = 1, where the next product chain starts.
+    p_d = p_we || p_one ? (p_one ? {{(ALU_W-1){1'b0}}, 1'b1} : sum[ALU_W-1:0]) : p_q;
+    sat_d = sat_clr || p_one ? 1'b0 : (sat_q || (p_we && sat_upd && ovf));
+    a_d = a_q;
+    {chunks_d, og_d, thrw_d, e_d} = {chunks_q, og_q, thrw_q, e_q};
+    {pix_d, row_d, row_off_d, col_off_d} = {pix_q, row_q, row_off_q, col_off_q};
     {busy_d, done_d, error_d, ecode_d} = {busy_q, done_q, error_q, ecode_q};
-    {cycles_d, step_start_d} = {cycles_q + {31'd0, busy_q}, step_start_q};
+    cycles_d = cycles_q + {31'd0, busy_q};
+    step_cyc_d = step_cyc_q + 32'd1;
     {ai_d, a_valid_d, a_idx_d, class_d, best_d} = {ai_q, 1'b0, a_idx_q, class_q, best_q};
-    cyc_we = 1'b0;
+    {cyc_we, step_done, dst_we} = 3'b000;
     case (state_q)
       S_IDLE: if (start_i) begin
         {done_d, error_d, ecode_d} = {1'b0, 1'b0, E_NONE};
-        {pc_d, cycles_d, step_start_d} = {{(SAW+1){1'b0}}, 32'd0, 32'd0};
+        {pc_d, cycles_d, step_cyc_d} = {{(SAW+1){1'b0}}, 32'd0, 32'd1};
         if (len_bad) begin
           {error_d, ecode_d} = {1'b1, E_LENGTH};
         end else begin
@@ -367,42 +573,42 @@ module stqn_ctrl #(
       end
       S_FETCH: begin  // read address pc*8 + f issued while f < 8; word f-1 arrives
         f_d = f_q + 1'b1;
-        case (f_q)
-          4'd1: w0_d = prog_rd_data_i;
-          4'd2: w1_d = prog_rd_data_i;
-          4'd3: w2_d = prog_rd_data_i;
-          4'd4: w3_d = prog_rd_data_i;
-          4'd5: w4_d = prog_rd_data_i;
-          4'd6: w5_d = prog_rd_data_i;
-          4'd7: w6_d = prog_rd_data_i;
-          4'd8: w7_d = prog_rd_data_i;
-          default: ;
-        endcase
-        if (f_q == 4'd8) state_d = S_FIELDS;
-      end
-      S_FIELDS: begin
-        {m_d, m_run_d} = {5'd0, 1'b0};
-        if (op_bad)         {error_d, ecode_d, state_d} = {1'b1, E_OPCODE, S_IDLE};
-        else if (shape_bad) {error_d, ecode_d, state_d} = {1'b1, E_SHAPE, S_IDLE};
-        else                state_d = S_CHECK;
+        if (f_q == 4'd8) {state_d, m_d, ph_d} = {S_CHECK, 6'd0, 2'd0};
       end
       S_CHECK: begin
-        if (m_skip && !m_run_q) begin
-          m_d = m_q + 1'b1;
+        if (skip) begin
+          step_done = 1'b1;
+        end else if (ph_q == 2'd0) begin
+          ph_d = 2'd1;
+          if (s_mul) begin
+            {n_d, sticky_d} = {f_hi, 1'b0};
+            if (s_op != OP_MULK) a_d = p_q;
+          end
+        end else if (ph_q == 2'd1 && s_mul) begin
+          if (!quot_bit) sticky_d = sticky_q || f_bit;
+          if (n_q == f_lo) ph_d = 2'd2;
+          else n_d = n_q - 1'b1;
+        end else begin
+          {step_done, dst_we} = {!t_err, 1'b1};
+          if (s_test == T_OV1) ov_d = carry;
+          if (t_err) {error_d, ecode_d, state_d} = {1'b1, t_code, S_IDLE};
+        end
+        if (step_done) begin
+          {m_d, ph_d} = {m_q + 1'b1, 2'd0};
           if (m_q == M_LAST) state_d = S_LAUNCH;
-        end else if (!m_run_q) begin
-          m_run_d = 1'b1;
-        end else if (mul_done) begin
-          m_run_d = 1'b0;
-          m_d = m_q + 1'b1;
-          chain_d = prod;
-          if (m_q == 5'd0) pix_d = prod[AW-1:0];
-          if (m_q == 5'd1) row_d = prod[AW-1:0];
-          if (m_q == 5'd2) in_words_d = prod[AW:0];
-          if (m_q == 5'd3) row_off_d = {AW{1'b0}} - prod[AW-1:0];
-          if (m_q == 5'd4) col_off_d = {AW{1'b0}} - prod[AW-1:0];
-          if (m_err != E_NONE) {error_d, ecode_d, state_d} = {1'b1, m_err, S_IDLE};
-          else if (m_q == M_LAST) state_d = S_LAUNCH;
+        end
+        if (dst_we) begin
+          case (s_dst)
+            D_CHUNKS: chunks_d  = sum[CNT_W-1:0];
+            D_PIX:    pix_d     = sum[AW-1:0];
+            D_COLOFF: col_off_d = sum[AW-1:0];
+            D_ROW:    row_d     = sum[AW-1:0];
+            D_ROWOFF: row_off_d = sum[AW-1:0];
+            D_END:    e_d       = sum[AW:0];
+            D_OG:     og_d      = sum[CNT_W-1:0];
+            D_THRW:   thrw_d    = sum[8:0];
+            default: ;
+          endcase
         end
       end
       S_LAUNCH: begin  // core_start_o is high in this state
@@ -412,7 +618,7 @@ module stqn_ctrl #(
       S_WAIT: if (f_q == 4'd0) begin
         f_d = 4'd1;  // one cycle for the started unit to raise its busy flag
       end else if (!core_busy_i) begin
-        if (is_logits) begin
+        if (logits_q) begin
           state_d = S_ARGMAX;
           {ai_d, a_idx_d, class_d} = {{(LW+1){1'b0}}, {LW{1'b0}}, {LW{1'b0}}};
         end else begin
@@ -420,7 +626,7 @@ module stqn_ctrl #(
         end
       end
       S_ARGMAX: begin  // address ai_q goes out; the word of a_idx_q (read last cycle) arrives
-        if (ai_q < classes) begin
+        if (ai_q != classes_q) begin  // ai_q runs from 0 up to classes_q
           ai_d = ai_q + 1'b1;
           a_valid_d = 1'b1;
           a_idx_d = ai_q[LW-1:0];
@@ -429,13 +635,13 @@ module stqn_ctrl #(
           best_d = $signed(logit_rd_data_i);
           class_d = a_idx_q;
         end
-        if (ai_q == classes && !a_valid_q) state_d = S_NEXT;
+        if (ai_q == classes_q && !a_valid_q) state_d = S_NEXT;
       end
       default: begin  // S_NEXT
         // The descriptor's count runs from its fetch to here, argmax included, so that the counts
         // of a run add up to CYCLES.
         cyc_we = 1'b1;
-        step_start_d = cycles_q + 32'd1;
+        step_cyc_d = 32'd1;
         if (pc_last) begin
           {busy_d, done_d, state_d} = {1'b0, 1'b1, S_IDLE};
         end else begin
@@ -453,26 +659,34 @@ module stqn_ctrl #(
       state_q <= S_IDLE;
       {busy_q, done_q, error_q, ecode_q} <= {1'b0, 1'b0, 1'b0, E_NONE};
       {pc_q, cycles_q, class_q} <= {{(SAW+1){1'b0}}, 32'd0, {LW{1'b0}}};
-      {m_run_q, a_valid_q} <= 2'b00;
+      a_valid_q <= 1'b0;
     end else begin
       state_q <= state_d;
       {busy_q, done_q, error_q, ecode_q} <= {busy_d, done_d, error_d, ecode_d};
       {pc_q, cycles_q, class_q} <= {pc_d, cycles_d, class_d};
-      {m_run_q, a_valid_q} <= {m_run_d, a_valid_d};
+      a_valid_q <= a_valid_d;
     end
-    {f_q, m_q, chain_q, step_start_q} <= {f_d, m_d, chain_d, step_start_d};
-    {w0_q, w1_q, w2_q, w3_q, w4_q, w5_q, w6_q, w7_q} <= {w0_d, w1_d, w2_d, w3_d, w4_d, w5_d, w6_d, w7_d};
-    {pix_q, row_q, row_off_q, col_off_q, in_words_q} <= {pix_d, row_d, row_off_d, col_off_d, in_words_d};
+    {f_q, m_q, ph_q, n_q, sticky_q, ov_q, step_cyc_q} <= {f_d, m_d, ph_d, n_d, sticky_d, ov_d, step_cyc_d};
+    {p_q, sat_q, a_q} <= {p_d, sat_d, a_d};
+    {chunks_q, og_q, thrw_q, e_q} <= {chunks_d, og_d, thrw_d, e_d};
+    {pix_q, row_q, row_off_q, col_off_q} <= {pix_d, row_d, row_off_d, col_off_d};
+    {apl_q, wpl_q, opl_q, tern_q, sgn_q, pool_q, int8_q, logits_q} <=
+        {apl_d, wpl_d, opl_d, tern_d, sgn_d, pool_d, int8_d, logits_d};
+    {in_h_q, in_w_q, out_h_q, out_w_q} <= {in_h_d, in_w_d, out_h_d, out_w_d};
+    {kernel_q, pad_q, levels_q, act_min_q, classes_q} <= {kernel_d, pad_d, levels_d, act_min_d, classes_d};
+    {in_base_q, out_base_q, w_base_q, thr_base_q} <= {in_base_d, out_base_d, w_base_d, thr_base_d};
+    {op_bad_q, shape_bad_q} <= {op_bad_d, shape_bad_d};
     {ai_q, a_idx_q, best_q} <= {ai_d, a_idx_d, best_d};
   end
 
   // ---- Outputs ------------------------------------------------------------------------------
   wire [PAW-1:0] pc_word = {pc_q[SAW-1:0], 3'b000};
-  assign prog_rd_en_o   = state_q == S_FETCH && f_q < 4'd8;
-  assign prog_rd_addr_o = pc_word | {{(PAW-3){1'b0}}, f_q[2:0]};
+  wire [2:0]     word = state_q == S_CHECK ? s_word : f_q[2:0];
+  assign prog_rd_en_o   = (state_q == S_FETCH && f_q < 4'd8) || state_q == S_CHECK;
+  assign prog_rd_addr_o = pc_word | {{(PAW-3){1'b0}}, word};
   assign step_cyc_wr_en_o   = cyc_we;
   assign step_cyc_wr_addr_o = pc_q[SAW-1:0];
-  assign step_cyc_wr_data_o = cycles_q - step_start_q + 32'd1;
+  assign step_cyc_wr_data_o = step_cyc_q;
   assign logit_rd_addr_o    = ai_q[LW-1:0];
 
   assign busy_o = busy_q;
@@ -483,38 +697,34 @@ module stqn_ctrl #(
   assign class_o = class_q;
   assign cycles_o = cycles_q;
 
-  wire launch = state_q == S_LAUNCH;
-  assign core_start_o = launch;
-  assign cfg_in_h_o      = in_h[DIM_W-1:0];
-  assign cfg_in_w_o      = in_w[DIM_W-1:0];
-  assign cfg_out_h_o     = out_h[DIM_W-1:0];
-  assign cfg_out_w_o     = out_w[DIM_W-1:0];
+  assign core_start_o = state_q == S_LAUNCH;
+  assign cfg_in_h_o      = in_h_q;
+  assign cfg_in_w_o      = in_w_q;
+  assign cfg_out_h_o     = out_h_q;
+  assign cfg_out_w_o     = out_w_q;
   assign cfg_pix_words_o = pix_q;
   assign cfg_row_words_o = row_q;
   assign cfg_row_off_o   = row_off_q;
   assign cfg_col_off_o   = col_off_q;
-  assign cfg_kernel_o    = {{(CNT_W-8){1'b0}}, kernel};
-  assign cfg_pad_o       = {{(CNT_W-8){1'b0}}, pad};
-  assign cfg_chunks_o    = chunks[CNT_W-1:0];
-  assign cfg_ogroups_o   = ogroups[CNT_W-1:0];
-  assign cfg_wplanes_o   = {{(CNT_W-4){1'b0}}, wplanes};
-  assign cfg_aplanes_o   = {{(CNT_W-4){1'b0}}, aplanes};
-  assign cfg_out_planes_o  = oplanes;
-  assign cfg_out_ternary_o = oternary;
-  assign cfg_out_signed_o  = osigned;
-  assign cfg_act_min_o   = act_min[CODE_W-1:0];
-  assign cfg_levels_o    = {1'b0, levels};
-  assign cfg_thr_words_o = {{(CNT_W-9){1'b0}}, thr_words};
-  assign cfg_thr_base_o  = thr_base[TAW-1:0];
-  assign cfg_in_base_o   = in_base[AW-1:0];
-  assign cfg_out_base_o  = out_base[AW-1:0];
-  assign cfg_w_base_o    = w_base[WAW-1:0];
-  assign cfg_logits_o    = is_logits;
-  assign cfg_pool_o      = pool;
-  assign cfg_int8_o      = int8;
-
-  wire unused_ok = &{1'b0, ochunks[16], in_wb[16], out_wb[16], pool_wb[16], packed_rows[16],
-                     packed_pad[8]};
+  assign cfg_kernel_o    = {{(CNT_W-8){1'b0}}, kernel_q};
+  assign cfg_pad_o       = {{(CNT_W-8){1'b0}}, pad_q};
+  assign cfg_chunks_o    = chunks_q;
+  assign cfg_ogroups_o   = og_q;
+  assign cfg_wplanes_o   = {{(CNT_W-4){1'b0}}, wpl_q};
+  assign cfg_aplanes_o   = {{(CNT_W-4){1'b0}}, apl_q};
+  assign cfg_out_planes_o  = opl_q;
+  assign cfg_out_ternary_o = tern_q;
+  assign cfg_out_signed_o  = sgn_q;
+  assign cfg_act_min_o   = act_min_q;
+  assign cfg_levels_o    = {1'b0, levels_q};
+  assign cfg_thr_words_o = {{(CNT_W-9){1'b0}}, thrw_q};
+  assign cfg_thr_base_o  = thr_base_q;
+  assign cfg_in_base_o   = in_base_q;
+  assign cfg_out_base_o  = out_base_q;
+  assign cfg_w_base_o    = w_base_q;
+  assign cfg_logits_o    = logits_q;
+  assign cfg_pool_o      = pool_q;
+  assign cfg_int8_o      = int8_q;
 endmodule
 
 `default_nettype wire

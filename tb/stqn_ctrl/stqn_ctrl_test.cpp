@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -44,7 +45,8 @@ struct Fixture : ::testing::Test {
   std::vector<std::uint32_t> step_cycles = std::vector<std::uint32_t>(config.prog_depth / 8, 0);
   int busy_left = 0;              // cycles the started datapath stays busy
   std::uint32_t prog_word = 0, logit_word = 0;  // registered read data
-  struct Launch { Descriptor fields; accel::Derived derived; };
+  struct Launch { Descriptor fields; accel::Derived derived; long cycles = 0; };  // cycles: since start
+  long cycle_count = 0, run_start = 0;
   std::vector<Launch> launches;
 
   int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
@@ -66,6 +68,7 @@ struct Fixture : ::testing::Test {
     logit_word = static_cast<std::uint32_t>(logits.at(h->logit_rd_addr_o));
     if (h->step_cyc_wr_en_o) step_cycles.at(h->step_cyc_wr_addr_o) = h->step_cyc_wr_data_o;
     if (busy_left > 0) --busy_left;
+    ++cycle_count;
     if (h->core_start_o) {
       Launch l;
       Descriptor& f = l.fields;
@@ -82,6 +85,7 @@ struct Fixture : ::testing::Test {
       r.chunks = h->cfg_chunks_o, r.ogroups = h->cfg_ogroups_o, r.thr_words = h->cfg_thr_words_o;
       r.pix_words = h->cfg_pix_words_o, r.row_words = h->cfg_row_words_o;
       r.row_off = h->cfg_row_off_o, r.col_off = h->cfg_col_off_o;
+      l.cycles = cycle_count - run_start;
       launches.push_back(l);
       busy_left = pick(3, 40);
     }
@@ -107,6 +111,7 @@ struct Fixture : ::testing::Test {
     }
     launches.clear();
     h->program_len_i = length < 0 ? static_cast<int>(descs.size()) : length;
+    run_start = cycle_count;
     h->start_i = 1;
     cycle();
     h->start_i = 0;
@@ -270,7 +275,7 @@ TEST_F(Fixture, ValidDescriptorsDriveTheirDerivedFields) {
 
 // The fused pools' own checks at their boundaries: line-buffer words (max-pool: 4 pixel groups x
 // G channel groups against LINE_DEPTH) and the sum bound (an 8 x 8 map of ternary codes sums to
-// at most 64: int8 holds it, int7 does not).
+// at most 64: int8 holds it, int7 does not; codes of magnitude 2 at either end of their range).
 TEST_F(Fixture, FusedPoolLimitsAreCheckedAtTheirBoundaries) {
   auto conv = [&](accel::Pool pool, int size, int out_c, int out_planes) {
     Descriptor d;
@@ -293,6 +298,20 @@ TEST_F(Fixture, FusedPoolLimitsAreCheckedAtTheirBoundaries) {
       {"max-pool of a 1-pixel-high map", conv(accel::Pool::Max2, 1, config.rows, 1), ErrorCode::Shape},
   };
   for (const BoundaryCase& c : cases) expect_one(c);
+  // The largest |code| from either end of the range (the check engine takes max(act_min + levels,
+  // 0) and max(-act_min, 0) separately): codes -2..-1 and 1..2 sum to at most 128 over 8 x 8.
+  auto codes = [&](int act_min, int planes) {
+    Descriptor d = conv(accel::Pool::Sum, 8, config.rows, planes);
+    d.act_min = act_min, d.levels = 1;
+    return d;
+  };
+  const BoundaryCase ends[] = {
+      {"sums of codes down to -2 as int9", codes(-2, 9), ErrorCode::None},
+      {"sums of codes down to -2 as int8", codes(-2, 8), ErrorCode::Accumulator},
+      {"sums of codes up to 2 as int9", codes(1, 9), ErrorCode::None},
+      {"sums of codes up to 2 as int8", codes(1, 8), ErrorCode::Accumulator},
+  };
+  for (const BoundaryCase& c : ends) expect_one(c);
 }
 
 // The int8 stem mode's own checks at their boundaries, with the expected values written from
@@ -343,6 +362,21 @@ TEST_F(Fixture, Int8StemLimitsAreCheckedAtTheirBoundaries) {
   logits.levels = 1;
   cases.push_back({"logits", logits, ErrorCode::Shape});
   for (const BoundaryCase& c : cases) expect_one(c);
+}
+
+// The fetch and check of one descriptor (start to the datapath's start) take a bounded number of
+// cycles: docs/architecture.md section 7 quotes the range printed here.
+TEST_F(Fixture, CheckCyclesAreBounded) {
+  constexpr long kMaxCheckCycles = 500;
+  long lo = kMaxCheckCycles, hi = 0;
+  for (int n = 0; n < 200; ++n) {
+    run({valid_descriptor()});
+    ASSERT_EQ(launches.size(), 1u);
+    lo = std::min(lo, launches[0].cycles);
+    hi = std::max(hi, launches[0].cycles);
+  }
+  std::printf("[ cycles   ] descriptor fetch and check: %ld .. %ld cycles\n", lo, hi);
+  EXPECT_LE(hi, kMaxCheckCycles);
 }
 
 TEST_F(Fixture, ArgmaxTakesTheFirstLargestLogit) {
