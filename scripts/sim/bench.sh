@@ -67,9 +67,12 @@ doc = {
     "mismatches": j1["mismatches"] + j2["mismatches"],
     "verilator": {
         "jobs1": {"cycles_per_s": v1["cycles_per_s"], "images_per_s": v1["images_per_s"],
-                  "wall_s": v1["wall_s"]},
+                  "wall_s": v1["wall_s"], "cpu_s": v1["cpu_s"],
+                  "cycles_per_cpu_s": v1["cycles_per_cpu_s"]},
         "jobs2": {"cycles_per_s": j2["simulation"]["cycles_per_s"],
-                  "images_per_s": j2["simulation"]["images_per_s"], "wall_s": j2["simulation"]["wall_s"]},
+                  "images_per_s": j2["simulation"]["images_per_s"], "wall_s": j2["simulation"]["wall_s"],
+                  "cpu_s": j2["simulation"]["cpu_s"],
+                  "cycles_per_cpu_s": j2["simulation"]["cycles_per_cpu_s"]},
     },
     "icarus": {"cycles": icarus_cycles, "record_cycles": record_cycles, "partial": partial,
                "wall_s": wall, "cycles_per_s": ic_rate,
@@ -84,9 +87,11 @@ with open(tmp, "w") as f:
     f.write("\n")
 import os
 os.replace(tmp, out)
-print(f"\n{'simulator':<28} {'cycles/s':>12} {'images/wall-s':>14}")
-print(f"{'Verilator, 1 job':<28} {v1['cycles_per_s']:>12,.0f} {v1['images_per_s']:>14.2f}")
-print(f"{'Verilator, 2 jobs':<28} {j2['simulation']['cycles_per_s']:>12,.0f} {j2['simulation']['images_per_s']:>14.2f}")
+print(f"\n{'simulator':<28} {'cycles/s':>12} {'images/wall-s':>14} {'cycles/CPU-s':>14}")
+print(f"{'Verilator, 1 job':<28} {v1['cycles_per_s']:>12,.0f} {v1['images_per_s']:>14.2f} "
+      f"{v1['cycles_per_cpu_s']:>14,.0f}")
+print(f"{'Verilator, 2 jobs':<28} {j2['simulation']['cycles_per_s']:>12,.0f} {j2['simulation']['images_per_s']:>14.2f} "
+      f"{j2['simulation']['cycles_per_cpu_s']:>14,.0f}")
 note = f" (first {icarus_cycles:,} of {record_cycles:,} cycles; images/s extrapolated)" if partial else ""
 print(f"{'Icarus Verilog':<28} {ic_rate:>12,.0f} {ic_rate / cycles_per_image:>14.4f}{note}")
 print(f"speed-up Verilator (1 job) / Icarus: {doc['speedup_cycles_per_s']:.0f}x (target >= 100x); "

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -56,6 +57,13 @@ std::string thousands(double v) {
 }
 
 constexpr double kMaxClockMhz = 10000;
+
+// CPU time the calling thread has used, in seconds.
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) + double(t.tv_nsec) * 1e-9;
+}
 
 double per_image(std::uint64_t total, int images) { return images > 0 ? double(total) / images : 0.0; }
 
@@ -101,6 +109,7 @@ SimResult simulate(const Package& package, const accel::Compiled& compiled, cons
   const auto start = std::chrono::steady_clock::now();
 
   auto worker = [&]() {
+    const double cpu_start = thread_cpu_seconds();
     try {
       std::unique_ptr<Top> top = top_make(opt.config, !opt.trace.empty());
       if (!opt.trace.empty()) top->trace_open(opt.trace);
@@ -148,6 +157,7 @@ SimResult simulate(const Package& package, const accel::Compiled& compiled, cons
       std::lock_guard<std::mutex> lock(mutex);
       result.sim_cycles += top->cycles();
       result.load_cycles += load_cycles;
+      result.cpu_seconds += thread_cpu_seconds() - cpu_start;
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex);
       if (!failure) failure = std::current_exception();
@@ -246,6 +256,8 @@ nlohmann::json Report::json(const accel::Compiled& compiled, const SimResult& r)
                       {"host_cycles_per_image",
                        per_image(r.sim_cycles - r.load_cycles - r.accel_cycles, r.images)},
                       {"cycles_per_s", r.wall_seconds > 0 ? r.sim_cycles / r.wall_seconds : 0.0},
+                      {"cpu_s", r.cpu_seconds},
+                      {"cycles_per_cpu_s", r.cpu_seconds > 0 ? r.sim_cycles / r.cpu_seconds : 0.0},
                       {"images_per_s", r.wall_seconds > 0 ? r.images / r.wall_seconds : 0.0}}}};
   doc["first_mismatch"] = nullptr;
   if (r.first_mismatch) {
@@ -290,10 +302,12 @@ std::string Report::summary(const SimResult& r) const {
   out += fmt::format("  host bus: {} cycles/image (image in, results out), {} cycles to load the package\n",
                      thousands(per_image(r.sim_cycles - r.load_cycles - r.accel_cycles, r.images)),
                      thousands(per_image(r.load_cycles, r.jobs)));
-  out += fmt::format("  simulation: {} job{}, {:.1f} s wall, {:.2f} M simulated cycles/s, {:.2f} images/wall-s\n",
+  out += fmt::format("  simulation: {} job{}, {:.1f} s wall, {:.2f} M simulated cycles/s, {:.2f} images/wall-s "
+                     "({:.1f} CPU-s, {:.2f} M cycles/CPU-s)\n",
                      r.jobs, r.jobs == 1 ? "" : "s", r.wall_seconds,
                      r.wall_seconds > 0 ? r.sim_cycles / r.wall_seconds / 1e6 : 0.0,
-                     r.wall_seconds > 0 ? r.images / r.wall_seconds : 0.0);
+                     r.wall_seconds > 0 ? r.images / r.wall_seconds : 0.0, r.cpu_seconds,
+                     r.cpu_seconds > 0 ? r.sim_cycles / r.cpu_seconds / 1e6 : 0.0);
   return out;
 }
 

@@ -186,6 +186,12 @@ TEST_F(Fixture, CommandLineWritesJsonAndRefusesWhatDoesNotFit) {
   double macs = 0;
   for (const auto& layer : doc["layers"]) macs += layer["macs"].get<double>();
   EXPECT_DOUBLE_EQ(doc["utilization"].get<double>(), macs / (cpi * config.macs_per_cycle()));
+  // The simulation's own speed per CPU second: the jobs' threads used some CPU time, and the rate
+  // is the simulated cycles over it.
+  const auto& sim = doc["simulation"];
+  ASSERT_GT(sim["cpu_s"].get<double>(), 0);
+  EXPECT_DOUBLE_EQ(sim["cycles_per_cpu_s"].get<double>(),
+                   sim["cycles"].get<double>() / sim["cpu_s"].get<double>());
 
   // The reference topology does not fit tiny: refused before simulation, with the reasons and
   // the configurations that hold it.

@@ -44,6 +44,10 @@ struct SimResult {
   std::uint64_t sim_cycles = 0;              // every simulated cycle (loads, bus, runs)
   std::uint64_t load_cycles = 0;             // package loads (once per job)
   double wall_seconds = 0;
+  // CPU time of the jobs' threads, summed: on a shared machine, simulated cycles per CPU second
+  // compare builds more steadily than per wall second (time slices taken by other processes
+  // do not count).
+  double cpu_seconds = 0;
   std::optional<Mismatch> first_mismatch;
 };
 
