@@ -16,6 +16,7 @@ module stqn_core #(
   parameter integer THR_DEPTH      = 512,    // threshold words (a power of two)
   parameter integer WGT_SPRAM      = 0,      // weights in iCE40 SPRAM (stqn_wmem)
   parameter integer LINE_DEPTH     = 256,    // write-back line-buffer words (a power of two)
+  parameter integer THR_UNITS      = 1,      // write-back threshold units (stqn_writeback)
   // Derived address widths (Verilog-2005 has no localparam in the parameter list): do not set.
   parameter integer AW     = $clog2(ACT_BANK_DEPTH),
   parameter integer WAW    = $clog2(WGT_DEPTH),
@@ -151,7 +152,7 @@ module stqn_core #(
 
   stqn_writeback #(.LANES(LANES), .ROWS(ROWS), .COLS(COLS), .ACC_W(ACC_W), .NTH(NTH), .AW(AW),
                    .TAW(TAW), .DIM_W(DIM_W), .CNT_W(CNT_W), .CODE_W(CODE_W),
-                   .LOGITS(64), .LINE_DEPTH(LINE_DEPTH)) u_writeback (
+                   .LOGITS(64), .LINE_DEPTH(LINE_DEPTH), .THR_UNITS(THR_UNITS)) u_writeback (
     .clk_i            (clk_i),
     .rst_ni           (rst_ni),
     .start_i          (start_i && !busy_o),

@@ -16,6 +16,7 @@ module stqn_top #(
   parameter integer PROG_DEPTH     = 512,   // 32-bit program words: 64 descriptors
   parameter integer WGT_SPRAM      = 0,
   parameter integer LINE_DEPTH     = 256,   // write-back line buffer (fused pooling, logits)
+  parameter integer THR_UNITS      = 1,     // write-back threshold units (stqn_writeback)
   parameter integer ADDR_W         = 22
 ) (
   input  wire              clk_i,
@@ -230,7 +231,7 @@ module stqn_top #(
   wire core_busy_conv;
   stqn_core #(.LANES(LANES), .ROWS(ROWS), .COLS(COLS), .ACC_W(ACC_W), .NTH(NTH),
               .ACT_BANK_DEPTH(ACT_BANK_DEPTH), .WGT_DEPTH(WGT_DEPTH), .THR_DEPTH(THR_DEPTH),
-              .WGT_SPRAM(WGT_SPRAM), .LINE_DEPTH(LINE_DEPTH)) u_core (
+              .WGT_SPRAM(WGT_SPRAM), .LINE_DEPTH(LINE_DEPTH), .THR_UNITS(THR_UNITS)) u_core (
     .clk_i            (clk_i),
     .rst_ni           (run_rst_n),
     .act_wr_en_i      (h_act_we),

@@ -4,10 +4,16 @@
 // (docs/architecture.md sections 4, 6.1 and 7).
 //
 // A group is ROWS output channels (one chunk's lanes slot*ROWS ..) of COLS pixels (pixel x in bank
-// x mod COLS). Its codes are thresholded one per cycle, then its planes are written with slot
-// write enables: one bank word per plane, the same address in every bank, only the group's
-// slot (its ROWS lanes) enabled. Per group: 1 (accept) + ROWS * COLS * thr_words + 2 cycles,
-// plus out_planes (or one line-buffer write) cycles.
+// x mod COLS). THR_UNITS threshold units take THR_UNITS pixels of one channel per cycle (they
+// share the channel's threshold word, so the threshold memory delivers one word per cycle), then
+// the group's planes are written with slot write enables: one bank word per plane, the same
+// address in every bank, only the group's slot (its ROWS lanes) enabled.
+// Two stages, so that groups overlap: the issue stage holds a group's accumulators and reads its
+// thresholds, N = ROWS * COLS / THR_UNITS * thr_words cycles; the write stage collects its codes
+// (two cycles behind) and writes out_planes planes or one line-buffer word. The issue stage
+// takes the next group in the cycle after its last read and starts reading when the write stage
+// will be done with the previous group by the time the first code arrives. A group every N + 1
+// cycles when out_planes is 1 (N + out_planes otherwise).
 //   cfg_pool_i = 0: no pooling.
 //   cfg_pool_i = 1: 2 x 2 max-pool, stride 2, on codes (floor: an odd last row or column is
 //     dropped). Pairs of horizontal neighbours are reduced as they arrive; even rows store the
@@ -34,7 +40,8 @@ module stqn_writeback #(
   parameter integer CNT_W  = 10,
   parameter integer CODE_W = 9,
   parameter integer LOGITS = 64,   // logits (a power of two, at most LINE_DEPTH)
-  parameter integer LINE_DEPTH = 256  // line-buffer words (a power of two)
+  parameter integer LINE_DEPTH = 256, // line-buffer words (a power of two)
+  parameter integer THR_UNITS = 1  // threshold units: a power of two dividing COLS
 ) (
   input  wire                       clk_i,
   input  wire                       rst_ni,
@@ -82,7 +89,11 @@ module stqn_writeback #(
   output wire                       busy_o
 );
   localparam integer PES   = ROWS * COLS;
-  localparam integer PW    = $clog2(PES) < 1 ? 1 : $clog2(PES);
+  localparam integer U     = THR_UNITS;
+  localparam integer NB    = COLS / U;           // column blocks: reads per channel word
+  localparam integer QN    = ROWS * NB;          // reads per group and threshold word
+  localparam integer QW    = $clog2(QN) < 1 ? 1 : $clog2(QN);
+  localparam integer LOGB  = $clog2(NB);
   localparam integer SLOTS = LANES / ROWS;       // groups per chunk
   localparam integer CNTW  = $clog2(NTH + 1);
   localparam integer LOGC  = $clog2(COLS);
@@ -90,6 +101,7 @@ module stqn_writeback #(
   localparam integer LOGS  = $clog2(SLOTS);
   localparam integer HALF  = COLS / 2;           // pooled pixels per group
   localparam integer LOGH  = LOGC - 1;
+  localparam integer PPB   = U > 1 ? U / 2 : 1;  // pair maxima per threshold beat (U = 1: every other)
   localparam integer LAW   = $clog2(LINE_DEPTH);
   localparam integer LOGL  = $clog2(LOGITS);
   localparam integer CNT8  = 8;                  // threshold count: 0 .. 255
@@ -99,55 +111,45 @@ module stqn_writeback #(
   localparam integer LB_SUM_W = ROWS * SUM_W;
   localparam integer LB_W0 = LB_MAX_W > LB_SUM_W ? LB_MAX_W : LB_SUM_W;
   localparam integer LB_W  = LB_W0 > 32 ? LB_W0 : 32;  // a logit is 32 bits
-  localparam [31:0]      P_LAST_32 = PES - 1;
+  localparam [31:0]      Q_LAST_32 = QN - 1;
+  localparam [31:0]      B_LAST_32 = NB - 1;
   localparam [31:0]      SLOT_32   = SLOTS - 1;
-  localparam [31:0]      COLS_32   = COLS - 1;
-  localparam [PW-1:0]    P_LAST    = P_LAST_32[PW-1:0];
+  localparam [QW-1:0]    Q_LAST    = Q_LAST_32[QW-1:0];
+  localparam [QW-1:0]    B_MASK    = B_LAST_32[QW-1:0];
   localparam [CNT_W-1:0] SLOT_MASK = SLOT_32[CNT_W-1:0];
-  localparam [PW-1:0]    COL_MASK  = COLS_32[PW-1:0];
   localparam [1:0]       POOL_MAX = 2'd1, POOL_SUM = 2'd2;
 
   generate
     if (LANES % ROWS != 0 || (1 << LOGS) != SLOTS || COLS < 2 || (1 << LOGC) != COLS ||
         PES < 2 || (1 << LOGR) != ROWS || (1 << LAW) != LINE_DEPTH || LOGITS > LINE_DEPTH ||
-        (1 << LOGL) != LOGITS || CODE_W < CNT8 + 1) begin : g_bad_params
-      $error("stqn_writeback: LANES / ROWS, COLS, LINE_DEPTH >= LOGITS must be powers of two, COLS >= 2");
+        (1 << LOGL) != LOGITS || CODE_W < CNT8 + 1 || U < 1 || U > COLS ||
+        (1 << $clog2(U)) != U) begin : g_bad_params
+      $error("stqn_writeback: LANES / ROWS, COLS, LINE_DEPTH >= LOGITS, THR_UNITS <= COLS must be powers of two, COLS >= 2");
     end
   endgenerate
 
-  localparam [1:0] S_IDLE = 2'd0, S_THR = 2'd1, S_DRAIN = 2'd2, S_WRITE = 2'd3;
-  reg [1:0]               state_q, state_d;
-  reg [ROWS*COLS*ACC_W-1:0] acc_q, acc_d;
-  reg [DIM_W-1:0]         y_q, y_d, xg_q, xg_d;
-  reg [CNT_W-1:0]         og_q, og_d;
-  reg [PW-1:0]            p_q, p_d;          // PE being thresholded
-  reg [CNT_W-1:0]         j_q, j_d;          // threshold word of that PE's channel
-  reg [1:0]               drain_q, drain_d;
-  reg [3:0]               plane_q, plane_d;
-
-  wire p_end = p_q == P_LAST;
-  wire j_end = j_q == cfg_thr_words_i - 1'b1;
-  wire [CNT_W-1:0] slot = og_q & SLOT_MASK;
-  wire chunk_done = (slot == SLOT_MASK) || (og_q == cfg_ogroups_i - 1'b1);
-
-  // ---- Pooling mode of this group --------------------------------------------------------------
+  // ---- Mode of the layer -----------------------------------------------------------------------
   wire is_max = cfg_pool_i == POOL_MAX;
   wire is_sum = cfg_pool_i == POOL_SUM;
   wire [DIM_W-1:0] last_xg = (cfg_out_w_i - 1'b1) >> LOGC;
   wire [DIM_W-1:0] pool_w  = cfg_out_w_i >> 1;           // pooled width (floor)
-  wire last_pixels = y_q == cfg_out_h_i - 1'b1 && xg_q == last_xg;
-  // Writes output planes: every group unpooled, odd rows when max-pooling, the map's last pixel
-  // group when summing. Otherwise a pooled group updates its line-buffer word.
-  wire group_writes = cfg_pool_i == 2'd0 || (is_max && y_q[0]) || (is_sum && last_pixels);
-  // Max-pool: the pooled word column of this group (two groups fill one) holds a pixel.
-  wire [DIM_W+LOGC-1:0] col_first_x = {1'b0, xg_q[DIM_W-1:1], {LOGC{1'b0}}};
-  wire col_valid = !is_max || col_first_x < {{LOGC{1'b0}}, pool_w};
 
-  // ---- Threshold reads and the beat into stqn_threshold (one cycle later) --------------------
-  // thr address = og_base + r * thr_words + j, og_base = thr_base + og * ROWS * thr_words.
-  wire            issue = state_q == S_THR;
-  reg [TAW-1:0]   og_base_q, og_base_d, row_base_q, row_base_d;
-  reg [9:0]       left_q, left_d;  // thresholds of this channel from word j on
+  // ---- Issue stage: a group's accumulators, its threshold reads --------------------------------
+  // thr address = og_base + r * thr_words + j, og_base = thr_base + og * ROWS * thr_words; read
+  // q = r * NB + b covers pixels b * U .. b * U + U - 1 of channel row r.
+  localparam [1:0] A_IDLE = 2'd0, A_WAIT = 2'd1, A_THR = 2'd2;
+  reg [1:0]                 a_state_q, a_state_d;
+  reg [ROWS*COLS*ACC_W-1:0] acc_q, acc_d;
+  reg [DIM_W-1:0]           a_y_q, a_y_d, a_xg_q, a_xg_d;
+  reg [CNT_W-1:0]           a_og_q, a_og_d;
+  reg [QW-1:0]              q_q, q_d;
+  reg [CNT_W-1:0]           j_q, j_d;          // threshold word of that read's channel
+  reg [TAW-1:0]             og_base_q, og_base_d, row_base_q, row_base_d;
+  reg [9:0]                 left_q, left_d;    // thresholds of this channel from word j on
+  wire            b_ok;                        // the write stage can take this group (below)
+  wire            issue = a_state_q == A_THR || (a_state_q == A_WAIT && b_ok);
+  wire            q_end = q_q == Q_LAST;
+  wire            j_end = j_q == cfg_thr_words_i - 1'b1;
   wire [TAW+CNT_W-1:0] tw_ext = {{TAW{1'b0}}, cfg_thr_words_i};
   wire [TAW-1:0]  tw = tw_ext[TAW-1:0];
   wire [TAW-1:0]  rows_tw = tw << LOGR;
@@ -155,28 +157,64 @@ module stqn_writeback #(
   assign thr_rd_en_o   = issue;
   assign thr_rd_addr_o = row_base_q + j_ext[TAW-1:0];
   wire [CNTW-1:0] count = left_q >= NTH[9:0] ? NTH[CNTW-1:0] : left_q[CNTW-1:0];
-  wire            row_end = (p_q & COL_MASK) == COL_MASK;
+  wire            row_end = (q_q & B_MASK) == B_MASK;
 
-  reg             t_valid_q, t_first_q, t_last_q;
-  reg [PW-1:0]    t_p_q;
+  assign in_ready_o = a_state_q == A_IDLE;
+  always @(*) begin
+    a_state_d = a_state_q;
+    {acc_d, a_y_d, a_xg_d, a_og_d} = {acc_q, a_y_q, a_xg_q, a_og_q};
+    {q_d, j_d, og_base_d, row_base_d, left_d} = {q_q, j_q, og_base_q, row_base_q, left_q};
+    if (a_state_q == A_IDLE && in_valid_i) begin
+      a_state_d = A_WAIT;
+      {acc_d, a_y_d, a_xg_d, a_og_d} = {in_acc_i, in_y_i, in_xg_i, in_og_i};
+      q_d = {QW{1'b0}};
+      j_d = {CNT_W{1'b0}};
+      og_base_d = in_og_i == {CNT_W{1'b0}} ? cfg_thr_base_i : og_base_q + rows_tw;
+      row_base_d = og_base_d;
+      left_d = {1'b0, cfg_levels_i};
+    end
+    if (issue) begin
+      a_state_d = A_THR;
+      j_d = j_end ? {CNT_W{1'b0}} : j_q + 1'b1;
+      left_d = j_end ? {1'b0, cfg_levels_i} : left_q - NTH[9:0];
+      if (j_end && row_end) row_base_d = row_base_q + tw;
+      if (j_end) q_d = q_q + 1'b1;
+      // acc_q stays until the last read's accumulators were taken (next cycle, t_acc): the next
+      // group is accepted from then on.
+      if (j_end && q_end) a_state_d = A_IDLE;
+    end
+  end
+
+  always @(posedge clk_i) begin
+    if (!rst_ni) a_state_q <= A_IDLE;
+    else         a_state_q <= a_state_d;
+    {acc_q, a_y_q, a_xg_q, a_og_q} <= {acc_d, a_y_d, a_xg_d, a_og_d};
+    {q_q, j_q, og_base_q, row_base_q, left_q} <= {q_d, j_d, og_base_d, row_base_d, left_d};
+  end
+
+  // ---- The beat into the threshold units (one cycle after the read) ----------------------------
+  reg             t_valid_q, t_first_q, t_last_q, t_gfirst_q, t_glast_q;
+  reg [QW-1:0]    t_q_q;
   reg [CNTW-1:0]  t_count_q;
-
   always @(posedge clk_i) begin
     if (!rst_ni) t_valid_q <= 1'b0;
     else         t_valid_q <= issue;
-    t_first_q <= j_q == {CNT_W{1'b0}};
-    t_last_q  <= j_end;
-    t_p_q     <= p_q;
-    t_count_q <= count;
+    t_first_q  <= j_q == {CNT_W{1'b0}};
+    t_last_q   <= j_end;
+    t_gfirst_q <= a_state_q == A_WAIT;  // the group's first read
+    t_glast_q  <= j_end && q_end;
+    t_q_q      <= q_q;
+    t_count_q  <= count;
   end
 
-  // The unit counts thresholds crossed (base 0); the code is act_min + count (below).
-  wire signed [ACC_W-1:0] t_acc = acc_q[t_p_q*ACC_W +: ACC_W];
-  wire                    th_valid;
-  wire [CODE_W-1:0]       th_count;
-  wire [PW-1:0]           th_p;
-  wire                    unused_th_ready;
-  stqn_threshold #(.ACC_W(ACC_W), .NTH(NTH), .CODE_W(CODE_W), .USER_W(PW)) u_threshold (
+  // The units count thresholds crossed (base 0); the code is act_min + count (below).
+  wire [U*ACC_W-1:0] t_acc = acc_q[t_q_q*U*ACC_W +: U*ACC_W];
+  wire               th_valid, th_glast;
+  wire [U*CODE_W-1:0] th_count;
+  wire [QW-1:0]      th_q;
+  wire               unused_th_ready;
+  stqn_threshold #(.ACC_W(ACC_W), .NTH(NTH), .CODE_W(CODE_W), .USER_W(QW + 1),
+                   .UNITS(U)) u_threshold (
     .clk_i      (clk_i),
     .rst_ni     (rst_ni),
     .in_valid_i (t_valid_q),
@@ -187,17 +225,52 @@ module stqn_writeback #(
     .in_base_i  ({CODE_W{1'b0}}),
     .in_first_i (t_first_q),
     .in_last_i  (t_last_q),
-    .in_user_i  (t_p_q),
+    .in_user_i  ({t_glast_q, t_q_q}),
     .out_valid_o(th_valid),
     .out_ready_i(1'b1),
     .out_code_o (th_count),
-    .out_user_o (th_p)
+    .out_user_o ({th_glast, th_q})
   );
 
+  // ---- Write stage: the group whose codes arrive, its planes or line-buffer word -------------
+  // It takes the issue stage's group at that group's first beat into the units (hand), two
+  // cycles before the first codes; the issue stage only starts reading when the write stage
+  // is then free (b_ok).
+  localparam [1:0] B_IDLE = 2'd0, B_COLLECT = 2'd1, B_WRITE = 2'd2;
+  reg [1:0]       b_state_q, b_state_d;
+  reg [DIM_W-1:0] b_y_q, b_y_d, b_xg_q, b_xg_d;
+  reg [CNT_W-1:0] b_og_q, b_og_d;
+  reg [3:0]       plane_q, plane_d;
+  wire            hand = t_valid_q && t_gfirst_q;
+  wire [CNT_W-1:0] slot = b_og_q & SLOT_MASK;
+  wire chunk_done = (slot == SLOT_MASK) || (b_og_q == cfg_ogroups_i - 1'b1);
+  wire last_pixels = b_y_q == cfg_out_h_i - 1'b1 && b_xg_q == last_xg;
+  // Writes output planes: every group unpooled, odd rows when max-pooling, the map's last pixel
+  // group when summing. Otherwise a pooled group updates its line-buffer word.
+  wire group_writes = cfg_pool_i == 2'd0 || (is_max && b_y_q[0]) || (is_sum && last_pixels);
+  // Max-pool: the pooled word column of this group (two groups fill one) holds a pixel.
+  wire [DIM_W+LOGC-1:0] col_first_x = {1'b0, b_xg_q[DIM_W-1:1], {LOGC{1'b0}}};
+  wire col_valid = !is_max || col_first_x < {{LOGC{1'b0}}, pool_w};
+  wire writing = b_state_q == B_WRITE;
+  wire write_last = !group_writes || plane_q == cfg_out_planes_i - 1'b1;
+  wire codes_done = th_valid && th_glast;  // the group's last codes arrive
+  // Free by the end of the next cycle: then a read issued now hands over in that cycle.
+  wire one_write = cfg_logits_i || !group_writes || cfg_out_planes_i == 4'd1;
+  wire b_free_next = b_state_q == B_IDLE || (b_state_q == B_COLLECT && codes_done && one_write) ||
+                     (writing && (!group_writes || {1'b0, plane_q} + 5'd2 >= {1'b0, cfg_out_planes_i}));
+
   // ---- Line buffer: pair maxima of even rows, channel sums, or logits --------------------------
-  reg  [LAW-1:0] lb_addr_q, lb_addr_d;  // this group's word
-  wire           accept = state_q == S_IDLE && in_valid_i;
-  wire           lb_rd_issue = accept && cfg_pool_i != 2'd0;
+  // The next group's word: max-pool xg * ogroups + og, counting from 0 in every row; sum-pool og.
+  reg  [LAW-1:0] lb_addr_q, lb_addr_d;  // the write stage's group's word
+  wire [LAW+CNT_W-1:0] a_og_ext = {{LAW{1'b0}}, a_og_q};
+  wire [LAW-1:0] lb_next = is_sum ? a_og_ext[LAW-1:0]
+                         : (a_xg_q == {DIM_W{1'b0}} && a_og_q == {CNT_W{1'b0}}) ? {LAW{1'b0}}
+                                                                               : lb_addr_q + 1'b1;
+  // A group that updates its word in the next cycle while the next group would read the same word
+  // (one group per row or per map) waits a cycle: the RAM has no same-cycle bypass.
+  wire lb_wr_next = b_state_q == B_COLLECT && codes_done && !cfg_logits_i && !group_writes;
+  assign b_ok = b_free_next && !(lb_wr_next && cfg_pool_i != 2'd0 && lb_next == lb_addr_q);
+  wire           lb_rd_issue = hand && cfg_pool_i != 2'd0;
   wire [LB_W-1:0] lb_rd_data, lb_wr_data;
   wire           lb_wr_en;
   wire [LAW-1:0] lb_wr_addr;
@@ -208,64 +281,101 @@ module stqn_writeback #(
     .wr_addr_i(lb_wr_addr),
     .wr_data_i(lb_wr_data),
     .rd_en_i  (lb_rd_issue || logit_rd_en_i),
-    .rd_addr_i(lb_rd_issue ? lb_addr_d : logit_rd_ext[LAW-1:0]),
+    .rd_addr_i(lb_rd_issue ? lb_next : logit_rd_ext[LAW-1:0]),
     .rd_data_o(lb_rd_data)
   );
   assign logit_rd_data_o = lb_rd_data[31:0];
 
-  // ---- Codes, pair maxima and sums, one per cycle ----------------------------------------------
-  // The code of PE p = r * COLS + c (channel row r, pixel column c of the group).
+  // ---- Codes, pair maxima and sums: U per cycle ------------------------------------------------
+  // Beat q of the units holds PEs r * COLS + b * U + u (r = q / NB, b = q mod NB, u < U).
   reg  [ROWS*COLS*VAL_W-1:0] val_q;     // staged values, entry r * COLS + column
-  reg  [CNT8-1:0] pair_q;               // count of the even pixel of a horizontal pair
-  wire [PW-1:0]   th_r = th_p >> LOGC;
-  wire [PW-1:0]   th_c = th_p & COL_MASK;
-  wire [PW-1:0]   th_pair = th_p >> 1;  // r * HALF + c / 2: the pair's line-buffer entry
-  wire [PW-1:0]   th_j = th_c >> 1;
-  wire [CNT8-1:0] cnt = th_count[CNT8-1:0];
-  wire [CNT8-1:0] pair_max = cnt > pair_q ? cnt : pair_q;
-  wire [CNT8-1:0] lb_pair = lb_rd_data[th_pair*CNT8 +: CNT8];
-  wire [CNT8-1:0] quad_max = pair_max > lb_pair ? pair_max : lb_pair;
+  wire [COLS-1:0] col_in_map;           // the group's pixel columns inside the conv output
+  wire [QW-1:0]   th_r = th_q >> LOGB;
+  wire [QW-1:0]   th_b = th_q & B_MASK;
+  // Max-pool: the beat's pairs are pp * PPB .. pp * PPB + PPB - 1 of the row (U = 1: the odd
+  // pixel closes pair b / 2).
+  wire [QW-1:0]   pp = U > 1 ? th_b : th_b >> 1;
+  wire            pair_ok = U > 1 || th_b[0];
+  wire            first_pixels = b_y_q == {DIM_W{1'b0}} && b_xg_q == {DIM_W{1'b0}};
   // The code in VAL_W bits: act_min + count reaches 510 for descriptors the checks accept, beyond
   // CODE_W; the sum-pool adds the true value, the planes written keep their low bits.
-  wire [VAL_W-1:0] code_ext = {{(VAL_W-CODE_W){cfg_act_min_i[CODE_W-1]}}, cfg_act_min_i} +
-                              {{(VAL_W-CNT8){1'b0}}, is_max ? quad_max : cnt};
-  // Sum-pool: channel r's running sum (the line buffer's, 0 at the map's first group), plus the
-  // codes of the pixels inside the map.
-  wire            first_pixels = y_q == {DIM_W{1'b0}} && xg_q == {DIM_W{1'b0}};
+  wire [VAL_W-1:0] act_min_ext = {{(VAL_W-CODE_W){cfg_act_min_i[CODE_W-1]}}, cfg_act_min_i};
+  wire [U*VAL_W-1:0] code_ext;   // unit u's code (max-pool: pooled code of pair u < PPB)
+  wire [PPB*CNT8-1:0] pair_max;  // the beat's pair maxima (counts)
+  wire [U*VAL_W-1:0] inside_code;
+  // The even pixel of pair m: unit 2m, or (U = 1) the previous beat's count.
+  wire [PPB*CNT8-1:0] evens;
+  genvar u;
+  generate
+    if (U == 1) begin : g_pair_reg
+      reg  [CNT8-1:0] pair_q;
+      wire [CNT8-1:0] pair_d = (th_valid && !th_b[0]) ? th_count[CNT8-1:0] : pair_q;
+      always @(posedge clk_i) pair_q <= pair_d;
+      assign evens = pair_q;
+    end else begin : g_pair_units
+      for (u = 0; u < PPB; u = u + 1) begin : g_even
+        assign evens[u*CNT8 +: CNT8] = th_count[2*u*CODE_W +: CNT8];
+      end
+    end
+    for (u = 0; u < U; u = u + 1) begin : g_unit
+      localparam integer ODD = U > 1 ? 2 * u + 1 : 0;  // pair u's odd pixel (u < PPB)
+      wire [CNT8-1:0] cnt = th_count[u*CODE_W +: CNT8];
+      wire [CNT8-1:0] sel;
+      if (u < PPB) begin : g_pair
+        wire [CNT8-1:0] a = evens[u*CNT8 +: CNT8];
+        wire [CNT8-1:0] b = th_count[ODD*CODE_W +: CNT8];
+        wire [CNT8-1:0] m = a > b ? a : b;
+        wire [CNT8-1:0] lb = lb_rd_data[(th_r*HALF + pp*PPB + u)*CNT8 +: CNT8];
+        assign pair_max[u*CNT8 +: CNT8] = m;
+        assign sel = is_max ? (m > lb ? m : lb) : cnt;
+      end else begin : g_plain
+        assign sel = cnt;
+      end
+      assign code_ext[u*VAL_W +: VAL_W] = act_min_ext + {{(VAL_W-CNT8){1'b0}}, sel};
+      wire in_map = col_in_map[th_b*U + u];
+      assign inside_code[u*VAL_W +: VAL_W] = in_map ? code_ext[u*VAL_W +: VAL_W] : {VAL_W{1'b0}};
+      wire unused_code_hi = &{1'b0, th_count[u*CODE_W+CNT8 +: CODE_W-CNT8]};
+    end
+  endgenerate
+  // Sum-pool: channel r's running sum (the line buffer's, 0 at the map's first group, at the
+  // row's first beat), plus the codes of the pixels inside the map.
   wire [VAL_W-1:0] sum_prev = first_pixels ? {VAL_W{1'b0}} : lb_rd_data[th_r*SUM_W +: SUM_W];
   wire [VAL_W-1:0] sum_run  = val_q[th_r*COLS*VAL_W +: VAL_W];
-  wire [DIM_W+LOGC-1:0] th_x = {xg_q, {LOGC{1'b0}}} | {{DIM_W{1'b0}}, th_c[LOGC-1:0]};
-  wire            th_inside = th_x < {{LOGC{1'b0}}, cfg_out_w_i};
-  wire [VAL_W-1:0] sum_next = (th_c == {PW{1'b0}} ? sum_prev : sum_run) +
-                              (th_inside ? code_ext : {VAL_W{1'b0}});
-  // Where the value goes and what it is.
-  reg  [PW-1:0]   val_col;
-  reg  [VAL_W-1:0] val_data;
-  reg             val_we;
+  reg  [VAL_W-1:0] sum_next;
+  integer k;
   always @(*) begin
-    val_col  = th_c;
-    val_data = code_ext;
-    val_we   = th_valid;
-    if (is_max) begin
-      val_we = th_valid && th_c[0];  // the odd pixel closes a pair
-      if (y_q[0]) val_col = (xg_q[0] ? HALF[PW-1:0] : {PW{1'b0}}) + th_j;  // its output bank
-      else begin
-        val_col  = th_j;
-        val_data = {{(VAL_W-CNT8){1'b0}}, pair_max};
-      end
-    end else if (is_sum) begin
-      val_col  = {PW{1'b0}};
-      val_data = sum_next;
-    end
+    sum_next = th_b == {QW{1'b0}} ? sum_prev : sum_run;
+    for (k = 0; k < U; k = k + 1) sum_next = sum_next + inside_code[k*VAL_W +: VAL_W];
   end
-  wire [CNT8-1:0] pair_d = (th_valid && !th_c[0]) ? cnt : pair_q;
-  always @(posedge clk_i) pair_q <= pair_d;
+
+  // Entry (r, c) takes: unpooled, unit c mod U of block c / U; max-pool even rows, pair maximum
+  // c of the row (c < HALF); odd rows, the pooled code of pair c mod HALF in the half of the
+  // banks of xg's parity; sum-pool, the running sum (c = 0).
   genvar sr, sc;
   generate
     for (sr = 0; sr < ROWS; sr = sr + 1) begin : g_val_row
       for (sc = 0; sc < COLS; sc = sc + 1) begin : g_val_col
-        wire hit = val_we && th_r == sr[PW-1:0] && val_col == sc[PW-1:0];
-        wire [VAL_W-1:0] val_d = hit ? val_data : val_q[(sr*COLS+sc)*VAL_W +: VAL_W];
+        localparam [31:0] BLK  = sc / U;
+        localparam [31:0] PAIR = (sc % HALF) / PPB;  // beat pair index pp that produces it
+        localparam integer M   = (sc % HALF) % PPB;
+        localparam integer UI  = sc % U;
+        wire row_hit = th_valid && th_r == sr[QW-1:0];
+        wire in_half = b_y_q[0] ? (b_xg_q[0] == (sc >= HALF)) : (sc < HALF);
+        reg hit;
+        reg [VAL_W-1:0] data;
+        always @(*) begin
+          hit  = row_hit && th_b == BLK[QW-1:0];
+          data = code_ext[UI*VAL_W +: VAL_W];
+          if (is_max) begin
+            hit  = row_hit && pair_ok && pp == PAIR[QW-1:0] && in_half;
+            data = b_y_q[0] ? code_ext[M*VAL_W +: VAL_W]
+                            : {{(VAL_W-CNT8){1'b0}}, pair_max[M*CNT8 +: CNT8]};
+          end else if (is_sum) begin
+            hit  = row_hit && sc == 0;
+            data = sum_next;
+          end
+        end
+        wire [VAL_W-1:0] val_d = hit ? data : val_q[(sr*COLS+sc)*VAL_W +: VAL_W];
         always @(posedge clk_i) val_q[(sr*COLS+sc)*VAL_W +: VAL_W] <= val_d;
       end
     end
@@ -289,13 +399,13 @@ module stqn_writeback #(
     end
   endgenerate
 
-  // Logits: column 0 of each group, row r is output o = og * ROWS + r.
-  wire [PW-1:0] t_r = t_p_q >> LOGC;
-  wire [CNT_W+PW+LAW-1:0] t_o_ext = ({{(PW+LAW){1'b0}}, og_q} << LOGR) | {{(CNT_W+LAW){1'b0}}, t_r};
-  wire [31:0] t_acc32 = {{(32-ACC_W){t_acc[ACC_W-1]}}, t_acc};
-  wire        logit_we = t_valid_q && cfg_logits_i && (t_p_q & COL_MASK) == {PW{1'b0}};
+  // Logits: column 0 of each group (unit 0 of block 0), row r is output o = og * ROWS + r. The
+  // issue stage still holds the group (it takes the next one after this cycle at the earliest).
+  wire [QW-1:0] t_r = t_q_q >> LOGB;
+  wire [CNT_W+QW+LAW-1:0] t_o_ext = ({{(QW+LAW){1'b0}}, a_og_q} << LOGR) | {{(CNT_W+LAW){1'b0}}, t_r};
+  wire [31:0] t_acc32 = {{(32-ACC_W){t_acc[ACC_W-1]}}, t_acc[ACC_W-1:0]};
+  wire        logit_we = t_valid_q && cfg_logits_i && (t_q_q & B_MASK) == {QW{1'b0}};
   wire [31:0] logit = t_acc32 + thr_rd_data_i[31:0];
-  wire        writing = state_q == S_WRITE;
   wire        lb_update = writing && !group_writes && plane_q == 4'd0;
   assign lb_wr_en   = logit_we || lb_update;
   assign lb_wr_addr = cfg_logits_i ? t_o_ext[LAW-1:0] : lb_addr_q;
@@ -311,11 +421,12 @@ module stqn_writeback #(
       // Unpooled: pixel xg * COLS + c. Max-pool: pooled pixel xg * HALF + (c mod HALF), in the
       // half of the banks of xg's parity. Sum-pool: the single output pixel, bank 0.
       localparam [31:0] PAIR = c % HALF;
-      wire [DIM_W+LOGC-1:0] x = {xg_q, {LOGC{1'b0}}} + c;
-      wire [DIM_W+LOGC-1:0] px = ({{LOGC{1'b0}}, xg_q} << LOGH) + PAIR[DIM_W+LOGC-1:0];
-      wire in_half = xg_q[0] == (c >= HALF);
+      wire [DIM_W+LOGC-1:0] x = {b_xg_q, {LOGC{1'b0}}} + c;
+      wire [DIM_W+LOGC-1:0] px = ({{LOGC{1'b0}}, b_xg_q} << LOGH) + PAIR[DIM_W+LOGC-1:0];
+      wire in_half = b_xg_q[0] == (c >= HALF);
+      assign col_in_map[c] = x < {{LOGC{1'b0}}, cfg_out_w_i};
       wire bank_on = is_max ? in_half && px < {{LOGC{1'b0}}, pool_w}
-                   : is_sum ? c == 0 : x < {{LOGC{1'b0}}, cfg_out_w_i};
+                   : is_sum ? c == 0 : col_in_map[c];
       for (i = 0; i < SLOTS; i = i + 1) begin : g_slot
         assign act_wr_en_o[c*SLOTS+i] = bank_writes && bank_on && slot == i[CNT_W-1:0];
       end
@@ -332,76 +443,62 @@ module stqn_writeback #(
   endgenerate
   assign act_wr_addr_o = ptr_q + {{(AW-4){1'b0}}, plane_q};
 
-  // ---- Sequencer ------------------------------------------------------------------------------
-  assign in_ready_o = state_q == S_IDLE;
-  assign busy_o = state_q != S_IDLE;
+  // ---- Write-stage sequencer ------------------------------------------------------------------
+  assign busy_o = a_state_q != A_IDLE || t_valid_q || b_state_q != B_IDLE;
   wire [AW-1:0] planes_ext = {{(AW-4){1'b0}}, cfg_out_planes_i};
   always @(*) begin
-    state_d = state_q;
-    {acc_d, y_d, xg_d, og_d} = {acc_q, y_q, xg_q, og_q};
-    {p_d, j_d, drain_d, plane_d} = {p_q, j_q, drain_q, plane_q};
-    {og_base_d, row_base_d, left_d} = {og_base_q, row_base_q, left_q};
+    b_state_d = b_state_q;
+    {b_y_d, b_xg_d, b_og_d, plane_d} = {b_y_q, b_xg_q, b_og_q, plane_q};
     {ptr_d, col_ptr_d, lb_addr_d} = {ptr_q, col_ptr_q, lb_addr_q};
     if (start_i) {ptr_d, col_ptr_d} = {cfg_out_base_i, cfg_out_base_i};
-    case (state_q)
-      S_IDLE: if (in_valid_i) begin
-        state_d = S_THR;
-        {acc_d, y_d, xg_d, og_d} = {in_acc_i, in_y_i, in_xg_i, in_og_i};
-        p_d = {PW{1'b0}};
-        j_d = {CNT_W{1'b0}};
-        og_base_d = in_og_i == {CNT_W{1'b0}} ? cfg_thr_base_i : og_base_q + rows_tw;
-        row_base_d = og_base_d;
-        left_d = {1'b0, cfg_levels_i};
-        // Max-pool line-buffer word xg * ogroups + og counts from 0 in every row; sum-pool: og.
-        if (is_sum) lb_addr_d = in_og_i[LAW-1:0];
-        else lb_addr_d = (in_xg_i == {DIM_W{1'b0}} && in_og_i == {CNT_W{1'b0}}) ? {LAW{1'b0}}
-                                                                               : lb_addr_q + 1'b1;
-        // Max-pool output rows: the odd pixel group of a pair writes the same words as the even
-        // one (the other half of the banks): rewind to the column's first chunk.
-        if (is_max && in_y_i[0] && in_og_i == {CNT_W{1'b0}}) begin
-          if (in_xg_i[0]) ptr_d = col_ptr_q;
-          else            col_ptr_d = ptr_q;
-        end
+    case (b_state_q)
+      B_COLLECT: if (codes_done) begin  // logits were written on the way
+        b_state_d = cfg_logits_i ? B_IDLE : B_WRITE;
+        plane_d = 4'd0;
       end
-      S_THR: begin
-        j_d = j_end ? {CNT_W{1'b0}} : j_q + 1'b1;
-        left_d = j_end ? {1'b0, cfg_levels_i} : left_q - NTH[9:0];
-        if (j_end && row_end) row_base_d = row_base_q + tw;
-        if (j_end) p_d = p_q + 1'b1;
-        if (j_end && p_end) begin
-          state_d = S_DRAIN;
-          drain_d = 2'd2;
-        end
-      end
-      S_DRAIN: begin  // the last codes are two cycles behind the last read
-        drain_d = drain_q - 1'b1;
-        if (drain_q == 2'd1) begin
-          state_d = cfg_logits_i ? S_IDLE : S_WRITE;
-          plane_d = 4'd0;
-        end
-      end
-      default: begin  // S_WRITE: the planes, or the line-buffer word
+      B_WRITE: begin  // the planes, or the line-buffer word
         plane_d = plane_q + 1'b1;
-        if (!group_writes || plane_q == cfg_out_planes_i - 1'b1) begin
-          state_d = S_IDLE;
+        if (write_last) begin
+          b_state_d = B_IDLE;
           if (group_writes && chunk_done && col_valid) ptr_d = ptr_q + planes_ext;
         end
       end
+      default: ;
     endcase
+    // The next group, possibly in the cycle the previous one finishes (b_ok).
+    if (hand) begin
+      b_state_d = B_COLLECT;
+      {b_y_d, b_xg_d, b_og_d} = {a_y_q, a_xg_q, a_og_q};
+      lb_addr_d = lb_next;
+      // Max-pool output rows: the odd pixel group of a pair writes the same words as the even
+      // one (the other half of the banks): rewind to the column's first chunk.
+      if (is_max && a_y_q[0] && a_og_q == {CNT_W{1'b0}}) begin
+        if (a_xg_q[0]) ptr_d = col_ptr_q;
+        else           col_ptr_d = ptr_d;
+      end
+    end
   end
 
   always @(posedge clk_i) begin
-    if (!rst_ni) state_q <= S_IDLE;
-    else         state_q <= state_d;
-    {acc_q, y_q, xg_q, og_q} <= {acc_d, y_d, xg_d, og_d};
-    {p_q, j_q, drain_q, plane_q} <= {p_d, j_d, drain_d, plane_d};
-    {og_base_q, row_base_q, left_q} <= {og_base_d, row_base_d, left_d};
+    if (!rst_ni) b_state_q <= B_IDLE;
+    else         b_state_q <= b_state_d;
+    {b_y_q, b_xg_q, b_og_q, plane_q} <= {b_y_d, b_xg_d, b_og_d, plane_d};
     {ptr_q, col_ptr_q, lb_addr_q} <= {ptr_d, col_ptr_d, lb_addr_d};
   end
 
+`ifdef STQN_ASSERT
+  // The hand-over never takes the write stage from a group it has not finished.
+  wire b_finishing = b_state_q == B_IDLE || (b_state_q == B_COLLECT && codes_done && cfg_logits_i) ||
+                     (writing && write_last);
+  always @(posedge clk_i) begin
+    if (rst_ni && hand && !b_finishing) $error("stqn_writeback: hand-over to a busy write stage");
+    if (rst_ni && th_valid && b_state_q != B_COLLECT) $error("stqn_writeback: codes without a group");
+  end
+`endif
+
   wire unused_ok = &{1'b0, unused_th_ready, tw_ext[TAW+CNT_W-1:TAW], j_ext[TAW+CNT_W-1:TAW],
-                     t_o_ext[CNT_W+PW+LAW-1:LAW], logit_rd_ext[LAW+LOGL-1:LAW],
-                     th_count[CODE_W-1:CNT8]};
+                     t_o_ext[CNT_W+QW+LAW-1:LAW], logit_rd_ext[LAW+LOGL-1:LAW],
+                     a_og_ext[LAW+CNT_W-1:LAW]};
 endmodule
 
 `default_nettype wire

@@ -45,6 +45,9 @@ TEST(AccelConfig, ReadsEveryNamedConfiguration) {
   EXPECT_EQ(up5k.lanes * up5k.rows * up5k.cols, 128);
   EXPECT_TRUE(up5k.wgt_spram);
   EXPECT_EQ(up5k.prog_depth, kDefaultProgDepth);
+  EXPECT_EQ(up5k.thr_units, 1);
+  const Config ecp5 = config_load("ecp5");
+  EXPECT_EQ(ecp5.thr_units, ecp5.cols) << "one channel's pixels thresholded per cycle";
   EXPECT_NE(error_of([] { config_load("nonesuch"); }).find("known: "), std::string::npos);
 }
 
@@ -61,6 +64,9 @@ TEST(AccelConfig, BadFilesNameTheFieldAndTheExpectation) {
       {"\"LANES\": 32, \"ROWS\": 8", "\"LANES\": 64, \"ROWS\": 32", "1,024 bits"},
       {"\"THR_DEPTH\": 512", "\"THR_DEPTH\": 65536", "threshold window"},
       {"\"WGT_DEPTH\": 16384", "\"WGT_DEPTH\": 32768", "SB_SPRAM256KA"},
+      // Threshold units: a power of two, at most COLS (stqn_writeback).
+      {"\"WGT_SPRAM\": 1, \"THR_UNITS\": 1", "\"WGT_SPRAM\": 1, \"THR_UNITS\": 3", "THR_UNITS"},
+      {"\"WGT_SPRAM\": 1, \"THR_UNITS\": 1", "\"WGT_SPRAM\": 1, \"THR_UNITS\": 8", "at most COLS"},
   };
   for (const Case& c : cases) {
     std::string text = good;

@@ -15,18 +15,26 @@ test-rtl: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -L rtl $(CTEST_FLAGS)
 
 # Cycles per layer of the shipped reference package on one image through the whole accelerator
-# (AXI4-Lite, controller, datapath; the up5k configuration, the stem in the int8 mode), with
-# MACs and utilization, in bench/results/rtl.json; and the conv datapath alone on blocks 1-4 at
-# the up5k point (one beat per cycle) in bench/results/rtl-datapath.json.
+# (AXI4-Lite, controller, datapath; the stem in the int8 mode), with MACs and utilization: the
+# up5k configuration in bench/results/rtl.json, ecp5 in bench/results/rtl-ecp5.json. The
+# datapath alone: the conv datapath on blocks 1-4 at the up5k point (one beat per cycle) in
+# bench/results/rtl-datapath.json, and stqn_core (conv, thresholds, write-back, fused pools) on
+# blocks 1-4 at the ecp5 point in bench/results/rtl-core-ecp5.json. The ecp5 models are not part
+# of `make build` (tb/CMakeLists.txt BENCH_ONLY); they are built here.
 .PHONY: bench-rtl
 bench: bench-rtl
 bench-rtl: build
 	@mkdir -p bench/results
+	cmake --build $(BUILD) -j $(JOBS) --target stqn_top_ecp5_test stqn_core_ecp5_test
 	STQN_BENCH_OUT=bench/results/rtl.json $(BUILD)/tb/stqn_top_up5k_test \
+	  --gtest_filter='*ReferencePackageImageMatchesGolden'
+	STQN_BENCH_OUT=bench/results/rtl-ecp5.json $(BUILD)/tb/bench/stqn_top_ecp5_test \
 	  --gtest_filter='*ReferencePackageImageMatchesGolden'
 	STQN_BENCH_OUT=bench/results/rtl-datapath.json $(BUILD)/tb/stqn_conv_up5k_test \
 	  --gtest_filter='*ReferenceBlocksRunAtOneBeatPerCycle'
-	@echo "bench-rtl: wrote bench/results/rtl.json and bench/results/rtl-datapath.json"
+	STQN_BENCH_OUT=bench/results/rtl-core-ecp5.json $(BUILD)/tb/bench/stqn_core_ecp5_test \
+	  --gtest_filter='*ReferenceBlocksKeepTheArrayBusy'
+	@echo "bench-rtl: wrote bench/results/rtl.json, rtl-ecp5.json, rtl-datapath.json and rtl-core-ecp5.json"
 
 # Long RTL regression (not in CI): REGRESS_IMAGES reference-network test images through the whole
 # accelerator (stqn-sim, up5k), then REGRESS_SEEDS seeds of every randomized RTL bench (random

@@ -6,6 +6,7 @@
 // middle of a layer.
 #include STQN_TB_HEADER
 
+#include "stqn/fileio.hpp"
 #include "stqn/idx.hpp"
 #include "stqn/random_package.hpp"
 #include "stqn/reference.hpp"
@@ -14,9 +15,11 @@
 #include "stqn_tb/layout.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <vector>
@@ -334,11 +337,14 @@ TEST_F(Fixture, TwoLayersChainThroughTheBanks) {
 // The reference network's blocks (ternary 3x3, padding 1, ternary codes out) with their fused
 // pools (max-pool after blocks 1 and 3, the global sum-pool after block 4), where input and
 // pooled output fit the banks together (on up5k: all four): bit-exact, and the write-back keeps
-// up with the array (cycles = beats + a constant latency).
+// up with the array (cycles = beats + a constant latency). With STQN_BENCH_OUT set, the cycle
+// table goes to that file as JSON (make bench-rtl, the ecp5 point).
 TEST_F(Fixture, ReferenceBlocksKeepTheArrayBusy) {
   struct Block { const char* name; int c, o, size, pool; };
   const Block blocks[] = {{"block1+pool1", 32, 32, 28, kPoolMax}, {"block2", 32, 64, 14, 0},
                           {"block3+pool2", 64, 64, 14, kPoolMax}, {"block4+gap", 64, 128, 7, kPoolSum}};
+  const int peak = kLanes * kRows * kCols;
+  nlohmann::json table = nlohmann::json::array();
   h.reset();
   for (const Block& b : blocks) {
     LayerRun L;
@@ -381,10 +387,24 @@ TEST_F(Fixture, ReferenceBlocksKeepTheArrayBusy) {
     check_output(L, b.name);
     if (HasFailure()) return;
     const std::int64_t macs = std::int64_t{g.o} * g.ho() * g.wo() * 9 * g.c;
+    const double util = double(macs) / (double(cycles) * peak);
     std::printf("[ cycles   ] %s: %llu cycles (start to idle), %lld beats, utilisation %.1f%%\n",
                 b.name, static_cast<unsigned long long>(cycles), static_cast<long long>(g.beats()),
-                100.0 * double(macs) / (double(cycles) * kLanes * kRows * kCols));
+                100.0 * util);
     EXPECT_LE(cycles, static_cast<std::uint64_t>(g.beats()) + 32) << b.name;
+    table.push_back({{"layer", b.name}, {"cycles", cycles}, {"beats", g.beats()}, {"macs", macs},
+                     {"utilization", util}});
+  }
+  if (const char* out = std::getenv("STQN_BENCH_OUT"); out != nullptr && *out != '\0') {
+    const nlohmann::json doc = {
+        {"point", STQN_TB_POINT},
+        {"what", "stqn_core alone: the testbench starts each block, cycles from start to idle"},
+        {"array", std::to_string(kLanes) + " lanes x " + std::to_string(kRows) + " rows x " +
+                      std::to_string(kCols) + " cols"},
+        {"thr_units", STQN_P_THR_UNITS},
+        {"peak_macs_per_cycle", peak},
+        {"layers", table}};
+    stqn::file_write_atomic(out, doc.dump(2) + "\n");
   }
 }
 

@@ -1,6 +1,8 @@
 // stqn_threshold: channels of random activation types with random and edge-case int32 thresholds
 // (ties, equal thresholds, INT32_MIN/MAX, beyond the accumulator bound), saturated to ACC_W by
 // the host helper, compared with the golden model's threshold_apply on the unsaturated ones.
+// With UNITS > 1 every beat carries UNITS accumulators of one channel (the same thresholds), each
+// compared on its own.
 #include STQN_TB_HEADER
 
 #include "stqn/reference.hpp"
@@ -19,6 +21,7 @@
 namespace {
 
 constexpr int kAccBits = STQN_P_ACC_W, kNth = STQN_P_NTH, kCodeBits = 9, kUserBits = 16;
+constexpr int kUnits = STQN_P_UNITS;
 using Dut = STQN_TB_MODEL;
 using stqn::format::ActKind;
 
@@ -26,9 +29,22 @@ struct Case {
   stqn::ActType act;
   std::int64_t bound = 0;
   std::vector<std::int32_t> thresholds;  // int32, as in the package
-  std::int32_t acc = 0;
-  std::int32_t expected = 0;             // from the golden model
+  std::vector<std::int32_t> acc;         // one per unit
+  std::vector<std::int32_t> expected;    // from the golden model
 };
+
+// The golden codes of a case's accumulators.
+void case_expect(Case& c) {
+  stqn::Layer layer;
+  layer.out_act = c.act;
+  layer.thresholds = c.thresholds;
+  c.expected.clear();
+  for (const std::int32_t s : c.acc) {
+    stqn::Tensor t(stqn::Shape{1, 1, 1});
+    t.data[0] = s;
+    c.expected.push_back(stqn::threshold_apply(layer, t).data[0]);
+  }
+}
 
 const std::vector<stqn::ActType> kActTypes = {
     {ActKind::Ternary, 2}, {ActKind::Uint, 1}, {ActKind::Uint, 2}, {ActKind::Uint, 3},
@@ -55,23 +71,18 @@ Case case_random(std::mt19937_64& rng) {
   }
   std::sort(c.thresholds.begin(), c.thresholds.end());
   // Accumulators: often exactly at a threshold (ties count), else anywhere reachable.
-  if (rng() % 3 == 0) {
-    const std::int64_t t = c.thresholds[rng() % levels] + static_cast<int>(rng() % 3) - 1;
-    c.acc = static_cast<std::int32_t>(std::clamp<std::int64_t>(t, -c.bound, c.bound));
-  } else {
-    c.acc = static_cast<std::int32_t>(in_range(rng));
+  for (int u = 0; u < kUnits; ++u) {
+    std::int64_t a = in_range(rng);
+    if (rng() % 3 == 0) a = std::clamp<std::int64_t>(c.thresholds[rng() % levels] + static_cast<int>(rng() % 3) - 1,
+                                                     -c.bound, c.bound);
+    c.acc.push_back(static_cast<std::int32_t>(a));
   }
-  stqn::Layer layer;
-  layer.out_act = c.act;
-  layer.thresholds = c.thresholds;
-  stqn::Tensor acc(stqn::Shape{1, 1, 1});
-  acc.data[0] = c.acc;
-  c.expected = stqn::threshold_apply(layer, acc).data[0];
+  case_expect(c);
   return c;
 }
 
 struct Beat {
-  std::int32_t acc;
+  std::vector<std::int32_t> acc;
   std::vector<std::int32_t> thr;
   int base;
   bool first, last;
@@ -103,7 +114,8 @@ struct Fixture : ::testing::Test {
     while (next < cases.size() && h.cycles() < limit) {
       if (!offering && !beats.empty() && source.flip()) {
         const Beat& b = beats.front();
-        h->in_acc_i = static_cast<std::uint32_t>(b.acc) & ((1ull << kAccBits) - 1);
+        for (int u = 0; u < kUnits; ++u)
+          stqn_tb::field_put(h->in_acc_i, u * kAccBits, kAccBits, static_cast<std::uint32_t>(b.acc[u]));
         for (int l = 0; l < kNth; ++l) {
           const std::int32_t t = l < static_cast<int>(b.thr.size()) ? b.thr[l]
                                                                      : static_cast<std::int32_t>(rng());
@@ -122,8 +134,11 @@ struct Fixture : ::testing::Test {
       const bool in_fire = offering && h->in_ready_o;
       if (h->out_valid_o && h->out_ready_i) {
         const Case& c = cases[next];
-        EXPECT_EQ(stqn_tb::sign_extend(h->out_code_o, kCodeBits), c.expected)
-            << "case " << next << ": " << c.act.name() << " S=" << c.acc << " bound=" << c.bound;
+        for (int u = 0; u < kUnits; ++u)
+          EXPECT_EQ(stqn_tb::sign_extend(stqn_tb::field_get(h->out_code_o, u * kCodeBits, kCodeBits), kCodeBits),
+                    c.expected[u])
+              << "case " << next << " unit " << u << ": " << c.act.name() << " S=" << c.acc[u]
+              << " bound=" << c.bound;
         EXPECT_EQ(static_cast<int>(h->out_user_o), static_cast<int>(next % (1 << kUserBits)));
         ++next;
       }
@@ -152,18 +167,16 @@ TEST_F(Fixture, EdgeCasesOfMethodSection5) {
   const std::int32_t hi = std::numeric_limits<std::int32_t>::max();
   const stqn::ActType ternary{ActKind::Ternary, 2};
   std::vector<Case> cases;
+  // Every unit gets the edge case's S, except unit u > 0 of every other case, which gets an
+  // ordinary one (units must not influence each other).
   auto add = [&](std::int32_t acc, std::int32_t t0, std::int32_t t1, std::int64_t bound) {
     Case c;
     c.act = ternary;
     c.bound = bound;
     c.thresholds = {t0, t1};
-    c.acc = acc;
-    stqn::Layer layer;
-    layer.out_act = ternary;
-    layer.thresholds = c.thresholds;
-    stqn::Tensor t(stqn::Shape{1, 1, 1});
-    t.data[0] = acc;
-    c.expected = stqn::threshold_apply(layer, t).data[0];
+    for (int u = 0; u < kUnits; ++u)
+      c.acc.push_back(u > 0 && cases.size() % 2 ? static_cast<std::int32_t>(u % 3) - 1 : acc);
+    case_expect(c);
     cases.push_back(c);
   };
   add(5, 5, 5, 10);         // tie on both equal thresholds -> +1
@@ -179,7 +192,7 @@ TEST_F(Fixture, EdgeCasesOfMethodSection5) {
   // The spec's answers, written out: the golden model must agree before the RTL is compared.
   const std::vector<std::int32_t> spec = {1, -1, 0, 1, -1, -1, 1, 0, 1};
   ASSERT_EQ(cases.size(), spec.size());
-  for (std::size_t n = 0; n < spec.size(); ++n) EXPECT_EQ(cases[n].expected, spec[n]) << n;
+  for (std::size_t n = 0; n < spec.size(); ++n) EXPECT_EQ(cases[n].expected[0], spec[n]) << n;
   run(cases, 0.5, 0.5);
 }
 

@@ -48,6 +48,7 @@ accel::Config point_config() {
   c.thr_depth = STQN_P_THR_DEPTH, c.prog_depth = accel::kDefaultProgDepth;
   c.line_depth = STQN_P_LINE_DEPTH;
   c.wgt_spram = STQN_P_WGT_SPRAM != 0;
+  c.thr_units = STQN_P_THR_UNITS;
   return c;
 }
 
@@ -244,13 +245,13 @@ TEST_F(Fixture, IdentityAndConfigurationRegisters) {
 }
 
 // The shipped reference package, one Fashion-MNIST test image, through AXI only: logits and class,
-// then every layer's output (program prefixes). It must fit the up5k configuration (its stem in
-// the int8 mode); a configuration too small for it (tiny) skips.
+// then every layer's output (program prefixes). It must fit the up5k and ecp5 configurations (its
+// stem in the int8 mode); a configuration too small for it (tiny) skips.
 TEST_F(Fixture, ReferencePackageImageMatchesGolden) {
   const stqn::Package p = stqn::package_load(STQN_REFERENCE_PACKAGE);
   const auto problems = accel::fit_problems(p, config);
-  if (std::string(STQN_TB_POINT) == "up5k") {
-    ASSERT_TRUE(problems.empty()) << "the reference package does not fit up5k: " << problems.front();
+  if (std::string(STQN_TB_POINT) == "up5k" || std::string(STQN_TB_POINT) == "ecp5") {
+    ASSERT_TRUE(problems.empty()) << "the reference package does not fit " STQN_TB_POINT ": " << problems.front();
   } else if (!problems.empty()) {
     GTEST_SKIP() << "the reference package does not fit: " << problems.front();
   }

@@ -21,7 +21,7 @@ Config config_parse(const std::string& name, const JsonField& entry) {
   entry.allow_only({"description", "params", "device"});
   const JsonField p = entry.at("params");
   p.allow_only({"LANES", "ROWS", "COLS", "ACC_W", "NTH", "ACT_BANK_DEPTH", "WGT_DEPTH",
-                "THR_DEPTH", "LINE_DEPTH", "PROG_DEPTH", "WGT_SPRAM"});
+                "THR_DEPTH", "LINE_DEPTH", "PROG_DEPTH", "WGT_SPRAM", "THR_UNITS"});
   auto pow2 = [&](const char* key, std::int64_t lo, std::int64_t hi) {
     const JsonField f = p.at(key);
     const std::int64_t v = f.integer(lo, hi);
@@ -44,6 +44,8 @@ Config config_parse(const std::string& name, const JsonField& entry) {
   if (p.has("PROG_DEPTH")) c.prog_depth = pow2("PROG_DEPTH", kDescriptorWords, 1 << 14);
   else c.prog_depth = kDefaultProgDepth;
   c.wgt_spram = p.at("WGT_SPRAM").integer(0, 1) != 0;
+  c.thr_units = pow2("THR_UNITS", 1, 64);
+  if (c.thr_units > c.cols) p.at("THR_UNITS").error("at most COLS (the units share one channel's pixels)");
   if (c.lanes % c.rows != 0) p.at("ROWS").error("a divisor of LANES (the write-back's collector)");
   if (c.thr_word_bits() < 32) p.at("ACC_W").error("NTH * ACC_W >= 32 (a logit bias fills a word)");
   // What the RTL refuses to elaborate is refused here too, naming the RTL limit.

@@ -20,6 +20,7 @@ struct Config {
   int line_depth = 0;                 // write-back line buffer words (fused pooling, logits)
   int prog_depth = 0;                 // program memory, 32-bit words (8 per descriptor)
   bool wgt_spram = false;
+  int thr_units = 1;                  // write-back threshold units (pixels of one channel per cycle)
 
   int act_word_bits() const { return 2 * lanes; }
   int wgt_word_bits() const { return 2 * lanes * rows; }
