@@ -170,7 +170,7 @@ struct Fixture : ::testing::Test {
 
   // One field of a valid descriptor changed at random (often making it invalid).
   Descriptor mutated(Descriptor d) {
-    switch (pick(0, 19)) {
+    switch (pick(0, 20)) {
       case 14:  // an 11x11 kernel over 8 x 8 planes: only the accumulator bound is out of range
         d.aplanes = d.wplanes = 8;
         d.in_h = d.in_w = d.kernel = 11, d.pad = 0, d.out_h = d.out_w = 1;
@@ -200,6 +200,7 @@ struct Fixture : ::testing::Test {
         d.in_base = std::max(0, config.act_bank_depth -
                                     static_cast<int>(accel::descriptor_derive(d, config).in_words) - pick(-2, 2));
         break;
+      case 20: d.out_c = pick(0, 1) ? pick(0, 70000) & 0xffff : pick(0, 80); break;
       default: d.levels = pick(0, 255); d.out_planes = pick(0, 15); d.act_min = pick(-300, 300); break;
     }
     return d;
@@ -312,6 +313,32 @@ TEST_F(Fixture, FusedPoolLimitsAreCheckedAtTheirBoundaries) {
       {"sums of codes up to 2 as int8", codes(1, 8), ErrorCode::Accumulator},
   };
   for (const BoundaryCase& c : ends) expect_one(c);
+}
+
+// The output channel count at its limits (docs/registers.md): none is a shape error; a conv's
+// output-channel groups ceil(out_c / ROWS) fit 10 bits, so 1,023 groups pass the shape check (and
+// then need more threshold words than any configuration holds) and one channel more does not; a
+// logits layer has at most 64 classes.
+TEST_F(Fixture, OutputChannelLimitsAreCheckedAtTheirBoundaries) {
+  auto layer = [&](Opcode op, int out_c) {
+    Descriptor d;
+    d.op = op, d.pool = accel::Pool::None;
+    d.in_c = 1, d.out_c = out_c, d.in_h = d.in_w = d.out_h = d.out_w = 1;
+    d.kernel = 1, d.pad = 0, d.stride = 1, d.aplanes = 1, d.wplanes = 1;
+    d.levels = 2, d.act_min = -1, d.out_planes = 1, d.out_ternary = true, d.out_signed = true;
+    d.out_base = 1;  // after the one-word input
+    return d;
+  };
+  ASSERT_LT(config.thr_depth, 1023 * config.rows);
+  const BoundaryCase cases[] = {
+      {"no output channels", layer(Opcode::Conv, 0), ErrorCode::Shape},
+      {"1,023 output-channel groups", layer(Opcode::Conv, 1023 * config.rows), ErrorCode::Region},
+      {"1,024 output-channel groups", layer(Opcode::Conv, 1023 * config.rows + 1), ErrorCode::Shape},
+      {"64 classes", layer(Opcode::Logits, 64), ErrorCode::None},
+      {"65 classes", layer(Opcode::Logits, 65), ErrorCode::Shape},
+      {"no classes", layer(Opcode::Logits, 0), ErrorCode::Shape},
+  };
+  for (const BoundaryCase& c : cases) expect_one(c);
 }
 
 // The int8 stem mode's own checks at their boundaries, with the expected values written from
