@@ -104,6 +104,24 @@ struct Fixture : ::testing::Test {
     h->w_wr_en_i = 0;
   }
 
+  // A stride-1 ternary layer of this geometry with random ternary weights and inputs.
+  stqn_tb::ConvCase ternary_case(int c, int o, int h, int w, int k, int pad) {
+    stqn_tb::ConvCase cc;
+    stqn_tb::ConvGeometry& g = cc.g;
+    g.lanes = kLanes, g.rows = kRows, g.cols = kCols;
+    g.c = c, g.o = o, g.h = h, g.w = w, g.k = k, g.pad = pad;
+    cc.golden.kernel = k;
+    cc.golden.stride = 1;
+    cc.golden.padding = pad;
+    cc.golden.out_channels = o;
+    cc.golden.out_shape = stqn::Shape{o, g.ho(), g.wo()};
+    std::uniform_int_distribution<int> digit(-1, 1);
+    for (int n = 0; n < o * k * k * c; ++n) cc.golden.weights.push_back(static_cast<std::int8_t>(digit(rng)));
+    cc.in = stqn::Tensor(stqn::Shape{c, h, w});
+    for (auto& v : cc.in.data) v = digit(rng);
+    return cc;
+  }
+
   // Runs a loaded layer (a ternary/digit-plane conv, or with `stem` an int8 stem) and checks every
   // group; returns the cycles from start to the last group. With `hold_start`, start_i stays high
   // until the last group is taken: the conv must ignore it while busy.
@@ -194,21 +212,10 @@ TEST_F(Fixture, MatchesGoldenConvolutionUnderBackPressure) {
 TEST_F(Fixture, StartIsIgnoredUntilTheLastGroupLeaves) {
   h.reset();
   for (int n = 0; n < 6; ++n) {
-    stqn_tb::ConvCase cc;
-    stqn_tb::ConvGeometry& g = cc.g;
-    g.lanes = kLanes, g.rows = kRows, g.cols = kCols;
-    g.c = 1 + static_cast<int>(rng() % kLanes), g.o = 1 + static_cast<int>(rng() % (3 * kRows));
-    g.h = 1 + static_cast<int>(rng() % 3), g.w = 1 + static_cast<int>(rng() % (3 * kCols));
-    g.k = 1, g.pad = 0;
-    cc.golden.kernel = 1;
-    cc.golden.stride = 1;
-    cc.golden.padding = 0;
-    cc.golden.out_channels = g.o;
-    cc.golden.out_shape = stqn::Shape{g.o, g.ho(), g.wo()};
-    std::uniform_int_distribution<int> digit(-1, 1);
-    for (int i = 0; i < g.o * g.c; ++i) cc.golden.weights.push_back(static_cast<std::int8_t>(digit(rng)));
-    cc.in = stqn::Tensor(stqn::Shape{g.c, g.h, g.w});
-    for (auto& v : cc.in.data) v = digit(rng);
+    const int c = 1 + static_cast<int>(rng() % kLanes), o = 1 + static_cast<int>(rng() % (3 * kRows));
+    const int hh = 1 + static_cast<int>(rng() % 3), ww = 1 + static_cast<int>(rng() % (3 * kCols));
+    const stqn_tb::ConvCase cc = ternary_case(c, o, hh, ww, /*k=*/1, /*pad=*/0);
+    const stqn_tb::ConvGeometry& g = cc.g;
     SCOPED_TRACE(testing::Message() << "layer " << n << ": C=" << g.c << " O=" << g.o << " "
                                     << g.h << "x" << g.w);
     ASSERT_EQ(g.beats(), g.groups()) << "one beat per group";
@@ -311,23 +318,12 @@ TEST_F(Fixture, ReferenceBlocksRunAtOneBeatPerCycle) {
   int ran = 0;
   h.reset();
   for (const Block& b : blocks) {
-    stqn_tb::ConvCase cc;
-    stqn_tb::ConvGeometry& g = cc.g;
-    g.lanes = kLanes, g.rows = kRows, g.cols = kCols;
-    g.c = b.c, g.o = b.o, g.h = b.size, g.w = b.size, g.k = 3, g.pad = 1;
+    const stqn_tb::ConvCase cc = ternary_case(b.c, b.o, b.size, b.size, /*k=*/3, /*pad=*/1);
+    const stqn_tb::ConvGeometry& g = cc.g;
     if (g.act_words_per_bank() > kBankDepth || g.weight_words() > kWDepth) {
       std::printf("[ skip     ] %s does not fit this configuration's memories\n", b.name);
       continue;
     }
-    cc.golden.kernel = 3;
-    cc.golden.stride = 1;
-    cc.golden.padding = 1;
-    cc.golden.out_channels = g.o;
-    cc.golden.out_shape = stqn::Shape{g.o, g.ho(), g.wo()};
-    std::uniform_int_distribution<int> digit(-1, 1);
-    for (int n = 0; n < g.o * 9 * g.c; ++n) cc.golden.weights.push_back(static_cast<std::int8_t>(digit(rng)));
-    cc.in = stqn::Tensor(stqn::Shape{g.c, g.h, g.w});
-    for (auto& v : cc.in.data) v = digit(rng);
     load(cc);
     const std::uint64_t cycles = run(cc, 1.0);
     if (HasFailure()) return;
