@@ -72,6 +72,7 @@ ActSpec ActSpec::parse(const std::string& text) {
 nlohmann::json TrainConfig::to_json() const {
   return {{"weights", weights.name()},
           {"acts", acts.name()},
+          {"head_acts", head().name()},
           {"grad", grad == SoftGrad::Exact ? "exact" : "code"},
           {"epochs", epochs},
           {"batch", batch},
@@ -85,7 +86,8 @@ nlohmann::json TrainConfig::to_json() const {
           {"init", init},
           {"kd_temperature", kd_temperature},
           {"kd_weight", kd_weight},
-          {"bn_recal", bn_recal}};
+          {"bn_recal", bn_recal},
+          {"pool_at", pool_before_act ? "bn" : "codes"}};
 }
 
 TrainConfig TrainConfig::from_json(const JsonField& f) {
@@ -93,6 +95,8 @@ TrainConfig TrainConfig::from_json(const JsonField& f) {
   try {
     c.weights = WeightSpec::parse(f.at("weights").string());
     c.acts = ActSpec::parse(f.at("acts").string());
+    // Checkpoints written before head_acts existed used acts in the head too.
+    if (f.has("head_acts")) c.head_acts = ActSpec::parse(f.at("head_acts").string());
   } catch (const Error& e) {
     f.error(std::string("a valid quantizer (") + e.what() + ")");
   }
@@ -110,6 +114,8 @@ TrainConfig TrainConfig::from_json(const JsonField& f) {
   c.kd_weight = f.at("kd_weight").number();
   // Checkpoints written before bn_recal existed kept the momentum averages.
   c.bn_recal = f.has("bn_recal") ? static_cast<int>(f.at("bn_recal").integer(0, 1 << 30)) : 0;
+  // Checkpoints written before pool_at existed pooled the codes.
+  c.pool_before_act = f.has("pool_at") && f.at("pool_at").one_of({"bn", "codes"}) == "bn";
   return c;
 }
 

@@ -79,7 +79,7 @@ Layer conv_layer(Net& net, int j, const std::string& name, std::int64_t in_max_a
                                           ? format::kTernaryStorageBits
                                           : config.weights.bits};
   l.output = format::Output::Threshold;
-  l.out_act = package_act(config.acts);
+  l.out_act = package_act(net->out_acts(j));
 
   // (O, I, 3, 3) -> OHWI
   const Tensor codes = ic.codes.permute({0, 2, 3, 1}).contiguous().to(torch::kFloat);
@@ -88,7 +88,7 @@ Layer conv_layer(Net& net, int j, const std::string& name, std::int64_t in_max_a
   const float* c = f.c.data_ptr<float>();
   const std::int64_t fan_in = codes.numel() / l.out_channels;
   const std::int64_t bound = fan_in * l.weight_type.range().max_abs() * in_max_abs;
-  const std::vector<ActThreshold> taus = act_thresholds(config.acts);
+  const std::vector<ActThreshold> taus = act_thresholds(net->out_acts(j));
   l.weights.resize(std::size_t(codes.numel()));
   for (int o = 0; o < l.out_channels; ++o) {
     // A negative k would make the code decrease with S: negate the channel's weights instead.
@@ -160,11 +160,11 @@ ExportResult export_run(const ExportOptions& options) {
   torch::set_num_threads(options.threads);
   LoadedNet loaded = net_load(options.checkpoint);
   const TrainConfig& config = loaded.config;
-  if (!config.weights.quantized() || !config.acts.quantized()) {
+  if (!config.quantized()) {
     fail(options.checkpoint.string(),
-         "config: {} weights with {} activations have no integer form; export needs quantized "
-         "weights and activations",
-         config.weights.name(), config.acts.name());
+         "config: {} weights with {} activations ({} in the head) have no integer form; export "
+         "needs quantized weights and activations",
+         config.weights.name(), config.acts.name(), config.head().name());
   }
   const std::string name = options.name.empty()
                                ? fmt::format("stqn-{}-{}", config.weights.name(), config.acts.name())

@@ -178,7 +178,9 @@ template <typename Op>
 Tensor map_binary(const Tensor& u_in, const Tensor& g_in, Op op) {
   const auto format = u_in.suggest_memory_format();
   const Tensor u = u_in.contiguous(format), g = g_in.to(u.dtype()).contiguous(format);
-  TORCH_CHECK(u.sizes() == g.sizes() && u.strides() == g.strides(), "map_binary: layouts differ");
+  // Strides of size-1 dimensions may differ between two dense tensors of one layout.
+  TORCH_CHECK(u.sizes() == g.sizes() && u.is_contiguous(format) && g.is_contiguous(format),
+              "map_binary: layouts differ");
   Tensor out = torch::empty_like(u);
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "stqn_map_binary", [&] {
     const scalar_t* a = u.data_ptr<scalar_t>();
@@ -341,11 +343,14 @@ Tensor NetImpl::conv_weight(int j) {
   return w;
 }
 
-Tensor NetImpl::act(const Tensor& u) {
-  switch (config_.acts.kind) {
+const ActSpec& NetImpl::out_acts(int j) const { return j == kConvs - 1 ? config_.head() : config_.acts; }
+
+Tensor NetImpl::act(const Tensor& u, int j) {
+  const ActSpec& acts = out_acts(j);
+  switch (acts.kind) {
     case ActQuant::Relu: return torch::relu(u);
     case ActQuant::Ternary: return act_ternary(u);
-    case ActQuant::Uint: return act_uint(u, config_.acts.bits);
+    case ActQuant::Uint: return act_uint(u, acts.bits);
   }
   return u;
 }
@@ -365,7 +370,7 @@ Tensor NetImpl::head_logits(const Tensor& pooled) {
   Tensor scale;
   {
     torch::NoGradGuard no_grad;
-    scale = head_logit_scale(int8_parts(fc_w_, false).second, config_.acts);
+    scale = head_logit_scale(int8_parts(fc_w_, false).second, config_.head());
   }
   return torch::nn::functional::linear(pooled, wq, quant_bias(fc_b_, scale));
 }
@@ -375,11 +380,18 @@ Tensor NetImpl::forward(const Tensor& x) {
   const auto conv = F::Conv2dFuncOptions().padding(1);
   Tensor z = F::conv2d(x, conv_weight(0), conv);
   for (int j = 1; j < kConvs; ++j) {
-    Tensor a = act(bns_[std::size_t(j) - 1]->forward(z));
-    if (kPoolBefore[std::size_t(j)]) a = F::max_pool2d(a, F::MaxPool2dFuncOptions(2));
+    Tensor u = bns_[std::size_t(j) - 1]->forward(z);
+    Tensor a;
+    if (!kPoolBefore[std::size_t(j)]) {
+      a = act(u, j - 1);
+    } else if (config_.pool_before_act) {
+      a = act(F::max_pool2d(u, F::MaxPool2dFuncOptions(2)), j - 1);
+    } else {
+      a = F::max_pool2d(act(u, j - 1), F::MaxPool2dFuncOptions(2));
+    }
     z = F::conv2d(a, conv_weight(j), conv);
   }
-  const Tensor a = act(bns_.back()->forward(z));
+  const Tensor a = act(bns_.back()->forward(z), kConvs - 1);
   return head_logits(a.mean({2, 3}));
 }
 
@@ -387,12 +399,11 @@ std::vector<Tensor> NetImpl::forward_codes(const Tensor& x) {
   namespace F = torch::nn::functional;
   torch::NoGradGuard no_grad;
   const auto conv = F::Conv2dFuncOptions().padding(1);
-  const double to_code = 1.0 / act_scale(config_.acts);
   std::vector<Tensor> codes;
   Tensor z = F::conv2d(x, conv_weight(0), conv);
   for (int j = 1; j <= kConvs; ++j) {
-    Tensor a = act(bns_[std::size_t(j) - 1]->forward(z));
-    codes.push_back(a.mul(to_code).round());
+    Tensor a = act(bns_[std::size_t(j) - 1]->forward(z), j - 1);
+    codes.push_back(a.mul(1.0 / act_scale(out_acts(j - 1))).round());
     if (j == kConvs) break;
     if (kPoolBefore[std::size_t(j)]) a = F::max_pool2d(a, F::MaxPool2dFuncOptions(2));
     z = F::conv2d(a, conv_weight(j), conv);
@@ -449,7 +460,7 @@ Fold NetImpl::fold(int j) {
 IntHead NetImpl::int_head() {
   torch::NoGradGuard no_grad;
   auto [q, scale] = int8_parts(fc_w_, /*per_channel=*/false);
-  const Tensor ls = head_logit_scale(scale, config_.acts);
+  const Tensor ls = head_logit_scale(scale, config_.head());
   IntHead h;
   h.codes = q.to(torch::kFloat);
   h.bias = fc_b_.div(ls).round().to(torch::kFloat);
@@ -460,9 +471,9 @@ IntHead NetImpl::int_head() {
 Tensor NetImpl::forward_integer(const Tensor& pixels, std::vector<Tensor>* codes) {
   namespace F = torch::nn::functional;
   torch::NoGradGuard no_grad;
-  if (!config_.weights.quantized() || !config_.acts.quantized()) {
-    fail("config", "{} weights with {} activations have no integer form", config_.weights.name(),
-         config_.acts.name());
+  if (!config_.quantized()) {
+    fail("config", "{} weights with {} activations ({} in the head) have no integer form",
+         config_.weights.name(), config_.acts.name(), config_.head().name());
   }
   const auto conv = F::Conv2dFuncOptions().padding(1);
   Tensor a = pixels.to(torch::kFloat);
@@ -474,7 +485,8 @@ Tensor NetImpl::forward_integer(const Tensor& pixels, std::vector<Tensor>* codes
     // convolution algorithm.
     const Tensor s = F::conv2d(a, ic.codes.to(torch::kFloat), conv).round();
     const Tensor u = s.mul(along(f.k, 4, 1)).add(along(f.c, 4, 1));
-    a = config_.acts.kind == ActQuant::Ternary ? ternary_codes(u) : uint_codes(u, config_.acts.bits);
+    const ActSpec& acts = out_acts(j);
+    a = acts.kind == ActQuant::Ternary ? ternary_codes(u) : uint_codes(u, acts.bits);
     if (codes) codes->push_back(a);
   }
   const IntHead h = int_head();

@@ -104,10 +104,11 @@ class NetImpl : public torch::nn::Module {
   // ternarization of w (up to ties at exactly +D). `where` names the source in errors.
   void init_from(NetImpl& fp32, const std::string& where);
   const TrainConfig& config() const { return config_; }
+  const ActSpec& out_acts(int j) const;  // the activation after conv j: the head's after block 4
 
  private:
   torch::Tensor conv_weight(int j);   // float weights used by the training forward
-  torch::Tensor act(const torch::Tensor& u);
+  torch::Tensor act(const torch::Tensor& u, int j);  // the activation after conv j
   torch::Tensor head_logits(const torch::Tensor& pooled);
 
   TrainConfig config_;

@@ -224,7 +224,7 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
   const Dataset test = idx_load(options.data_dir, "t10k");
   const int n_train = config.train_limit > 0 ? std::min(config.train_limit, train.count) : train.count;
   const int n_test = options.test_limit > 0 ? std::min(options.test_limit, test.count) : test.count;
-  const bool integer_eval = config.weights.quantized() && config.acts.quantized();
+  const bool integer_eval = config.quantized();
 
   TrainRng rng(config.seed);
   int start_epoch = 0;

@@ -6,6 +6,7 @@
 #include "stqn/fast.hpp"
 #include "stqn/fileio.hpp"
 #include "stqn/idx.hpp"
+#include "stqn/json_field.hpp"
 #include "stqn/plot.hpp"
 #include "stqn/reference.hpp"
 
@@ -192,16 +193,18 @@ void train_briefly(Net& net, int steps) {
   net->eval();
 }
 
-TrainConfig config_of(const std::string& weights, const std::string& acts) {
+TrainConfig config_of(const std::string& weights, const std::string& acts, const std::string& head = "") {
   TrainConfig c;
   c.weights = WeightSpec::parse(weights);
   c.acts = ActSpec::parse(acts);
+  if (!head.empty()) c.head_acts = ActSpec::parse(head);
   return c;
 }
 
 // A short, quiet run on the first `train_limit` training images, evaluated on `test_limit`.
-TrainConfig short_config(const std::string& weights, const std::string& acts, int epochs, int train_limit) {
-  TrainConfig c = config_of(weights, acts);
+TrainConfig short_config(const std::string& weights, const std::string& acts, int epochs, int train_limit,
+                         const std::string& head = "") {
+  TrainConfig c = config_of(weights, acts, head);
   c.epochs = epochs;
   c.train_limit = train_limit;
   return c;
@@ -281,14 +284,23 @@ TEST(MergedModel, SameCodesAndPredictionsAsTwoKernelModel) {
 
 // ---- Export -> golden model -> trainer ----------------------------------------------------------
 
-class ExportAgreement : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+// Weights, activations, and the head's activation ("": the same).
+struct Variant {
+  const char* weights;
+  const char* acts;
+  const char* head;
+};
+void PrintTo(const Variant& v, std::ostream* os) {
+  *os << v.weights << " / " << v.acts << (*v.head ? std::string(" / head ") + v.head : std::string());
+}
+class ExportAgreement : public ::testing::TestWithParam<Variant> {};
 
 // The package reproduces the integer-faithful evaluation layer by layer, including channels with
 // a negative or zero BN gamma (negated weights, constant codes).
 TEST_P(ExportAgreement, GoldenCodesEqualTrainerCodesAtEveryLayer) {
-  const auto [weights, acts] = GetParam();
+  const auto [weights, acts, head] = GetParam();
   torch::manual_seed(5);
-  Net net(config_of(weights, acts));
+  Net net(config_of(weights, acts, head));
   train_briefly(net, 6);
   {
     torch::NoGradGuard no_grad;
@@ -324,11 +336,11 @@ TEST_P(ExportAgreement, GoldenCodesEqualTrainerCodesAtEveryLayer) {
 // A short training run end to end: train_run -> export_run; golden accuracy equals the trainer's
 // integer evaluation and every prediction agrees.
 TEST_P(ExportAgreement, ShortRunExportsWithFullAgreement) {
-  const auto [weights, acts] = GetParam();
-  std::string name = fmt::format("export-{}-{}", weights, acts);
+  const auto [weights, acts, head] = GetParam();
+  std::string name = fmt::format("export-{}-{}-{}", weights, acts, head);
   for (char& ch : name) ch = ch == ':' ? '_' : ch;
   const fs::path dir = test_dir(name);
-  const TrainConfig c = short_config(weights, acts, 1, 512);
+  const TrainConfig c = short_config(weights, acts, 1, 512, head);
   const RunOptions run = quiet_run(dir / "run", 100);
   const TrainResult tr = train_run(c, run);
   ExportOptions ex;
@@ -349,10 +361,12 @@ TEST_P(ExportAgreement, ShortRunExportsWithFullAgreement) {
 
 INSTANTIATE_TEST_SUITE_P(
     Variants, ExportAgreement,
-    ::testing::Values(std::make_pair("sttn", "ternary"), std::make_pair("twn", "ternary"),
-                      std::make_pair("stqn:2", "uint:2"), std::make_pair("rtn:2", "ternary")),
+    ::testing::Values(Variant{"sttn", "ternary", ""}, Variant{"twn", "ternary", ""},
+                      Variant{"stqn:2", "uint:2", ""}, Variant{"rtn:2", "ternary", ""},
+                      Variant{"sttn", "ternary", "uint:3"}),
     [](const auto& info) {
-      std::string s = std::string(info.param.first) + "_" + info.param.second;
+      std::string s = std::string(info.param.weights) + "_" + info.param.acts;
+      if (*info.param.head) s += std::string("_head_") + info.param.head;
       for (char& ch : s) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
       return s;
     });
@@ -538,6 +552,59 @@ TEST(BatchNorm, RecalibrationAveragesTheBatchStatistics) {
   ASSERT_TRUE(bn->options.momentum().has_value());
   EXPECT_DOUBLE_EQ(*bn->options.momentum(), 0.1);
   EXPECT_FALSE(net->is_training());
+}
+
+// The max-pools on the batch norm's output (pool_before_act) give the same forward values as on
+// the codes, since the activation is monotone; only the gradient moves: on codes it goes to the
+// first of tied codes, on u to the largest u. Checked on one 2 x 2 window of ternary codes all +1
+// and on the whole network.
+TEST(PoolPosition, SameValuesGradientToTheLargestInput) {
+  namespace F = torch::nn::functional;
+  const auto pool = F::MaxPool2dFuncOptions(2);
+  const Tensor u0 = torch::tensor({0.6, 0.7, 0.9, 0.8}, torch::kDouble).view({1, 1, 2, 2});
+  Tensor on_u = u0.clone().requires_grad_(true), on_codes = u0.clone().requires_grad_(true);
+  const Tensor a = act_ternary(F::max_pool2d(on_u, pool));
+  const Tensor b = F::max_pool2d(act_ternary(on_codes), pool);
+  EXPECT_TRUE(torch::equal(a, b));
+  a.sum().backward();
+  b.sum().backward();
+  EXPECT_TRUE(torch::equal(on_u.grad().flatten(), torch::tensor({0.0, 0.0, 1.0, 0.0}, torch::kDouble)));
+  EXPECT_TRUE(torch::equal(on_codes.grad().flatten(), torch::tensor({1.0, 0.0, 0.0, 0.0}, torch::kDouble)));
+
+  TrainConfig bn_cfg = config_of("sttn", "ternary"), codes_cfg = bn_cfg;
+  bn_cfg.pool_before_act = true;
+  codes_cfg.pool_before_act = false;
+  torch::manual_seed(11);
+  Net at_bn(bn_cfg);
+  torch::manual_seed(11);
+  Net at_codes(codes_cfg);
+  const Tensor x = pixels(test_set(), 0, 32, kPixelScale);
+  const Tensor la = at_bn->forward(x), lb = at_codes->forward(x);  // training mode
+  EXPECT_TRUE(torch::equal(la, lb));
+  la.sum().backward();
+  lb.sum().backward();
+  const Tensor ga = at_bn->named_parameters()["w1"].grad(), gb = at_codes->named_parameters()["w1"].grad();
+  EXPECT_FALSE(torch::equal(ga, gb)) << "block 1's gradient should change with the pool position";
+}
+
+// Checkpoints written before a configuration key existed keep the behaviour they were trained
+// with; a written key round-trips.
+TEST(Config, KeysAddedLaterMeanTheOldBehaviour) {
+  TrainConfig c = config_of("sttn", "ternary", "uint:3");
+  c.pool_before_act = true;
+  c.bn_recal = 500;
+  const auto parse = [](const nlohmann::json& j) { return TrainConfig::from_json(JsonField(j, "config", "test")); };
+  const TrainConfig back = parse(c.to_json());
+  EXPECT_TRUE(back.pool_before_act);
+  EXPECT_EQ(back.bn_recal, 500);
+  EXPECT_EQ(back.head().name(), "uint:3");
+  EXPECT_EQ(back.acts.name(), "ternary");
+  nlohmann::json old = c.to_json();
+  for (const char* key : {"pool_at", "bn_recal", "head_acts"}) old.erase(key);
+  const TrainConfig o = parse(old);
+  EXPECT_FALSE(o.pool_before_act);
+  EXPECT_EQ(o.bn_recal, 0);
+  EXPECT_EQ(o.head().name(), "ternary");
 }
 
 // A run with --init records its source; a quantized checkpoint or a missing file is refused with

@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
   CLI::App* train = app.add_subcommand("train", "train (or resume) a network; checkpoints every epoch");
   train->add_option("--weights", weights, "fp32 | twn | sttn | stqn:K | rtn:K (K = 2..4)")->capture_default_str();
   train->add_option("--acts", acts, "relu | ternary | uint:K (K = 1..4)")->capture_default_str();
+  std::string head_acts;
+  train->add_option("--head-acts", head_acts,
+                    "the head's activation (after block 4, before the average pool): relu | "
+                    "ternary | uint:K (default: --acts)");
   train->add_option("--grad", grad, "soft-threshold gradient: exact | code")->capture_default_str();
   train->add_option("--epochs", config.epochs, "epochs")->capture_default_str()->check(CLI::Range(1, 10000));
   train->add_option("--batch", config.batch, "batch size")->capture_default_str()->check(CLI::Range(1, 65536));
@@ -68,6 +72,11 @@ int main(int argc, char** argv) {
                     "after every epoch, re-estimate batch-norm statistics over the first N "
                     "training images (0: keep the momentum averages)")
       ->capture_default_str()->check(CLI::Range(0, 1 << 30));
+  std::string pool_at = "bn";
+  train->add_option("--pool-at", pool_at,
+                    "where training takes the max-pools: bn (before the activation; gradient to "
+                    "the largest input) or codes (after it); the same values either way")
+      ->capture_default_str()->check(CLI::IsMember({"bn", "codes"}));
   bool no_augment = false;
   train->add_flag("--no-augment", no_augment, "no random crop / flip");
   train->add_option("--out", run.out_dir, "run directory (checkpoint.bin, metrics.json, metrics.csv)")->required();
@@ -165,7 +174,9 @@ int main(int argc, char** argv) {
     } else if (*train) {
       if (run.resume.empty()) {
         set_quantizers(config);
+        if (!head_acts.empty()) config.head_acts = stqn::ActSpec::parse(head_acts);
         config.augment = !no_augment;
+        config.pool_before_act = pool_at == "bn";
       }
       if (!run.resume.empty() && train->count("--epochs") > 0) run.resume_epochs = config.epochs;
       const stqn::TrainResult r = stqn::train_run(config, run);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,12 @@ enum class SoftGrad { Exact, Code };
 struct TrainConfig {
   WeightSpec weights;
   ActSpec acts;
+  // The head's activation (after block 4's conv, before the global average pool): the head is
+  // stem-like integer glue outside blocks 1-4, so its precision is a choice (reference-net.md).
+  // Unset: the same as acts.
+  std::optional<ActSpec> head_acts;
+  const ActSpec& head() const { return head_acts ? *head_acts : acts; }
+  bool quantized() const { return weights.quantized() && acts.quantized() && head().quantized(); }
   SoftGrad grad = SoftGrad::Exact;
   int epochs = 10;
   int batch = 128;
@@ -69,6 +76,11 @@ struct TrainConfig {
   // instead of the momentum average of the last batches (0: keep that average). Training itself
   // is unchanged (it normalizes with batch statistics).
   int bn_recal = 10000;
+  // Where the training forward takes the 2 x 2 max-pools: on the batch norm's output before the
+  // activation (true) or on the activation's codes (false). The values are the same (the
+  // activation is monotone, so max(act(u)) = act(max(u))), but the gradient differs: on codes it
+  // goes to the first of tied codes (often all four are +1), on u to the largest u.
+  bool pool_before_act = true;
 
   nlohmann::json to_json() const;
   static TrainConfig from_json(const JsonField& field);
