@@ -8,12 +8,14 @@
 // share the channel's threshold word, so the threshold memory delivers one word per cycle), then
 // the group's planes are written with slot write enables: one bank word per plane, the same
 // address in every bank, only the group's slot (its ROWS lanes) enabled.
-// Two stages, so that groups overlap: the issue stage holds a group's accumulators and reads its
-// thresholds, N = ROWS * COLS / THR_UNITS * thr_words cycles; the write stage collects its codes
-// (two cycles behind) and writes out_planes planes or one line-buffer word. The issue stage
-// takes the next group in the cycle after its last read and starts reading when the write stage
-// will be done with the previous group by the time the first code arrives. A group every N + 1
-// cycles when out_planes is 1 (N + out_planes otherwise).
+// Two stages, so that groups overlap: the issue stage reads a group's thresholds, N = ROWS * COLS
+// / THR_UNITS * thr_words cycles, and with each read takes the THR_UNITS accumulators it compares
+// from the array's output register, which holds the group in place until the last read (in_ready_o
+// rises then; the array keeps accumulating the next group meanwhile, so no copy of the group is
+// needed); the write stage collects its codes (two cycles behind) and writes out_planes planes or
+// one line-buffer word. The issue stage takes the next group in the cycle after its last read and
+// starts reading when the write stage will be done with the previous group by the time the first
+// code arrives. A group every N + 1 cycles when out_planes is 1 (N + out_planes otherwise).
 //   cfg_pool_i = 0: no pooling.
 //   cfg_pool_i = 1: 2 x 2 max-pool, stride 2, on codes (floor: an odd last row or column is
 //     dropped). Pairs of horizontal neighbours are reduced as they arrive; even rows store the
@@ -139,7 +141,6 @@ module stqn_writeback #(
   // q = r * NB + b covers pixels b * U .. b * U + U - 1 of channel row r.
   localparam [1:0] A_IDLE = 2'd0, A_WAIT = 2'd1, A_THR = 2'd2;
   reg [1:0]                 a_state_q, a_state_d;
-  reg [ROWS*COLS*ACC_W-1:0] acc_q, acc_d;
   reg [DIM_W-1:0]           a_y_q, a_y_d, a_xg_q, a_xg_d;
   reg [CNT_W-1:0]           a_og_q, a_og_d;
   reg [QW-1:0]              q_q, q_d;
@@ -159,14 +160,15 @@ module stqn_writeback #(
   wire [CNTW-1:0] count = left_q >= NTH[9:0] ? NTH[CNTW-1:0] : left_q[CNTW-1:0];
   wire            row_end = (q_q & B_MASK) == B_MASK;
 
-  assign in_ready_o = a_state_q == A_IDLE;
+  // The group leaves the array's output register with its last read.
+  assign in_ready_o = issue && j_end && q_end;
   always @(*) begin
     a_state_d = a_state_q;
-    {acc_d, a_y_d, a_xg_d, a_og_d} = {acc_q, a_y_q, a_xg_q, a_og_q};
+    {a_y_d, a_xg_d, a_og_d} = {a_y_q, a_xg_q, a_og_q};
     {q_d, j_d, og_base_d, row_base_d, left_d} = {q_q, j_q, og_base_q, row_base_q, left_q};
     if (a_state_q == A_IDLE && in_valid_i) begin
       a_state_d = A_WAIT;
-      {acc_d, a_y_d, a_xg_d, a_og_d} = {in_acc_i, in_y_i, in_xg_i, in_og_i};
+      {a_y_d, a_xg_d, a_og_d} = {in_y_i, in_xg_i, in_og_i};
       q_d = {QW{1'b0}};
       j_d = {CNT_W{1'b0}};
       og_base_d = in_og_i == {CNT_W{1'b0}} ? cfg_thr_base_i : og_base_q + rows_tw;
@@ -179,8 +181,6 @@ module stqn_writeback #(
       left_d = j_end ? {1'b0, cfg_levels_i} : left_q - NTH[9:0];
       if (j_end && row_end) row_base_d = row_base_q + tw;
       if (j_end) q_d = q_q + 1'b1;
-      // acc_q stays until the last read's accumulators were taken (next cycle, t_acc): the next
-      // group is accepted from then on.
       if (j_end && q_end) a_state_d = A_IDLE;
     end
   end
@@ -188,7 +188,7 @@ module stqn_writeback #(
   always @(posedge clk_i) begin
     if (!rst_ni) a_state_q <= A_IDLE;
     else         a_state_q <= a_state_d;
-    {acc_q, a_y_q, a_xg_q, a_og_q} <= {acc_d, a_y_d, a_xg_d, a_og_d};
+    {a_y_q, a_xg_q, a_og_q} <= {a_y_d, a_xg_d, a_og_d};
     {q_q, j_q, og_base_q, row_base_q, left_q} <= {q_d, j_d, og_base_d, row_base_d, left_d};
   end
 
@@ -196,6 +196,7 @@ module stqn_writeback #(
   reg             t_valid_q, t_first_q, t_last_q, t_gfirst_q, t_glast_q;
   reg [QW-1:0]    t_q_q;
   reg [CNTW-1:0]  t_count_q;
+  reg [U*ACC_W-1:0] t_acc_q;  // the read's accumulators, from the array's output register
   always @(posedge clk_i) begin
     if (!rst_ni) t_valid_q <= 1'b0;
     else         t_valid_q <= issue;
@@ -205,10 +206,10 @@ module stqn_writeback #(
     t_glast_q  <= j_end && q_end;
     t_q_q      <= q_q;
     t_count_q  <= count;
+    t_acc_q    <= in_acc_i[q_q*U*ACC_W +: U*ACC_W];
   end
 
   // The units count thresholds crossed (base 0); the code is act_min + count (below).
-  wire [U*ACC_W-1:0] t_acc = acc_q[t_q_q*U*ACC_W +: U*ACC_W];
   wire               th_valid, th_glast;
   wire [U*CODE_W-1:0] th_count;
   wire [QW-1:0]      th_q;
@@ -219,7 +220,7 @@ module stqn_writeback #(
     .rst_ni     (rst_ni),
     .in_valid_i (t_valid_q),
     .in_ready_o (unused_th_ready),  // always ready: the output is always taken
-    .in_acc_i   (t_acc),
+    .in_acc_i   (t_acc_q),
     .in_thr_i   (thr_rd_data_i),
     .in_count_i (t_count_q),
     .in_base_i  ({CODE_W{1'b0}}),
@@ -403,7 +404,7 @@ module stqn_writeback #(
   // issue stage still holds the group (it takes the next one after this cycle at the earliest).
   wire [QW-1:0] t_r = t_q_q >> LOGB;
   wire [CNT_W+QW+LAW-1:0] t_o_ext = ({{(QW+LAW){1'b0}}, a_og_q} << LOGR) | {{(CNT_W+LAW){1'b0}}, t_r};
-  wire [31:0] t_acc32 = {{(32-ACC_W){t_acc[ACC_W-1]}}, t_acc[ACC_W-1:0]};
+  wire [31:0] t_acc32 = {{(32-ACC_W){t_acc_q[ACC_W-1]}}, t_acc_q[ACC_W-1:0]};
   wire        logit_we = t_valid_q && cfg_logits_i && (t_q_q & B_MASK) == {QW{1'b0}};
   wire [31:0] logit = t_acc32 + thr_rd_data_i[31:0];
   wire        lb_update = writing && !group_writes && plane_q == 4'd0;
