@@ -102,7 +102,6 @@ module stqn_writeback #(
   localparam integer LOGR  = $clog2(ROWS);
   localparam integer LOGS  = $clog2(SLOTS);
   localparam integer HALF  = COLS / 2;           // pooled pixels per group
-  localparam integer LOGH  = LOGC - 1;
   localparam integer PPB   = U > 1 ? U / 2 : 1;  // pair maxima per threshold beat (U = 1: every other)
   localparam integer LAW   = $clog2(LINE_DEPTH);
   localparam integer LOGL  = $clog2(LOGITS);
@@ -133,31 +132,31 @@ module stqn_writeback #(
   // ---- Mode of the layer -----------------------------------------------------------------------
   wire is_max = cfg_pool_i == POOL_MAX;
   wire is_sum = cfg_pool_i == POOL_SUM;
-  wire [DIM_W-1:0] last_xg = (cfg_out_w_i - 1'b1) >> LOGC;
-  wire [DIM_W-1:0] pool_w  = cfg_out_w_i >> 1;           // pooled width (floor)
+  wire [DIM_W-1:0] last_x  = cfg_out_w_i - 1'b1;
+  wire [DIM_W-1:0] last_xg = last_x >> LOGC;
 
   // ---- Issue stage: a group's accumulators, its threshold reads --------------------------------
   // thr address = og_base + r * thr_words + j, og_base = thr_base + og * ROWS * thr_words; read
-  // q = r * NB + b covers pixels b * U .. b * U + U - 1 of channel row r.
+  // q = r * NB + b covers pixels b * U .. b * U + U - 1 of channel row r. The address counts up,
+  // back to the row's first word for each of its NB blocks; after a group's last read it is the
+  // next output-channel group's og_base (groups arrive og by og).
   localparam [1:0] A_IDLE = 2'd0, A_WAIT = 2'd1, A_THR = 2'd2;
   reg [1:0]                 a_state_q, a_state_d;
   reg [DIM_W-1:0]           a_y_q, a_y_d, a_xg_q, a_xg_d;
   reg [CNT_W-1:0]           a_og_q, a_og_d;
   reg [QW-1:0]              q_q, q_d;
   reg [CNT_W-1:0]           j_q, j_d;          // threshold word of that read's channel
-  reg [TAW-1:0]             og_base_q, og_base_d, row_base_q, row_base_d;
-  reg [9:0]                 left_q, left_d;    // thresholds of this channel from word j on
+  reg [TAW-1:0]             addr_q, addr_d, row_base_q, row_base_d;
   wire            b_ok;                        // the write stage can take this group (below)
   wire            issue = a_state_q == A_THR || (a_state_q == A_WAIT && b_ok);
   wire            q_end = q_q == Q_LAST;
   wire            j_end = j_q == cfg_thr_words_i - 1'b1;
-  wire [TAW+CNT_W-1:0] tw_ext = {{TAW{1'b0}}, cfg_thr_words_i};
-  wire [TAW-1:0]  tw = tw_ext[TAW-1:0];
-  wire [TAW-1:0]  rows_tw = tw << LOGR;
-  wire [TAW+CNT_W-1:0] j_ext = {{TAW{1'b0}}, j_q};
   assign thr_rd_en_o   = issue;
-  assign thr_rd_addr_o = row_base_q + j_ext[TAW-1:0];
-  wire [CNTW-1:0] count = left_q >= NTH[9:0] ? NTH[CNTW-1:0] : left_q[CNTW-1:0];
+  assign thr_rd_addr_o = addr_q;
+  // Thresholds in the read word: NTH, except in a channel's last word (thr_words =
+  // ceil(levels / NTH), the controller's rule), which holds the rest.
+  wire [8:0]      rest = cfg_levels_i % NTH[8:0];
+  wire [CNTW-1:0] count = (j_end && rest != 9'd0) ? rest[CNTW-1:0] : NTH[CNTW-1:0];
   wire            row_end = (q_q & B_MASK) == B_MASK;
 
   // The group leaves the array's output register with its last read.
@@ -165,21 +164,20 @@ module stqn_writeback #(
   always @(*) begin
     a_state_d = a_state_q;
     {a_y_d, a_xg_d, a_og_d} = {a_y_q, a_xg_q, a_og_q};
-    {q_d, j_d, og_base_d, row_base_d, left_d} = {q_q, j_q, og_base_q, row_base_q, left_q};
+    {q_d, j_d, addr_d, row_base_d} = {q_q, j_q, addr_q, row_base_q};
     if (a_state_q == A_IDLE && in_valid_i) begin
       a_state_d = A_WAIT;
       {a_y_d, a_xg_d, a_og_d} = {in_y_i, in_xg_i, in_og_i};
       q_d = {QW{1'b0}};
       j_d = {CNT_W{1'b0}};
-      og_base_d = in_og_i == {CNT_W{1'b0}} ? cfg_thr_base_i : og_base_q + rows_tw;
-      row_base_d = og_base_d;
-      left_d = {1'b0, cfg_levels_i};
+      addr_d = in_og_i == {CNT_W{1'b0}} ? cfg_thr_base_i : addr_q;
+      row_base_d = addr_d;
     end
     if (issue) begin
       a_state_d = A_THR;
       j_d = j_end ? {CNT_W{1'b0}} : j_q + 1'b1;
-      left_d = j_end ? {1'b0, cfg_levels_i} : left_q - NTH[9:0];
-      if (j_end && row_end) row_base_d = row_base_q + tw;
+      addr_d = (j_end && !row_end) ? row_base_q : addr_q + 1'b1;
+      if (j_end && row_end) row_base_d = addr_d;
       if (j_end) q_d = q_q + 1'b1;
       if (j_end && q_end) a_state_d = A_IDLE;
     end
@@ -189,7 +187,7 @@ module stqn_writeback #(
     if (!rst_ni) a_state_q <= A_IDLE;
     else         a_state_q <= a_state_d;
     {a_y_q, a_xg_q, a_og_q} <= {a_y_d, a_xg_d, a_og_d};
-    {q_q, j_q, og_base_q, row_base_q, left_q} <= {q_d, j_d, og_base_d, row_base_d, left_d};
+    {q_q, j_q, addr_q, row_base_q} <= {q_d, j_d, addr_d, row_base_d};
   end
 
   // ---- The beat into the threshold units (one cycle after the read) ----------------------------
@@ -197,6 +195,7 @@ module stqn_writeback #(
   reg [QW-1:0]    t_q_q;
   reg [CNTW-1:0]  t_count_q;
   reg [U*ACC_W-1:0] t_acc_q;  // the read's accumulators, from the array's output register
+  wire [U*ACC_W-1:0] t_acc_d;
   always @(posedge clk_i) begin
     if (!rst_ni) t_valid_q <= 1'b0;
     else         t_valid_q <= issue;
@@ -206,8 +205,25 @@ module stqn_writeback #(
     t_glast_q  <= j_end && q_end;
     t_q_q      <= q_q;
     t_count_q  <= count;
-    t_acc_q    <= in_acc_i[q_q*U*ACC_W +: U*ACC_W];
+    t_acc_q    <= t_acc_d;
   end
+
+  // The read's accumulators, PEs q * U .. q * U + U - 1: a binary tree of 2:1 multiplexers on the
+  // bits of q (level l halves the candidates by q[l], in place); Yosys maps
+  // in_acc_i[q*U*ACC_W +: U*ACC_W] to a shifter three times its size (235 more SB_LUT4 on up5k).
+  localparam integer UW = U * ACC_W;
+  reg [QN*UW-1:0] pick;
+  integer l, n;
+  always @(*) begin
+    pick = in_acc_i;
+    for (l = 0; l < QW; l = l + 1) begin
+      for (n = 0; n < QN / 2; n = n + 1) begin
+        if (n < (QN >> (l + 1)))
+          pick[n*UW +: UW] = q_q[l] ? pick[(2*n+1)*UW +: UW] : pick[2*n*UW +: UW];
+      end
+    end
+  end
+  assign t_acc_d = pick[UW-1:0];
 
   // The units count thresholds crossed (base 0); the code is act_min + count (below).
   wire               th_valid, th_glast;
@@ -245,13 +261,15 @@ module stqn_writeback #(
   wire            hand = t_valid_q && t_gfirst_q;
   wire [CNT_W-1:0] slot = b_og_q & SLOT_MASK;
   wire chunk_done = (slot == SLOT_MASK) || (b_og_q == cfg_ogroups_i - 1'b1);
-  wire last_pixels = b_y_q == cfg_out_h_i - 1'b1 && b_xg_q == last_xg;
+  wire last_col = b_xg_q == last_xg;  // groups come no further than last_xg
+  wire last_pixels = b_y_q == cfg_out_h_i - 1'b1 && last_col;
   // Writes output planes: every group unpooled, odd rows when max-pooling, the map's last pixel
   // group when summing. Otherwise a pooled group updates its line-buffer word.
   wire group_writes = cfg_pool_i == 2'd0 || (is_max && b_y_q[0]) || (is_sum && last_pixels);
-  // Max-pool: the pooled word column of this group (two groups fill one) holds a pixel.
-  wire [DIM_W+LOGC-1:0] col_first_x = {1'b0, b_xg_q[DIM_W-1:1], {LOGC{1'b0}}};
-  wire col_valid = !is_max || col_first_x < {{LOGC{1'b0}}, pool_w};
+  // Max-pool: the pooled word column of this group (two groups fill one) holds a pixel: its first
+  // one, pooled from pixels 0 and 1 of the even group, which an odd group always has.
+  wire [COLS-1:0] col_in_map;  // the group's pixel columns inside the conv output
+  wire col_valid = !is_max || b_xg_q[0] || col_in_map[1];
   wire writing = b_state_q == B_WRITE;
   wire write_last = !group_writes || plane_q == cfg_out_planes_i - 1'b1;
   wire codes_done = th_valid && th_glast;  // the group's last codes arrive
@@ -290,7 +308,6 @@ module stqn_writeback #(
   // ---- Codes, pair maxima and sums: U per cycle ------------------------------------------------
   // Beat q of the units holds PEs r * COLS + b * U + u (r = q / NB, b = q mod NB, u < U).
   reg  [ROWS*COLS*VAL_W-1:0] val_q;     // staged values, entry r * COLS + column
-  wire [COLS-1:0] col_in_map;           // the group's pixel columns inside the conv output
   wire [QW-1:0]   th_r = th_q >> LOGB;
   wire [QW-1:0]   th_b = th_q & B_MASK;
   // Max-pool: the beat's pairs are pp * PPB .. pp * PPB + PPB - 1 of the row (U = 1: the odd
@@ -419,14 +436,20 @@ module stqn_writeback #(
   genvar c, i;
   generate
     for (c = 0; c < COLS; c = c + 1) begin : g_col
-      // Unpooled: pixel xg * COLS + c. Max-pool: pooled pixel xg * HALF + (c mod HALF), in the
-      // half of the banks of xg's parity. Sum-pool: the single output pixel, bank 0.
-      localparam [31:0] PAIR = c % HALF;
-      wire [DIM_W+LOGC-1:0] x = {b_xg_q, {LOGC{1'b0}}} + c;
-      wire [DIM_W+LOGC-1:0] px = ({{LOGC{1'b0}}, b_xg_q} << LOGH) + PAIR[DIM_W+LOGC-1:0];
+      // Unpooled: pixel xg * COLS + c, inside the map unless xg is the last column group and c
+      // beyond the last pixel. Max-pool: pooled pixel xg * HALF + j (j = c mod HALF), in the half
+      // of the banks of xg's parity, pooled from pixels 2j and 2j + 1 of the group, inside the
+      // pooled map (floor) if pixel 2j + 1 is inside the map. Sum-pool: the single output pixel,
+      // bank 0.
+      localparam integer ODD = 2 * (c % HALF) + 1;
+      localparam [31:0] C_32 = c;
       wire in_half = b_xg_q[0] == (c >= HALF);
-      assign col_in_map[c] = x < {{LOGC{1'b0}}, cfg_out_w_i};
-      wire bank_on = is_max ? in_half && px < {{LOGC{1'b0}}, pool_w}
+      if (c == 0) begin : g_first
+        assign col_in_map[c] = 1'b1;  // a group has its first pixel
+      end else begin : g_next
+        assign col_in_map[c] = !last_col || C_32[LOGC-1:0] <= last_x[LOGC-1:0];
+      end
+      wire bank_on = is_max ? in_half && col_in_map[ODD]
                    : is_sum ? c == 0 : col_in_map[c];
       for (i = 0; i < SLOTS; i = i + 1) begin : g_slot
         assign act_wr_en_o[c*SLOTS+i] = bank_writes && bank_on && slot == i[CNT_W-1:0];
@@ -497,7 +520,7 @@ module stqn_writeback #(
   end
 `endif
 
-  wire unused_ok = &{1'b0, unused_th_ready, tw_ext[TAW+CNT_W-1:TAW], j_ext[TAW+CNT_W-1:TAW],
+  wire unused_ok = &{1'b0, unused_th_ready, rest[8:CNTW],
                      t_o_ext[CNT_W+QW+LAW-1:LAW], logit_rd_ext[LAW+LOGL-1:LAW],
                      a_og_ext[LAW+CNT_W-1:LAW]};
 endmodule
