@@ -150,7 +150,8 @@ module stqn_writeback #(
   wire            b_ok;                        // the write stage can take this group (below)
   wire            issue = a_state_q == A_THR || (a_state_q == A_WAIT && b_ok);
   wire            q_end = q_q == Q_LAST;
-  wire            j_end = j_q == cfg_thr_words_i - 1'b1;
+  wire [CNT_W-1:0] j_next = j_q + 1'b1;  // "x + 1 == n" shares the counter's adder
+  wire            j_end = j_next == cfg_thr_words_i;
   assign thr_rd_en_o   = issue;
   assign thr_rd_addr_o = addr_q;
   // Thresholds in the read word: NTH, except in a channel's last word (thr_words =
@@ -175,7 +176,7 @@ module stqn_writeback #(
     end
     if (issue) begin
       a_state_d = A_THR;
-      j_d = j_end ? {CNT_W{1'b0}} : j_q + 1'b1;
+      j_d = j_end ? {CNT_W{1'b0}} : j_next;
       addr_d = (j_end && !row_end) ? row_base_q : addr_q + 1'b1;
       if (j_end && row_end) row_base_d = addr_d;
       if (j_end) q_d = q_q + 1'b1;
@@ -271,7 +272,9 @@ module stqn_writeback #(
   wire [COLS-1:0] col_in_map;  // the group's pixel columns inside the conv output
   wire col_valid = !is_max || b_xg_q[0] || col_in_map[1];
   wire writing = b_state_q == B_WRITE;
-  wire write_last = !group_writes || plane_q == cfg_out_planes_i - 1'b1;
+  wire [3:0] plane_next = plane_q + 1'b1;
+  wire last_plane = plane_next == cfg_out_planes_i;
+  wire write_last = !group_writes || last_plane;
   wire codes_done = th_valid && th_glast;  // the group's last codes arrive
   // Free by the end of the next cycle: then a read issued now hands over in that cycle.
   wire one_write = cfg_logits_i || !group_writes || cfg_out_planes_i == 4'd1;
@@ -307,7 +310,7 @@ module stqn_writeback #(
 
   // ---- Codes, pair maxima and sums: U per cycle ------------------------------------------------
   // Beat q of the units holds PEs r * COLS + b * U + u (r = q / NB, b = q mod NB, u < U).
-  reg  [ROWS*COLS*VAL_W-1:0] val_q;     // staged values, entry r * COLS + column
+  wire [ROWS*COLS*VAL_W-1:0] val;       // staged values, entry r * COLS + column
   wire [QW-1:0]   th_r = th_q >> LOGB;
   wire [QW-1:0]   th_b = th_q & B_MASK;
   // Max-pool: the beat's pairs are pp * PPB .. pp * PPB + PPB - 1 of the row (U = 1: the odd
@@ -358,7 +361,7 @@ module stqn_writeback #(
   // Sum-pool: channel r's running sum (the line buffer's, 0 at the map's first group, at the
   // row's first beat), plus the codes of the pixels inside the map.
   wire [VAL_W-1:0] sum_prev = first_pixels ? {VAL_W{1'b0}} : lb_rd_data[th_r*SUM_W +: SUM_W];
-  wire [VAL_W-1:0] sum_run  = val_q[th_r*COLS*VAL_W +: VAL_W];
+  wire [VAL_W-1:0] sum_run  = val[th_r*COLS*VAL_W +: VAL_W];
   reg  [VAL_W-1:0] sum_next;
   integer k;
   always @(*) begin
@@ -393,8 +396,18 @@ module stqn_writeback #(
             data = sum_next;
           end
         end
-        wire [VAL_W-1:0] val_d = hit ? data : val_q[(sr*COLS+sc)*VAL_W +: VAL_W];
-        always @(posedge clk_i) val_q[(sr*COLS+sc)*VAL_W +: VAL_W] <= val_d;
+        // Only the sum (column 0) needs VAL_W bits: codes are written as at most 8 planes
+        // outside the sum-pool, pair maxima are CNT8-bit counts.
+        localparam integer EW = sc == 0 ? VAL_W : CNT8;
+        reg  [EW-1:0] val_q;
+        wire [EW-1:0] val_d = hit ? data[EW-1:0] : val_q;
+        always @(posedge clk_i) val_q <= val_d;
+        if (EW < VAL_W) begin : g_narrow
+          assign val[(sr*COLS+sc)*VAL_W +: VAL_W] = {{(VAL_W-EW){1'b0}}, val_q};
+          wire unused_data = &{1'b0, data[VAL_W-1:EW]};
+        end else begin : g_full
+          assign val[(sr*COLS+sc)*VAL_W +: VAL_W] = val_q;
+        end
       end
     end
   endgenerate
@@ -405,9 +418,9 @@ module stqn_writeback #(
   generate
     for (lr = 0; lr < ROWS; lr = lr + 1) begin : g_lb_row
       for (lj = 0; lj < HALF; lj = lj + 1) begin : g_lb_pair
-        assign lb_max_word[(lr*HALF+lj)*CNT8 +: CNT8] = val_q[(lr*COLS+lj)*VAL_W +: CNT8];
+        assign lb_max_word[(lr*HALF+lj)*CNT8 +: CNT8] = val[(lr*COLS+lj)*VAL_W +: CNT8];
       end
-      assign lb_sum_word[lr*SUM_W +: SUM_W] = val_q[lr*COLS*VAL_W +: SUM_W];
+      assign lb_sum_word[lr*SUM_W +: SUM_W] = val[lr*COLS*VAL_W +: SUM_W];
     end
     if (LB_W > LB_MAX_W) begin : g_lb_max_pad
       assign lb_max_word[LB_W-1:LB_MAX_W] = {(LB_W-LB_MAX_W){1'b0}};
@@ -456,11 +469,10 @@ module stqn_writeback #(
       end
       for (i = 0; i < LANES; i = i + 1) begin : g_lane
         // Lane i holds channel row i mod ROWS of slot i / ROWS.
-        wire [VAL_W-1:0] v = val_q[((i % ROWS)*COLS+c)*VAL_W +: VAL_W];
+        wire [VAL_W-1:0] v = val[((i % ROWS)*COLS+c)*VAL_W +: VAL_W];
         wire             bit_b = v[plane_q];
-        wire             msb = plane_q == cfg_out_planes_i - 1'b1;
         // Ternary: the code is the digit. k-bit: digit = bit b, negative at the MSB of int:K.
-        wire [1:0]       digit = cfg_out_ternary_i ? v[1:0] : {bit_b && cfg_out_signed_i && msb, bit_b};
+        wire [1:0]       digit = cfg_out_ternary_i ? v[1:0] : {bit_b && cfg_out_signed_i && last_plane, bit_b};
         assign act_wr_data_o[(c*LANES+i)*2 +: 2] = digit;
       end
     end
@@ -481,7 +493,7 @@ module stqn_writeback #(
         plane_d = 4'd0;
       end
       B_WRITE: begin  // the planes, or the line-buffer word
-        plane_d = plane_q + 1'b1;
+        plane_d = plane_next;
         if (write_last) begin
           b_state_d = B_IDLE;
           if (group_writes && chunk_done && col_valid) ptr_d = ptr_q + planes_ext;
