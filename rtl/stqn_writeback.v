@@ -123,9 +123,9 @@ module stqn_writeback #(
   generate
     if (LANES % ROWS != 0 || (1 << LOGS) != SLOTS || COLS < 2 || (1 << LOGC) != COLS ||
         PES < 2 || (1 << LOGR) != ROWS || (1 << LAW) != LINE_DEPTH || LOGITS > LINE_DEPTH ||
-        (1 << LOGL) != LOGITS || CODE_W < CNT8 + 1 || U < 1 || U > COLS ||
+        (1 << LOGL) != LOGITS || CODE_W < CNT8 + 1 || U < 1 || U > COLS || QN < 2 ||
         (1 << $clog2(U)) != U) begin : g_bad_params
-      $error("stqn_writeback: LANES / ROWS, COLS, LINE_DEPTH >= LOGITS, THR_UNITS <= COLS must be powers of two, COLS >= 2");
+      $error("stqn_writeback: LANES / ROWS, COLS, LINE_DEPTH >= LOGITS, THR_UNITS <= COLS must be powers of two, COLS >= 2, ROWS * COLS / THR_UNITS >= 2");
     end
   endgenerate
 
@@ -142,8 +142,11 @@ module stqn_writeback #(
   // next output-channel group's og_base (groups arrive og by og).
   localparam [1:0] A_IDLE = 2'd0, A_WAIT = 2'd1, A_THR = 2'd2;
   reg [1:0]                 a_state_q, a_state_d;
-  reg [DIM_W-1:0]           a_y_q, a_y_d, a_xg_q, a_xg_d;
-  reg [CNT_W-1:0]           a_og_q, a_og_d;
+  // The group's position: the conv's, held with the group until its last read like the
+  // accumulators. The write stage takes it one cycle after the first read, so a group needs at
+  // least two reads (QN >= 2, checked above).
+  wire [DIM_W-1:0]          a_y = in_y_i, a_xg = in_xg_i;
+  wire [CNT_W-1:0]          a_og = in_og_i;
   reg [QW-1:0]              q_q, q_d;
   reg [CNT_W-1:0]           j_q, j_d;          // threshold word of that read's channel
   reg [TAW-1:0]             addr_q, addr_d, row_base_q, row_base_d;
@@ -164,11 +167,9 @@ module stqn_writeback #(
   assign in_ready_o = issue && j_end && q_end;
   always @(*) begin
     a_state_d = a_state_q;
-    {a_y_d, a_xg_d, a_og_d} = {a_y_q, a_xg_q, a_og_q};
     {q_d, j_d, addr_d, row_base_d} = {q_q, j_q, addr_q, row_base_q};
     if (a_state_q == A_IDLE && in_valid_i) begin
       a_state_d = A_WAIT;
-      {a_y_d, a_xg_d, a_og_d} = {in_y_i, in_xg_i, in_og_i};
       q_d = {QW{1'b0}};
       j_d = {CNT_W{1'b0}};
       addr_d = in_og_i == {CNT_W{1'b0}} ? cfg_thr_base_i : addr_q;
@@ -187,7 +188,6 @@ module stqn_writeback #(
   always @(posedge clk_i) begin
     if (!rst_ni) a_state_q <= A_IDLE;
     else         a_state_q <= a_state_d;
-    {a_y_q, a_xg_q, a_og_q} <= {a_y_d, a_xg_d, a_og_d};
     {q_q, j_q, addr_q, row_base_q} <= {q_d, j_d, addr_d, row_base_d};
   end
 
@@ -197,6 +197,11 @@ module stqn_writeback #(
   reg [CNTW-1:0]  t_count_q;
   reg [U*ACC_W-1:0] t_acc_q;  // the read's accumulators, from the array's output register
   wire [U*ACC_W-1:0] t_acc_d;
+  // Logits: the read's output o = og * ROWS + r (the group may have left the array by the time
+  // its last read's beat is here).
+  reg [LAW-1:0]   t_o_q;
+  wire [QW-1:0]   q_r = q_q >> LOGB;
+  wire [CNT_W+QW+LAW-1:0] o_ext = ({{(QW+LAW){1'b0}}, a_og} << LOGR) | {{(CNT_W+LAW){1'b0}}, q_r};
   always @(posedge clk_i) begin
     if (!rst_ni) t_valid_q <= 1'b0;
     else         t_valid_q <= issue;
@@ -207,6 +212,7 @@ module stqn_writeback #(
     t_q_q      <= q_q;
     t_count_q  <= count;
     t_acc_q    <= t_acc_d;
+    t_o_q      <= o_ext[LAW-1:0];
   end
 
   // The read's accumulators, PEs q * U .. q * U + U - 1: a binary tree of 2:1 multiplexers on the
@@ -284,9 +290,9 @@ module stqn_writeback #(
   // ---- Line buffer: pair maxima of even rows, channel sums, or logits --------------------------
   // The next group's word: max-pool xg * ogroups + og, counting from 0 in every row; sum-pool og.
   reg  [LAW-1:0] lb_addr_q, lb_addr_d;  // the write stage's group's word
-  wire [LAW+CNT_W-1:0] a_og_ext = {{LAW{1'b0}}, a_og_q};
+  wire [LAW+CNT_W-1:0] a_og_ext = {{LAW{1'b0}}, a_og};
   wire [LAW-1:0] lb_next = is_sum ? a_og_ext[LAW-1:0]
-                         : (a_xg_q == {DIM_W{1'b0}} && a_og_q == {CNT_W{1'b0}}) ? {LAW{1'b0}}
+                         : (a_xg == {DIM_W{1'b0}} && a_og == {CNT_W{1'b0}}) ? {LAW{1'b0}}
                                                                                : lb_addr_q + 1'b1;
   // A group that updates its word in the next cycle while the next group would read the same word
   // (one group per row or per map) waits a cycle: the RAM has no same-cycle bypass.
@@ -320,7 +326,6 @@ module stqn_writeback #(
   wire            first_pixels = b_y_q == {DIM_W{1'b0}} && b_xg_q == {DIM_W{1'b0}};
   // The code in VAL_W bits: act_min + count reaches 510 for descriptors the checks accept, beyond
   // CODE_W; the sum-pool adds the true value, the planes written keep their low bits.
-  wire [VAL_W-1:0] act_min_ext = {{(VAL_W-CODE_W){cfg_act_min_i[CODE_W-1]}}, cfg_act_min_i};
   wire [U*VAL_W-1:0] code_ext;   // unit u's code (max-pool: pooled code of pair u < PPB)
   wire [PPB*CNT8-1:0] pair_max;  // the beat's pair maxima (counts)
   wire [U*VAL_W-1:0] inside_code;
@@ -352,7 +357,10 @@ module stqn_writeback #(
       end else begin : g_plain
         assign sel = cnt;
       end
-      assign code_ext[u*VAL_W +: VAL_W] = act_min_ext + {{(VAL_W-CNT8){1'b0}}, sel};
+      // act_min + count in [-256, 510]: a CODE_W + 1-bit sum, sign-extended.
+      wire [CODE_W:0] code = {cfg_act_min_i[CODE_W-1], cfg_act_min_i} +
+                             {{(CODE_W+1-CNT8){1'b0}}, sel};
+      assign code_ext[u*VAL_W +: VAL_W] = {{(VAL_W-CODE_W-1){code[CODE_W]}}, code};
       wire in_map = col_in_map[th_b*U + u];
       assign inside_code[u*VAL_W +: VAL_W] = in_map ? code_ext[u*VAL_W +: VAL_W] : {VAL_W{1'b0}};
       wire unused_code_hi = &{1'b0, th_count[u*CODE_W+CNT8 +: CODE_W-CNT8]};
@@ -430,16 +438,13 @@ module stqn_writeback #(
     end
   endgenerate
 
-  // Logits: column 0 of each group (unit 0 of block 0), row r is output o = og * ROWS + r. The
-  // issue stage still holds the group (it takes the next one after this cycle at the earliest).
-  wire [QW-1:0] t_r = t_q_q >> LOGB;
-  wire [CNT_W+QW+LAW-1:0] t_o_ext = ({{(QW+LAW){1'b0}}, a_og_q} << LOGR) | {{(CNT_W+LAW){1'b0}}, t_r};
+  // Logits: column 0 of each group (unit 0 of block 0), row r is output t_o_q.
   wire [31:0] t_acc32 = {{(32-ACC_W){t_acc_q[ACC_W-1]}}, t_acc_q[ACC_W-1:0]};
   wire        logit_we = t_valid_q && cfg_logits_i && (t_q_q & B_MASK) == {QW{1'b0}};
   wire [31:0] logit = t_acc32 + thr_rd_data_i[31:0];
   wire        lb_update = writing && !group_writes && plane_q == 4'd0;
   assign lb_wr_en   = logit_we || lb_update;
-  assign lb_wr_addr = cfg_logits_i ? t_o_ext[LAW-1:0] : lb_addr_q;
+  assign lb_wr_addr = cfg_logits_i ? t_o_q : lb_addr_q;
   assign lb_wr_data = cfg_logits_i ? {{(LB_W-32){1'b0}}, logit} : (is_sum ? lb_sum_word : lb_max_word);
 
   // ---- Plane writes of the group's values ----------------------------------------------------
@@ -504,12 +509,12 @@ module stqn_writeback #(
     // The next group, possibly in the cycle the previous one finishes (b_ok).
     if (hand) begin
       b_state_d = B_COLLECT;
-      {b_y_d, b_xg_d, b_og_d} = {a_y_q, a_xg_q, a_og_q};
+      {b_y_d, b_xg_d, b_og_d} = {a_y, a_xg, a_og};
       lb_addr_d = lb_next;
       // Max-pool output rows: the odd pixel group of a pair writes the same words as the even
       // one (the other half of the banks): rewind to the column's first chunk.
-      if (is_max && a_y_q[0] && a_og_q == {CNT_W{1'b0}}) begin
-        if (a_xg_q[0]) ptr_d = col_ptr_q;
+      if (is_max && a_y[0] && a_og == {CNT_W{1'b0}}) begin
+        if (a_xg[0]) ptr_d = col_ptr_q;
         else           col_ptr_d = ptr_d;
       end
     end
@@ -533,7 +538,7 @@ module stqn_writeback #(
 `endif
 
   wire unused_ok = &{1'b0, unused_th_ready, rest[8:CNTW],
-                     t_o_ext[CNT_W+QW+LAW-1:LAW], logit_rd_ext[LAW+LOGL-1:LAW],
+                     o_ext[CNT_W+QW+LAW-1:LAW], logit_rd_ext[LAW+LOGL-1:LAW],
                      a_og_ext[LAW+CNT_W-1:LAW]};
 endmodule
 
