@@ -262,21 +262,26 @@ module stqn_writeback #(
   // is then free (b_ok).
   localparam [1:0] B_IDLE = 2'd0, B_COLLECT = 2'd1, B_WRITE = 2'd2;
   reg [1:0]       b_state_q, b_state_d;
-  reg [DIM_W-1:0] b_y_q, b_y_d, b_xg_q, b_xg_d;
-  reg [CNT_W-1:0] b_og_q, b_og_d;
+  // Of its position it keeps only what it asks: the slot, row and column parities, and whether
+  // the group is the chunk's last, in the last row or column group (groups come no further than
+  // last_xg), or the map's first; they are formed from the issue stage's position.
+  localparam integer SW = LOGS > 0 ? LOGS : 1;
+  reg [SW-1:0]    b_slot_q, b_slot_d;
+  reg             b_y0_q, b_y0_d, b_xg0_q, b_xg0_d, b_chunk_end_q, b_chunk_end_d;
+  reg             b_last_y_q, b_last_y_d, b_last_xg_q, b_last_xg_d, b_first_q, b_first_d;
   reg [3:0]       plane_q, plane_d;
   wire            hand = t_valid_q && t_gfirst_q;
-  wire [CNT_W-1:0] slot = b_og_q & SLOT_MASK;
-  wire chunk_done = (slot == SLOT_MASK) || (b_og_q == cfg_ogroups_i - 1'b1);
-  wire last_col = b_xg_q == last_xg;  // groups come no further than last_xg
-  wire last_pixels = b_y_q == cfg_out_h_i - 1'b1 && last_col;
+  wire [CNT_W-1:0] a_slot = a_og & SLOT_MASK;
+  wire chunk_done = b_chunk_end_q;
+  wire last_col = b_last_xg_q;
+  wire last_pixels = b_last_y_q && last_col;
   // Writes output planes: every group unpooled, odd rows when max-pooling, the map's last pixel
   // group when summing. Otherwise a pooled group updates its line-buffer word.
-  wire group_writes = cfg_pool_i == 2'd0 || (is_max && b_y_q[0]) || (is_sum && last_pixels);
+  wire group_writes = cfg_pool_i == 2'd0 || (is_max && b_y0_q) || (is_sum && last_pixels);
   // Max-pool: the pooled word column of this group (two groups fill one) holds a pixel: its first
   // one, pooled from pixels 0 and 1 of the even group, which an odd group always has.
   wire [COLS-1:0] col_in_map;  // the group's pixel columns inside the conv output
-  wire col_valid = !is_max || b_xg_q[0] || col_in_map[1];
+  wire col_valid = !is_max || b_xg0_q || col_in_map[1];
   wire writing = b_state_q == B_WRITE;
   wire [3:0] plane_next = plane_q + 1'b1;
   wire last_plane = plane_next == cfg_out_planes_i;
@@ -323,7 +328,7 @@ module stqn_writeback #(
   // pixel closes pair b / 2).
   wire [QW-1:0]   pp = U > 1 ? th_b : th_b >> 1;
   wire            pair_ok = U > 1 || th_b[0];
-  wire            first_pixels = b_y_q == {DIM_W{1'b0}} && b_xg_q == {DIM_W{1'b0}};
+  wire            first_pixels = b_first_q;
   // The code in VAL_W bits: act_min + count reaches 510 for descriptors the checks accept, beyond
   // CODE_W; the sum-pool adds the true value, the planes written keep their low bits.
   wire [U*VAL_W-1:0] code_ext;   // unit u's code (max-pool: pooled code of pair u < PPB)
@@ -389,7 +394,7 @@ module stqn_writeback #(
         localparam integer M   = (sc % HALF) % PPB;
         localparam integer UI  = sc % U;
         wire row_hit = th_valid && th_r == sr[QW-1:0];
-        wire in_half = b_y_q[0] ? (b_xg_q[0] == (sc >= HALF)) : (sc < HALF);
+        wire in_half = b_y0_q ? (b_xg0_q == (sc >= HALF)) : (sc < HALF);
         reg hit;
         reg [VAL_W-1:0] data;
         always @(*) begin
@@ -397,7 +402,7 @@ module stqn_writeback #(
           data = code_ext[UI*VAL_W +: VAL_W];
           if (is_max) begin
             hit  = row_hit && pair_ok && pp == PAIR[QW-1:0] && in_half;
-            data = b_y_q[0] ? code_ext[M*VAL_W +: VAL_W]
+            data = b_y0_q ? code_ext[M*VAL_W +: VAL_W]
                             : {{(VAL_W-CNT8){1'b0}}, pair_max[M*CNT8 +: CNT8]};
           end else if (is_sum) begin
             hit  = row_hit && sc == 0;
@@ -461,7 +466,7 @@ module stqn_writeback #(
       // bank 0.
       localparam integer ODD = 2 * (c % HALF) + 1;
       localparam [31:0] C_32 = c;
-      wire in_half = b_xg_q[0] == (c >= HALF);
+      wire in_half = b_xg0_q == (c >= HALF);
       if (c == 0) begin : g_first
         assign col_in_map[c] = 1'b1;  // a group has its first pixel
       end else begin : g_next
@@ -470,7 +475,7 @@ module stqn_writeback #(
       wire bank_on = is_max ? in_half && col_in_map[ODD]
                    : is_sum ? c == 0 : col_in_map[c];
       for (i = 0; i < SLOTS; i = i + 1) begin : g_slot
-        assign act_wr_en_o[c*SLOTS+i] = bank_writes && bank_on && slot == i[CNT_W-1:0];
+        assign act_wr_en_o[c*SLOTS+i] = bank_writes && bank_on && b_slot_q == i[SW-1:0];
       end
       for (i = 0; i < LANES; i = i + 1) begin : g_lane
         // Lane i holds channel row i mod ROWS of slot i / ROWS.
@@ -489,7 +494,9 @@ module stqn_writeback #(
   wire [AW-1:0] planes_ext = {{(AW-4){1'b0}}, cfg_out_planes_i};
   always @(*) begin
     b_state_d = b_state_q;
-    {b_y_d, b_xg_d, b_og_d, plane_d} = {b_y_q, b_xg_q, b_og_q, plane_q};
+    {b_slot_d, b_y0_d, b_xg0_d, b_chunk_end_d, plane_d} =
+        {b_slot_q, b_y0_q, b_xg0_q, b_chunk_end_q, plane_q};
+    {b_last_y_d, b_last_xg_d, b_first_d} = {b_last_y_q, b_last_xg_q, b_first_q};
     {ptr_d, col_ptr_d, lb_addr_d} = {ptr_q, col_ptr_q, lb_addr_q};
     if (start_i) {ptr_d, col_ptr_d} = {cfg_out_base_i, cfg_out_base_i};
     case (b_state_q)
@@ -509,7 +516,12 @@ module stqn_writeback #(
     // The next group, possibly in the cycle the previous one finishes (b_ok).
     if (hand) begin
       b_state_d = B_COLLECT;
-      {b_y_d, b_xg_d, b_og_d} = {a_y, a_xg, a_og};
+      b_slot_d = a_slot[SW-1:0];
+      {b_y0_d, b_xg0_d} = {a_y[0], a_xg[0]};
+      b_chunk_end_d = a_slot == SLOT_MASK || a_og == cfg_ogroups_i - 1'b1;
+      b_last_y_d = a_y == cfg_out_h_i - 1'b1;
+      b_last_xg_d = a_xg == last_xg;
+      b_first_d = a_y == {DIM_W{1'b0}} && a_xg == {DIM_W{1'b0}};
       lb_addr_d = lb_next;
       // Max-pool output rows: the odd pixel group of a pair writes the same words as the even
       // one (the other half of the banks): rewind to the column's first chunk.
@@ -523,7 +535,9 @@ module stqn_writeback #(
   always @(posedge clk_i) begin
     if (!rst_ni) b_state_q <= B_IDLE;
     else         b_state_q <= b_state_d;
-    {b_y_q, b_xg_q, b_og_q, plane_q} <= {b_y_d, b_xg_d, b_og_d, plane_d};
+    {b_slot_q, b_y0_q, b_xg0_q, b_chunk_end_q, plane_q} <=
+        {b_slot_d, b_y0_d, b_xg0_d, b_chunk_end_d, plane_d};
+    {b_last_y_q, b_last_xg_q, b_first_q} <= {b_last_y_d, b_last_xg_d, b_first_d};
     {ptr_q, col_ptr_q, lb_addr_q} <= {ptr_d, col_ptr_d, lb_addr_d};
   end
 
