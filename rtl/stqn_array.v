@@ -13,7 +13,9 @@
 //     byte in_byte_i of column c's activation word (bits [c*2*LANES + 8*in_byte_i +: 8]); the
 //     other bits are ignored. Both kinds use the same multiplier (a DSP block on FPGAs).
 // After the last beat of a group, the final accumulators move to the output register and the
-// accumulators restart from zero, so the next group can start on the very next beat.
+// accumulators restart from zero, so the next group can start on the very next beat. The output
+// register holds a group until it is taken; meanwhile the next group keeps accumulating, and only
+// its last beat waits (the write-back reads the register in place, over several cycles).
 `default_nettype none
 
 module stqn_array #(
@@ -64,13 +66,15 @@ module stqn_array #(
     end
   endgenerate
 
-  // The whole pipeline advances unless a finished group waits in the output register.
+  // The pipeline advances unless a group's last beat would overwrite a finished group that has
+  // not been taken.
   reg  out_valid_q;
-  wire advance = !out_valid_q || out_ready_i;
+  reg  s1_valid_q, s1_last_q;
+  wire advance = !(s1_valid_q && s1_last_q && out_valid_q && !out_ready_i);
   assign in_ready_o = advance;
 
   // ---- Stage 1: dot products (or int8 weights) and pixels --------------------------------------
-  reg                   s1_valid_q, s1_last_q, s1_int8_q;
+  reg                   s1_int8_q;
   reg  [SHIFT_W-1:0]    s1_shift_q;
   wire                  s1_valid_d = advance ? in_valid_i : s1_valid_q;
   wire                  s1_last_d  = advance ? in_last_i  : s1_last_q;

@@ -50,14 +50,19 @@ module stqn_threshold #(
       reg  [CODE_W-1:0] out_code_q;
       reg  [CODE_W-1:0] run_q;      // code so far within a multi-beat channel
       wire [ACC_W-1:0]  acc = in_acc_i[u*ACC_W +: ACC_W];
-      // Number of thresholds of this beat that S reaches.
+      // Number of thresholds of this beat that S reaches. S >= theta is theta + ~S < 0
+      // (~S = -S - 1), the sign of an ACC_W + 1-bit sum: a carry chain with ~S inverted once per
+      // unit instead of every theta once per comparator (on iCE40 the chain's operands cannot be
+      // inverted for free).
+      wire signed [ACC_W:0] nacc = ~{acc[ACC_W-1], acc};
       reg  [CNT_W-1:0]  hits;
+      reg  signed [ACC_W:0] diff;
       integer l;
       always @(*) begin
         hits = {CNT_W{1'b0}};
         for (l = 0; l < NTH; l = l + 1) begin
-          if (l < in_count_i &&
-              $signed(acc) >= $signed(in_thr_i[l*ACC_W +: ACC_W])) hits = hits + 1'b1;
+          diff = $signed({in_thr_i[l*ACC_W+ACC_W-1], in_thr_i[l*ACC_W +: ACC_W]}) + nacc;
+          if (l < in_count_i && diff[ACC_W]) hits = hits + 1'b1;
         end
       end
       wire [CODE_W-1:0] code = (in_first_i ? in_base_i : run_q) + {{(CODE_W-CNT_W){1'b0}}, hits};

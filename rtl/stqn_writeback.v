@@ -8,12 +8,14 @@
 // share the channel's threshold word, so the threshold memory delivers one word per cycle), then
 // the group's planes are written with slot write enables: one bank word per plane, the same
 // address in every bank, only the group's slot (its ROWS lanes) enabled.
-// Two stages, so that groups overlap: the issue stage holds a group's accumulators and reads its
-// thresholds, N = ROWS * COLS / THR_UNITS * thr_words cycles; the write stage collects its codes
-// (two cycles behind) and writes out_planes planes or one line-buffer word. The issue stage
-// takes the next group in the cycle after its last read and starts reading when the write stage
-// will be done with the previous group by the time the first code arrives. A group every N + 1
-// cycles when out_planes is 1 (N + out_planes otherwise).
+// Two stages, so that groups overlap: the issue stage reads a group's thresholds, N = ROWS * COLS
+// / THR_UNITS * thr_words cycles, and with each read takes the THR_UNITS accumulators it compares
+// from the array's output register, which holds the group in place until the last read (in_ready_o
+// rises then; the array keeps accumulating the next group meanwhile, so no copy of the group is
+// needed); the write stage collects its codes (two cycles behind) and writes out_planes planes or
+// one line-buffer word. The issue stage takes the next group in the cycle after its last read and
+// starts reading when the write stage will be done with the previous group by the time the first
+// code arrives. A group every N + 1 cycles when out_planes is 1 (N + out_planes otherwise).
 //   cfg_pool_i = 0: no pooling.
 //   cfg_pool_i = 1: 2 x 2 max-pool, stride 2, on codes (floor: an odd last row or column is
 //     dropped). Pairs of horizontal neighbours are reduced as they arrive; even rows store the
@@ -100,7 +102,6 @@ module stqn_writeback #(
   localparam integer LOGR  = $clog2(ROWS);
   localparam integer LOGS  = $clog2(SLOTS);
   localparam integer HALF  = COLS / 2;           // pooled pixels per group
-  localparam integer LOGH  = LOGC - 1;
   localparam integer PPB   = U > 1 ? U / 2 : 1;  // pair maxima per threshold beat (U = 1: every other)
   localparam integer LAW   = $clog2(LINE_DEPTH);
   localparam integer LOGL  = $clog2(LOGITS);
@@ -122,65 +123,64 @@ module stqn_writeback #(
   generate
     if (LANES % ROWS != 0 || (1 << LOGS) != SLOTS || COLS < 2 || (1 << LOGC) != COLS ||
         PES < 2 || (1 << LOGR) != ROWS || (1 << LAW) != LINE_DEPTH || LOGITS > LINE_DEPTH ||
-        (1 << LOGL) != LOGITS || CODE_W < CNT8 + 1 || U < 1 || U > COLS ||
+        (1 << LOGL) != LOGITS || CODE_W < CNT8 + 1 || U < 1 || U > COLS || QN < 2 ||
         (1 << $clog2(U)) != U) begin : g_bad_params
-      $error("stqn_writeback: LANES / ROWS, COLS, LINE_DEPTH >= LOGITS, THR_UNITS <= COLS must be powers of two, COLS >= 2");
+      $error("stqn_writeback: LANES / ROWS, COLS, LINE_DEPTH >= LOGITS, THR_UNITS <= COLS must be powers of two, COLS >= 2, ROWS * COLS / THR_UNITS >= 2");
     end
   endgenerate
 
   // ---- Mode of the layer -----------------------------------------------------------------------
   wire is_max = cfg_pool_i == POOL_MAX;
   wire is_sum = cfg_pool_i == POOL_SUM;
-  wire [DIM_W-1:0] last_xg = (cfg_out_w_i - 1'b1) >> LOGC;
-  wire [DIM_W-1:0] pool_w  = cfg_out_w_i >> 1;           // pooled width (floor)
+  wire [DIM_W-1:0] last_x  = cfg_out_w_i - 1'b1;
+  wire [DIM_W-1:0] last_xg = last_x >> LOGC;
 
   // ---- Issue stage: a group's accumulators, its threshold reads --------------------------------
   // thr address = og_base + r * thr_words + j, og_base = thr_base + og * ROWS * thr_words; read
-  // q = r * NB + b covers pixels b * U .. b * U + U - 1 of channel row r.
+  // q = r * NB + b covers pixels b * U .. b * U + U - 1 of channel row r. The address counts up,
+  // back to the row's first word for each of its NB blocks; after a group's last read it is the
+  // next output-channel group's og_base (groups arrive og by og).
   localparam [1:0] A_IDLE = 2'd0, A_WAIT = 2'd1, A_THR = 2'd2;
   reg [1:0]                 a_state_q, a_state_d;
-  reg [ROWS*COLS*ACC_W-1:0] acc_q, acc_d;
-  reg [DIM_W-1:0]           a_y_q, a_y_d, a_xg_q, a_xg_d;
-  reg [CNT_W-1:0]           a_og_q, a_og_d;
+  // The group's position: the conv's, held with the group until its last read like the
+  // accumulators. The write stage takes it one cycle after the first read, so a group needs at
+  // least two reads (QN >= 2, checked above).
+  wire [DIM_W-1:0]          a_y = in_y_i, a_xg = in_xg_i;
+  wire [CNT_W-1:0]          a_og = in_og_i;
   reg [QW-1:0]              q_q, q_d;
   reg [CNT_W-1:0]           j_q, j_d;          // threshold word of that read's channel
-  reg [TAW-1:0]             og_base_q, og_base_d, row_base_q, row_base_d;
-  reg [9:0]                 left_q, left_d;    // thresholds of this channel from word j on
+  reg [TAW-1:0]             addr_q, addr_d, row_base_q, row_base_d;
   wire            b_ok;                        // the write stage can take this group (below)
   wire            issue = a_state_q == A_THR || (a_state_q == A_WAIT && b_ok);
   wire            q_end = q_q == Q_LAST;
-  wire            j_end = j_q == cfg_thr_words_i - 1'b1;
-  wire [TAW+CNT_W-1:0] tw_ext = {{TAW{1'b0}}, cfg_thr_words_i};
-  wire [TAW-1:0]  tw = tw_ext[TAW-1:0];
-  wire [TAW-1:0]  rows_tw = tw << LOGR;
-  wire [TAW+CNT_W-1:0] j_ext = {{TAW{1'b0}}, j_q};
+  wire [CNT_W-1:0] j_next = j_q + 1'b1;  // "x + 1 == n" shares the counter's adder
+  wire            j_end = j_next == cfg_thr_words_i;
   assign thr_rd_en_o   = issue;
-  assign thr_rd_addr_o = row_base_q + j_ext[TAW-1:0];
-  wire [CNTW-1:0] count = left_q >= NTH[9:0] ? NTH[CNTW-1:0] : left_q[CNTW-1:0];
+  assign thr_rd_addr_o = addr_q;
+  // Thresholds in the read word: NTH, except in a channel's last word (thr_words =
+  // ceil(levels / NTH), the controller's rule), which holds the rest.
+  wire [8:0]      rest = cfg_levels_i % NTH[8:0];
+  wire [CNTW-1:0] count = (j_end && rest != 9'd0) ? rest[CNTW-1:0] : NTH[CNTW-1:0];
   wire            row_end = (q_q & B_MASK) == B_MASK;
 
-  assign in_ready_o = a_state_q == A_IDLE;
+  // The group leaves the array's output register with its last read.
+  assign in_ready_o = issue && j_end && q_end;
   always @(*) begin
     a_state_d = a_state_q;
-    {acc_d, a_y_d, a_xg_d, a_og_d} = {acc_q, a_y_q, a_xg_q, a_og_q};
-    {q_d, j_d, og_base_d, row_base_d, left_d} = {q_q, j_q, og_base_q, row_base_q, left_q};
+    {q_d, j_d, addr_d, row_base_d} = {q_q, j_q, addr_q, row_base_q};
     if (a_state_q == A_IDLE && in_valid_i) begin
       a_state_d = A_WAIT;
-      {acc_d, a_y_d, a_xg_d, a_og_d} = {in_acc_i, in_y_i, in_xg_i, in_og_i};
       q_d = {QW{1'b0}};
       j_d = {CNT_W{1'b0}};
-      og_base_d = in_og_i == {CNT_W{1'b0}} ? cfg_thr_base_i : og_base_q + rows_tw;
-      row_base_d = og_base_d;
-      left_d = {1'b0, cfg_levels_i};
+      addr_d = in_og_i == {CNT_W{1'b0}} ? cfg_thr_base_i : addr_q;
+      row_base_d = addr_d;
     end
     if (issue) begin
       a_state_d = A_THR;
-      j_d = j_end ? {CNT_W{1'b0}} : j_q + 1'b1;
-      left_d = j_end ? {1'b0, cfg_levels_i} : left_q - NTH[9:0];
-      if (j_end && row_end) row_base_d = row_base_q + tw;
+      j_d = j_end ? {CNT_W{1'b0}} : j_next;
+      addr_d = (j_end && !row_end) ? row_base_q : addr_q + 1'b1;
+      if (j_end && row_end) row_base_d = addr_d;
       if (j_end) q_d = q_q + 1'b1;
-      // acc_q stays until the last read's accumulators were taken (next cycle, t_acc): the next
-      // group is accepted from then on.
       if (j_end && q_end) a_state_d = A_IDLE;
     end
   end
@@ -188,14 +188,20 @@ module stqn_writeback #(
   always @(posedge clk_i) begin
     if (!rst_ni) a_state_q <= A_IDLE;
     else         a_state_q <= a_state_d;
-    {acc_q, a_y_q, a_xg_q, a_og_q} <= {acc_d, a_y_d, a_xg_d, a_og_d};
-    {q_q, j_q, og_base_q, row_base_q, left_q} <= {q_d, j_d, og_base_d, row_base_d, left_d};
+    {q_q, j_q, addr_q, row_base_q} <= {q_d, j_d, addr_d, row_base_d};
   end
 
   // ---- The beat into the threshold units (one cycle after the read) ----------------------------
   reg             t_valid_q, t_first_q, t_last_q, t_gfirst_q, t_glast_q;
   reg [QW-1:0]    t_q_q;
   reg [CNTW-1:0]  t_count_q;
+  reg [U*ACC_W-1:0] t_acc_q;  // the read's accumulators, from the array's output register
+  wire [U*ACC_W-1:0] t_acc_d;
+  // Logits: the read's output o = og * ROWS + r (the group may have left the array by the time
+  // its last read's beat is here).
+  reg [LAW-1:0]   t_o_q;
+  wire [QW-1:0]   q_r = q_q >> LOGB;
+  wire [CNT_W+QW+LAW-1:0] o_ext = ({{(QW+LAW){1'b0}}, a_og} << LOGR) | {{(CNT_W+LAW){1'b0}}, q_r};
   always @(posedge clk_i) begin
     if (!rst_ni) t_valid_q <= 1'b0;
     else         t_valid_q <= issue;
@@ -205,10 +211,28 @@ module stqn_writeback #(
     t_glast_q  <= j_end && q_end;
     t_q_q      <= q_q;
     t_count_q  <= count;
+    t_acc_q    <= t_acc_d;
+    t_o_q      <= o_ext[LAW-1:0];
   end
 
+  // The read's accumulators, PEs q * U .. q * U + U - 1: a binary tree of 2:1 multiplexers on the
+  // bits of q (level l halves the candidates by q[l], in place); Yosys maps
+  // in_acc_i[q*U*ACC_W +: U*ACC_W] to a shifter three times its size (235 more SB_LUT4 on up5k).
+  localparam integer UW = U * ACC_W;
+  reg [QN*UW-1:0] pick;
+  integer l, n;
+  always @(*) begin
+    pick = in_acc_i;
+    for (l = 0; l < QW; l = l + 1) begin
+      for (n = 0; n < QN / 2; n = n + 1) begin
+        if (n < (QN >> (l + 1)))
+          pick[n*UW +: UW] = q_q[l] ? pick[(2*n+1)*UW +: UW] : pick[2*n*UW +: UW];
+      end
+    end
+  end
+  assign t_acc_d = pick[UW-1:0];
+
   // The units count thresholds crossed (base 0); the code is act_min + count (below).
-  wire [U*ACC_W-1:0] t_acc = acc_q[t_q_q*U*ACC_W +: U*ACC_W];
   wire               th_valid, th_glast;
   wire [U*CODE_W-1:0] th_count;
   wire [QW-1:0]      th_q;
@@ -219,7 +243,7 @@ module stqn_writeback #(
     .rst_ni     (rst_ni),
     .in_valid_i (t_valid_q),
     .in_ready_o (unused_th_ready),  // always ready: the output is always taken
-    .in_acc_i   (t_acc),
+    .in_acc_i   (t_acc_q),
     .in_thr_i   (thr_rd_data_i),
     .in_count_i (t_count_q),
     .in_base_i  ({CODE_W{1'b0}}),
@@ -238,21 +262,30 @@ module stqn_writeback #(
   // is then free (b_ok).
   localparam [1:0] B_IDLE = 2'd0, B_COLLECT = 2'd1, B_WRITE = 2'd2;
   reg [1:0]       b_state_q, b_state_d;
-  reg [DIM_W-1:0] b_y_q, b_y_d, b_xg_q, b_xg_d;
-  reg [CNT_W-1:0] b_og_q, b_og_d;
+  // Of its position it keeps only what it asks: the slot, row and column parities, and whether
+  // the group is the chunk's last, in the last row or column group (groups come no further than
+  // last_xg), or the map's first; they are formed from the issue stage's position.
+  localparam integer SW = LOGS > 0 ? LOGS : 1;
+  reg [SW-1:0]    b_slot_q, b_slot_d;
+  reg             b_y0_q, b_y0_d, b_xg0_q, b_xg0_d, b_chunk_end_q, b_chunk_end_d;
+  reg             b_last_y_q, b_last_y_d, b_last_xg_q, b_last_xg_d, b_first_q, b_first_d;
   reg [3:0]       plane_q, plane_d;
   wire            hand = t_valid_q && t_gfirst_q;
-  wire [CNT_W-1:0] slot = b_og_q & SLOT_MASK;
-  wire chunk_done = (slot == SLOT_MASK) || (b_og_q == cfg_ogroups_i - 1'b1);
-  wire last_pixels = b_y_q == cfg_out_h_i - 1'b1 && b_xg_q == last_xg;
+  wire [CNT_W-1:0] a_slot = a_og & SLOT_MASK;
+  wire chunk_done = b_chunk_end_q;
+  wire last_col = b_last_xg_q;
+  wire last_pixels = b_last_y_q && last_col;
   // Writes output planes: every group unpooled, odd rows when max-pooling, the map's last pixel
   // group when summing. Otherwise a pooled group updates its line-buffer word.
-  wire group_writes = cfg_pool_i == 2'd0 || (is_max && b_y_q[0]) || (is_sum && last_pixels);
-  // Max-pool: the pooled word column of this group (two groups fill one) holds a pixel.
-  wire [DIM_W+LOGC-1:0] col_first_x = {1'b0, b_xg_q[DIM_W-1:1], {LOGC{1'b0}}};
-  wire col_valid = !is_max || col_first_x < {{LOGC{1'b0}}, pool_w};
+  wire group_writes = cfg_pool_i == 2'd0 || (is_max && b_y0_q) || (is_sum && last_pixels);
+  // Max-pool: the pooled word column of this group (two groups fill one) holds a pixel: its first
+  // one, pooled from pixels 0 and 1 of the even group, which an odd group always has.
+  wire [COLS-1:0] col_in_map;  // the group's pixel columns inside the conv output
+  wire col_valid = !is_max || b_xg0_q || col_in_map[1];
   wire writing = b_state_q == B_WRITE;
-  wire write_last = !group_writes || plane_q == cfg_out_planes_i - 1'b1;
+  wire [3:0] plane_next = plane_q + 1'b1;
+  wire last_plane = plane_next == cfg_out_planes_i;
+  wire write_last = !group_writes || last_plane;
   wire codes_done = th_valid && th_glast;  // the group's last codes arrive
   // Free by the end of the next cycle: then a read issued now hands over in that cycle.
   wire one_write = cfg_logits_i || !group_writes || cfg_out_planes_i == 4'd1;
@@ -262,9 +295,9 @@ module stqn_writeback #(
   // ---- Line buffer: pair maxima of even rows, channel sums, or logits --------------------------
   // The next group's word: max-pool xg * ogroups + og, counting from 0 in every row; sum-pool og.
   reg  [LAW-1:0] lb_addr_q, lb_addr_d;  // the write stage's group's word
-  wire [LAW+CNT_W-1:0] a_og_ext = {{LAW{1'b0}}, a_og_q};
+  wire [LAW+CNT_W-1:0] a_og_ext = {{LAW{1'b0}}, a_og};
   wire [LAW-1:0] lb_next = is_sum ? a_og_ext[LAW-1:0]
-                         : (a_xg_q == {DIM_W{1'b0}} && a_og_q == {CNT_W{1'b0}}) ? {LAW{1'b0}}
+                         : (a_xg == {DIM_W{1'b0}} && a_og == {CNT_W{1'b0}}) ? {LAW{1'b0}}
                                                                                : lb_addr_q + 1'b1;
   // A group that updates its word in the next cycle while the next group would read the same word
   // (one group per row or per map) waits a cycle: the RAM has no same-cycle bypass.
@@ -288,18 +321,16 @@ module stqn_writeback #(
 
   // ---- Codes, pair maxima and sums: U per cycle ------------------------------------------------
   // Beat q of the units holds PEs r * COLS + b * U + u (r = q / NB, b = q mod NB, u < U).
-  reg  [ROWS*COLS*VAL_W-1:0] val_q;     // staged values, entry r * COLS + column
-  wire [COLS-1:0] col_in_map;           // the group's pixel columns inside the conv output
+  wire [ROWS*COLS*VAL_W-1:0] val;       // staged values, entry r * COLS + column
   wire [QW-1:0]   th_r = th_q >> LOGB;
   wire [QW-1:0]   th_b = th_q & B_MASK;
   // Max-pool: the beat's pairs are pp * PPB .. pp * PPB + PPB - 1 of the row (U = 1: the odd
   // pixel closes pair b / 2).
   wire [QW-1:0]   pp = U > 1 ? th_b : th_b >> 1;
   wire            pair_ok = U > 1 || th_b[0];
-  wire            first_pixels = b_y_q == {DIM_W{1'b0}} && b_xg_q == {DIM_W{1'b0}};
+  wire            first_pixels = b_first_q;
   // The code in VAL_W bits: act_min + count reaches 510 for descriptors the checks accept, beyond
   // CODE_W; the sum-pool adds the true value, the planes written keep their low bits.
-  wire [VAL_W-1:0] act_min_ext = {{(VAL_W-CODE_W){cfg_act_min_i[CODE_W-1]}}, cfg_act_min_i};
   wire [U*VAL_W-1:0] code_ext;   // unit u's code (max-pool: pooled code of pair u < PPB)
   wire [PPB*CNT8-1:0] pair_max;  // the beat's pair maxima (counts)
   wire [U*VAL_W-1:0] inside_code;
@@ -331,7 +362,10 @@ module stqn_writeback #(
       end else begin : g_plain
         assign sel = cnt;
       end
-      assign code_ext[u*VAL_W +: VAL_W] = act_min_ext + {{(VAL_W-CNT8){1'b0}}, sel};
+      // act_min + count in [-256, 510]: a CODE_W + 1-bit sum, sign-extended.
+      wire [CODE_W:0] code = {cfg_act_min_i[CODE_W-1], cfg_act_min_i} +
+                             {{(CODE_W+1-CNT8){1'b0}}, sel};
+      assign code_ext[u*VAL_W +: VAL_W] = {{(VAL_W-CODE_W-1){code[CODE_W]}}, code};
       wire in_map = col_in_map[th_b*U + u];
       assign inside_code[u*VAL_W +: VAL_W] = in_map ? code_ext[u*VAL_W +: VAL_W] : {VAL_W{1'b0}};
       wire unused_code_hi = &{1'b0, th_count[u*CODE_W+CNT8 +: CODE_W-CNT8]};
@@ -340,7 +374,7 @@ module stqn_writeback #(
   // Sum-pool: channel r's running sum (the line buffer's, 0 at the map's first group, at the
   // row's first beat), plus the codes of the pixels inside the map.
   wire [VAL_W-1:0] sum_prev = first_pixels ? {VAL_W{1'b0}} : lb_rd_data[th_r*SUM_W +: SUM_W];
-  wire [VAL_W-1:0] sum_run  = val_q[th_r*COLS*VAL_W +: VAL_W];
+  wire [VAL_W-1:0] sum_run  = val[th_r*COLS*VAL_W +: VAL_W];
   reg  [VAL_W-1:0] sum_next;
   integer k;
   always @(*) begin
@@ -360,7 +394,7 @@ module stqn_writeback #(
         localparam integer M   = (sc % HALF) % PPB;
         localparam integer UI  = sc % U;
         wire row_hit = th_valid && th_r == sr[QW-1:0];
-        wire in_half = b_y_q[0] ? (b_xg_q[0] == (sc >= HALF)) : (sc < HALF);
+        wire in_half = b_y0_q ? (b_xg0_q == (sc >= HALF)) : (sc < HALF);
         reg hit;
         reg [VAL_W-1:0] data;
         always @(*) begin
@@ -368,15 +402,25 @@ module stqn_writeback #(
           data = code_ext[UI*VAL_W +: VAL_W];
           if (is_max) begin
             hit  = row_hit && pair_ok && pp == PAIR[QW-1:0] && in_half;
-            data = b_y_q[0] ? code_ext[M*VAL_W +: VAL_W]
+            data = b_y0_q ? code_ext[M*VAL_W +: VAL_W]
                             : {{(VAL_W-CNT8){1'b0}}, pair_max[M*CNT8 +: CNT8]};
           end else if (is_sum) begin
             hit  = row_hit && sc == 0;
             data = sum_next;
           end
         end
-        wire [VAL_W-1:0] val_d = hit ? data : val_q[(sr*COLS+sc)*VAL_W +: VAL_W];
-        always @(posedge clk_i) val_q[(sr*COLS+sc)*VAL_W +: VAL_W] <= val_d;
+        // Only the sum (column 0) needs VAL_W bits: codes are written as at most 8 planes
+        // outside the sum-pool, pair maxima are CNT8-bit counts.
+        localparam integer EW = sc == 0 ? VAL_W : CNT8;
+        reg  [EW-1:0] val_q;
+        wire [EW-1:0] val_d = hit ? data[EW-1:0] : val_q;
+        always @(posedge clk_i) val_q <= val_d;
+        if (EW < VAL_W) begin : g_narrow
+          assign val[(sr*COLS+sc)*VAL_W +: VAL_W] = {{(VAL_W-EW){1'b0}}, val_q};
+          wire unused_data = &{1'b0, data[VAL_W-1:EW]};
+        end else begin : g_full
+          assign val[(sr*COLS+sc)*VAL_W +: VAL_W] = val_q;
+        end
       end
     end
   endgenerate
@@ -387,9 +431,9 @@ module stqn_writeback #(
   generate
     for (lr = 0; lr < ROWS; lr = lr + 1) begin : g_lb_row
       for (lj = 0; lj < HALF; lj = lj + 1) begin : g_lb_pair
-        assign lb_max_word[(lr*HALF+lj)*CNT8 +: CNT8] = val_q[(lr*COLS+lj)*VAL_W +: CNT8];
+        assign lb_max_word[(lr*HALF+lj)*CNT8 +: CNT8] = val[(lr*COLS+lj)*VAL_W +: CNT8];
       end
-      assign lb_sum_word[lr*SUM_W +: SUM_W] = val_q[lr*COLS*VAL_W +: SUM_W];
+      assign lb_sum_word[lr*SUM_W +: SUM_W] = val[lr*COLS*VAL_W +: SUM_W];
     end
     if (LB_W > LB_MAX_W) begin : g_lb_max_pad
       assign lb_max_word[LB_W-1:LB_MAX_W] = {(LB_W-LB_MAX_W){1'b0}};
@@ -399,16 +443,13 @@ module stqn_writeback #(
     end
   endgenerate
 
-  // Logits: column 0 of each group (unit 0 of block 0), row r is output o = og * ROWS + r. The
-  // issue stage still holds the group (it takes the next one after this cycle at the earliest).
-  wire [QW-1:0] t_r = t_q_q >> LOGB;
-  wire [CNT_W+QW+LAW-1:0] t_o_ext = ({{(QW+LAW){1'b0}}, a_og_q} << LOGR) | {{(CNT_W+LAW){1'b0}}, t_r};
-  wire [31:0] t_acc32 = {{(32-ACC_W){t_acc[ACC_W-1]}}, t_acc[ACC_W-1:0]};
+  // Logits: column 0 of each group (unit 0 of block 0), row r is output t_o_q.
+  wire [31:0] t_acc32 = {{(32-ACC_W){t_acc_q[ACC_W-1]}}, t_acc_q[ACC_W-1:0]};
   wire        logit_we = t_valid_q && cfg_logits_i && (t_q_q & B_MASK) == {QW{1'b0}};
   wire [31:0] logit = t_acc32 + thr_rd_data_i[31:0];
   wire        lb_update = writing && !group_writes && plane_q == 4'd0;
   assign lb_wr_en   = logit_we || lb_update;
-  assign lb_wr_addr = cfg_logits_i ? t_o_ext[LAW-1:0] : lb_addr_q;
+  assign lb_wr_addr = cfg_logits_i ? t_o_q : lb_addr_q;
   assign lb_wr_data = cfg_logits_i ? {{(LB_W-32){1'b0}}, logit} : (is_sum ? lb_sum_word : lb_max_word);
 
   // ---- Plane writes of the group's values ----------------------------------------------------
@@ -418,25 +459,30 @@ module stqn_writeback #(
   genvar c, i;
   generate
     for (c = 0; c < COLS; c = c + 1) begin : g_col
-      // Unpooled: pixel xg * COLS + c. Max-pool: pooled pixel xg * HALF + (c mod HALF), in the
-      // half of the banks of xg's parity. Sum-pool: the single output pixel, bank 0.
-      localparam [31:0] PAIR = c % HALF;
-      wire [DIM_W+LOGC-1:0] x = {b_xg_q, {LOGC{1'b0}}} + c;
-      wire [DIM_W+LOGC-1:0] px = ({{LOGC{1'b0}}, b_xg_q} << LOGH) + PAIR[DIM_W+LOGC-1:0];
-      wire in_half = b_xg_q[0] == (c >= HALF);
-      assign col_in_map[c] = x < {{LOGC{1'b0}}, cfg_out_w_i};
-      wire bank_on = is_max ? in_half && px < {{LOGC{1'b0}}, pool_w}
+      // Unpooled: pixel xg * COLS + c, inside the map unless xg is the last column group and c
+      // beyond the last pixel. Max-pool: pooled pixel xg * HALF + j (j = c mod HALF), in the half
+      // of the banks of xg's parity, pooled from pixels 2j and 2j + 1 of the group, inside the
+      // pooled map (floor) if pixel 2j + 1 is inside the map. Sum-pool: the single output pixel,
+      // bank 0.
+      localparam integer ODD = 2 * (c % HALF) + 1;
+      localparam [31:0] C_32 = c;
+      wire in_half = b_xg0_q == (c >= HALF);
+      if (c == 0) begin : g_first
+        assign col_in_map[c] = 1'b1;  // a group has its first pixel
+      end else begin : g_next
+        assign col_in_map[c] = !last_col || C_32[LOGC-1:0] <= last_x[LOGC-1:0];
+      end
+      wire bank_on = is_max ? in_half && col_in_map[ODD]
                    : is_sum ? c == 0 : col_in_map[c];
       for (i = 0; i < SLOTS; i = i + 1) begin : g_slot
-        assign act_wr_en_o[c*SLOTS+i] = bank_writes && bank_on && slot == i[CNT_W-1:0];
+        assign act_wr_en_o[c*SLOTS+i] = bank_writes && bank_on && b_slot_q == i[SW-1:0];
       end
       for (i = 0; i < LANES; i = i + 1) begin : g_lane
         // Lane i holds channel row i mod ROWS of slot i / ROWS.
-        wire [VAL_W-1:0] v = val_q[((i % ROWS)*COLS+c)*VAL_W +: VAL_W];
+        wire [VAL_W-1:0] v = val[((i % ROWS)*COLS+c)*VAL_W +: VAL_W];
         wire             bit_b = v[plane_q];
-        wire             msb = plane_q == cfg_out_planes_i - 1'b1;
         // Ternary: the code is the digit. k-bit: digit = bit b, negative at the MSB of int:K.
-        wire [1:0]       digit = cfg_out_ternary_i ? v[1:0] : {bit_b && cfg_out_signed_i && msb, bit_b};
+        wire [1:0]       digit = cfg_out_ternary_i ? v[1:0] : {bit_b && cfg_out_signed_i && last_plane, bit_b};
         assign act_wr_data_o[(c*LANES+i)*2 +: 2] = digit;
       end
     end
@@ -448,7 +494,9 @@ module stqn_writeback #(
   wire [AW-1:0] planes_ext = {{(AW-4){1'b0}}, cfg_out_planes_i};
   always @(*) begin
     b_state_d = b_state_q;
-    {b_y_d, b_xg_d, b_og_d, plane_d} = {b_y_q, b_xg_q, b_og_q, plane_q};
+    {b_slot_d, b_y0_d, b_xg0_d, b_chunk_end_d, plane_d} =
+        {b_slot_q, b_y0_q, b_xg0_q, b_chunk_end_q, plane_q};
+    {b_last_y_d, b_last_xg_d, b_first_d} = {b_last_y_q, b_last_xg_q, b_first_q};
     {ptr_d, col_ptr_d, lb_addr_d} = {ptr_q, col_ptr_q, lb_addr_q};
     if (start_i) {ptr_d, col_ptr_d} = {cfg_out_base_i, cfg_out_base_i};
     case (b_state_q)
@@ -457,7 +505,7 @@ module stqn_writeback #(
         plane_d = 4'd0;
       end
       B_WRITE: begin  // the planes, or the line-buffer word
-        plane_d = plane_q + 1'b1;
+        plane_d = plane_next;
         if (write_last) begin
           b_state_d = B_IDLE;
           if (group_writes && chunk_done && col_valid) ptr_d = ptr_q + planes_ext;
@@ -468,12 +516,17 @@ module stqn_writeback #(
     // The next group, possibly in the cycle the previous one finishes (b_ok).
     if (hand) begin
       b_state_d = B_COLLECT;
-      {b_y_d, b_xg_d, b_og_d} = {a_y_q, a_xg_q, a_og_q};
+      b_slot_d = a_slot[SW-1:0];
+      {b_y0_d, b_xg0_d} = {a_y[0], a_xg[0]};
+      b_chunk_end_d = a_slot == SLOT_MASK || a_og == cfg_ogroups_i - 1'b1;
+      b_last_y_d = a_y == cfg_out_h_i - 1'b1;
+      b_last_xg_d = a_xg == last_xg;
+      b_first_d = a_y == {DIM_W{1'b0}} && a_xg == {DIM_W{1'b0}};
       lb_addr_d = lb_next;
       // Max-pool output rows: the odd pixel group of a pair writes the same words as the even
       // one (the other half of the banks): rewind to the column's first chunk.
-      if (is_max && a_y_q[0] && a_og_q == {CNT_W{1'b0}}) begin
-        if (a_xg_q[0]) ptr_d = col_ptr_q;
+      if (is_max && a_y[0] && a_og == {CNT_W{1'b0}}) begin
+        if (a_xg[0]) ptr_d = col_ptr_q;
         else           col_ptr_d = ptr_d;
       end
     end
@@ -482,7 +535,9 @@ module stqn_writeback #(
   always @(posedge clk_i) begin
     if (!rst_ni) b_state_q <= B_IDLE;
     else         b_state_q <= b_state_d;
-    {b_y_q, b_xg_q, b_og_q, plane_q} <= {b_y_d, b_xg_d, b_og_d, plane_d};
+    {b_slot_q, b_y0_q, b_xg0_q, b_chunk_end_q, plane_q} <=
+        {b_slot_d, b_y0_d, b_xg0_d, b_chunk_end_d, plane_d};
+    {b_last_y_q, b_last_xg_q, b_first_q} <= {b_last_y_d, b_last_xg_d, b_first_d};
     {ptr_q, col_ptr_q, lb_addr_q} <= {ptr_d, col_ptr_d, lb_addr_d};
   end
 
@@ -496,8 +551,8 @@ module stqn_writeback #(
   end
 `endif
 
-  wire unused_ok = &{1'b0, unused_th_ready, tw_ext[TAW+CNT_W-1:TAW], j_ext[TAW+CNT_W-1:TAW],
-                     t_o_ext[CNT_W+QW+LAW-1:LAW], logit_rd_ext[LAW+LOGL-1:LAW],
+  wire unused_ok = &{1'b0, unused_th_ready, rest[8:CNTW],
+                     o_ext[CNT_W+QW+LAW-1:LAW], logit_rd_ext[LAW+LOGL-1:LAW],
                      a_og_ext[LAW+CNT_W-1:LAW]};
 endmodule
 
