@@ -564,9 +564,9 @@ module stqn_ctrl #(
   wire         len_bad = program_len_i == 16'd0 || len32[31:SAW+1] != 0 || (len32[SAW] && len32[SAW-1:0] != 0);
   // The runner can take a descriptor: idle, or in the last cycle of a layer (launching there
   // costs no cycle between layers).
-  wire         run_free = run_q == R_IDLE || run_q == R_DONE;
+  wire         run_free = CHECK_AHEAD == 0 || run_q == R_IDLE || run_q == R_DONE;
 
-  reg step_done, dst_we, checked, launch;
+  reg step_done, dst_we, checked, launch, fail;
   always @(*) begin
     state_d = state_q;
     {run_d, rw_d} = {run_q, rw_q};
@@ -581,7 +581,7 @@ module stqn_ctrl #(
     cycles_d = cycles_q + {31'd0, busy_q};
     step_cyc_d = step_cyc_q + 32'd1;
     {ai_d, a_valid_d, a_idx_d, class_d, best_d} = {ai_q, 1'b0, a_idx_q, class_q, best_q};
-    {cyc_we, step_done, dst_we, checked, launch} = 5'b00000;
+    {cyc_we, step_done, dst_we, checked, launch, fail} = 6'b000000;
     // Checker.
     case (state_q)
       S_IDLE: if (start_i) begin
@@ -616,7 +616,7 @@ module stqn_ctrl #(
           {step_done, dst_we} = {!t_err, 1'b1};
           if (s_test == T_OV1) ov_d = carry;
           // A failure waits for a running layer to end; the step (so t_code) stays as it is.
-          if (t_err) state_d = S_FAIL;
+          fail = t_err;
         end
         if (step_done) begin
           {m_d, ph_d} = {m_q + 1'b1, 2'd0};
@@ -637,7 +637,8 @@ module stqn_ctrl #(
         end
       end
       S_READY: checked = 1'b1;
-      default: ;  // S_HOLD, S_FAIL: the runner's R_DONE moves on
+      S_FAIL:  fail = 1'b1;
+      default: ;
     endcase
     if (checked) state_d = S_READY;
 
@@ -687,8 +688,9 @@ module stqn_ctrl #(
       if (CHECK_AHEAD != 0 && !pc_last) {pc_d, f_d, state_d} = {pc_q + 1'b1, 4'd0, S_FETCH};
       else state_d = S_HOLD;
     end
-    if (state_d == S_FAIL && run_free) begin
-      {error_d, ecode_d, state_d, run_d} = {1'b1, t_code, S_IDLE, R_IDLE};
+    if (fail) begin
+      if (run_free) {error_d, ecode_d, state_d, run_d} = {1'b1, t_code, S_IDLE, R_IDLE};
+      else state_d = S_FAIL;
     end
     if (error_d && !error_q) busy_d = 1'b0;
   end
