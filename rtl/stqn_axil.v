@@ -112,9 +112,9 @@ module stqn_axil #(
                    R_CTRL = 10'd4, R_STATUS = 10'd5, R_ERROR_CODE = 10'd6, R_ERROR_PC = 10'd7,
                    R_PROGRAM_LEN = 10'd8, R_CLASS = 10'd9, R_CYCLES = 10'd10, R_CONFIG2 = 10'd11;
   localparam [31:0] ID_VALUE = 32'h5354_514E;   // "STQN"
-  // Map and layer-program version 2 (the fused pool field w0[19:18], the int8 stem mode w0[20],
-  // LINE_DEPTH in CONFIG2), package format 1.
-  localparam [31:0] VERSION_VALUE = 32'h0001_0002;
+  // Map and layer-program version 3 (the step-cycle window holds CYCLES at the end of each
+  // descriptor), package format 1.
+  localparam [31:0] VERSION_VALUE = 32'h0001_0003;
   localparam [7:0] LANES_8 = LANES[7:0], ROWS_8 = ROWS[7:0], COLS_8 = COLS[7:0], ACC_8 = ACC_W[7:0];
   localparam [7:0] NTH_8 = NTH[7:0];
   localparam [7:0] AW_8 = AW[7:0], WAW_8 = WAW[7:0], TAW_8 = TAW[7:0], PAW_8 = PAW[7:0];

@@ -9,8 +9,9 @@
 // word rows, and its accumulator bound uses 128 x 255 per tap. A failed check stops the
 // program with ERROR_CODE / ERROR_PC before a single memory access of that layer, so a malformed
 // program can neither hang nor write outside its regions. After a logits layer it computes the
-// argmax of the logits (ties to the lowest index). It counts the cycles of the run and of every
-// descriptor (written to the step-cycle memory).
+// argmax of the logits (ties to the lowest index). It counts the cycles of the run and writes
+// the number of each descriptor's last cycle to the step-cycle memory (the host takes
+// differences: one counter instead of a second per-descriptor one).
 //
 // Two processes: the checker (state_q) fetches and checks descriptor pc, the runner (run_q)
 // launches a checked descriptor on the datapath and waits for it (and the argmax). With
@@ -68,7 +69,7 @@ module stqn_ctrl #(
   output wire                    prog_rd_en_o,
   output wire [PAW-1:0]          prog_rd_addr_o,
   input  wire [31:0]             prog_rd_data_i,
-  // Per-descriptor cycle counts.
+  // Each descriptor's last cycle (CYCLES - 1 for the last descriptor).
   output wire                    step_cyc_wr_en_o,
   output wire [SAW-1:0]          step_cyc_wr_addr_o,
   output wire [31:0]             step_cyc_wr_data_o,
@@ -549,7 +550,7 @@ module stqn_ctrl #(
   // ---- Checker, runner, argmax, cycle counts ---------------------------------------------------
   reg          busy_q, busy_d, done_q, done_d, error_q, error_d;
   reg  [2:0]   ecode_q, ecode_d;
-  reg  [31:0]  cycles_q, cycles_d, step_cyc_q, step_cyc_d;
+  reg  [31:0]  cycles_q, cycles_d;
   reg  [LW:0]  ai_q, ai_d;               // argmax: next logit address to read
   reg          a_valid_q, a_valid_d;     // the logit read last cycle arrives now
   reg  [LW-1:0] a_idx_q, a_idx_d, class_q, class_d;
@@ -563,7 +564,7 @@ module stqn_ctrl #(
   wire [31:0]  len32 = {16'd0, program_len_i};  // 0, or above 2^SAW descriptors
   wire         len_bad = program_len_i == 16'd0 || len32[31:SAW+1] != 0 || (len32[SAW] && len32[SAW-1:0] != 0);
   // The runner can take a descriptor: idle, or in the last cycle of a layer (launching there
-  // costs no cycle between layers).
+  // costs no cycle between layers). Without CHECK_AHEAD the checker runs only while it is idle.
   wire         run_free = CHECK_AHEAD == 0 || run_q == R_IDLE || run_q == R_DONE;
 
   reg step_done, dst_we, checked, launch, fail;
@@ -579,14 +580,13 @@ module stqn_ctrl #(
     {pix_d, row_d, row_off_d, col_off_d} = {pix_q, row_q, row_off_q, col_off_q};
     {busy_d, done_d, error_d, ecode_d} = {busy_q, done_q, error_q, ecode_q};
     cycles_d = cycles_q + {31'd0, busy_q};
-    step_cyc_d = step_cyc_q + 32'd1;
     {ai_d, a_valid_d, a_idx_d, class_d, best_d} = {ai_q, 1'b0, a_idx_q, class_q, best_q};
     {cyc_we, step_done, dst_we, checked, launch, fail} = 6'b000000;
     // Checker.
     case (state_q)
       S_IDLE: if (start_i) begin
         {done_d, error_d, ecode_d} = {1'b0, 1'b0, E_NONE};
-        {pc_d, cycles_d, step_cyc_d} = {{(SAW+1){1'b0}}, 32'd0, 32'd1};
+        {pc_d, cycles_d} = {{(SAW+1){1'b0}}, 32'd0};
         if (len_bad) begin
           {error_d, ecode_d} = {1'b1, E_LENGTH};
         end else begin
@@ -638,7 +638,7 @@ module stqn_ctrl #(
       end
       S_READY: checked = 1'b1;
       S_FAIL:  fail = 1'b1;
-      default: ;
+      default: ;  // S_HOLD: the runner's R_DONE moves on
     endcase
     if (checked) state_d = S_READY;
 
@@ -668,10 +668,10 @@ module stqn_ctrl #(
         if (ai_q == run_classes && !a_valid_q) run_d = R_DONE;
       end
       R_DONE: begin
-        // The descriptor's count runs from the end of the previous one (or the start) to here,
-        // argmax included, so that the counts of a run add up to CYCLES.
+        // The descriptor's last cycle, numbered from 0 at the run's first: its share of the run
+        // runs from the end of the previous one (or the start) to here, argmax included, and
+        // the last descriptor's word is CYCLES - 1.
         cyc_we = 1'b1;
-        step_cyc_d = 32'd1;
         run_d = R_IDLE;
         if (run_last) begin
           {busy_d, done_d, state_d} = {1'b0, 1'b1, S_IDLE};
@@ -746,8 +746,7 @@ module stqn_ctrl #(
       {pc_q, cycles_q, class_q} <= {pc_d, cycles_d, class_d};
       a_valid_q <= a_valid_d;
     end
-    {f_q, m_q, ph_q, n_q, sticky_q, ov_q, step_cyc_q, rw_q} <=
-        {f_d, m_d, ph_d, n_d, sticky_d, ov_d, step_cyc_d, rw_d};
+    {f_q, m_q, ph_q, n_q, sticky_q, ov_q, rw_q} <= {f_d, m_d, ph_d, n_d, sticky_d, ov_d, rw_d};
     {p_q, sat_q, a_q} <= {p_d, sat_d, a_d};
     {chunks_q, og_q, thrw_q, e_q} <= {chunks_d, og_d, thrw_d, e_d};
     {pix_q, row_q, row_off_q, col_off_q} <= {pix_d, row_d, row_off_d, col_off_d};
@@ -767,7 +766,9 @@ module stqn_ctrl #(
   assign prog_rd_addr_o = pc_word | {{(PAW-3){1'b0}}, word};
   assign step_cyc_wr_en_o   = cyc_we;
   assign step_cyc_wr_addr_o = run_pc[SAW-1:0];
-  assign step_cyc_wr_data_o = step_cyc_q;
+  // cycles_q, not cycles_d: the counter's adder feeding the memory too would keep its LUTs and
+  // flip-flops from sharing logic cells (+32 cells on the UP5K).
+  assign step_cyc_wr_data_o = cycles_q;
   assign logit_rd_addr_o    = ai_q[LW-1:0];
 
   assign busy_o = busy_q;
