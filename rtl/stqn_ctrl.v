@@ -564,8 +564,8 @@ module stqn_ctrl #(
   wire [31:0]  len32 = {16'd0, program_len_i};  // 0, or above 2^SAW descriptors
   wire         len_bad = program_len_i == 16'd0 || len32[31:SAW+1] != 0 || (len32[SAW] && len32[SAW-1:0] != 0);
   // The runner can take a descriptor: idle, or in the last cycle of a layer (launching there
-  // costs no cycle between layers). Without CHECK_AHEAD the checker runs only while it is idle.
-  wire         run_free = CHECK_AHEAD == 0 || run_q == R_IDLE || run_q == R_DONE;
+  // costs no cycle between layers).
+  wire         run_free = run_q == R_IDLE || run_q == R_DONE;
 
   reg step_done, dst_we, checked, launch, fail;
   always @(*) begin
