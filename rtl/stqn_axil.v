@@ -152,52 +152,50 @@ module stqn_axil #(
   // Every window's depth is a power of two, so "word < depth" is a test of the bits above it
   // (a comparator would cost a carry chain per window).
   wire [ADDR_W-1:0] a = a_q;
+  // Each window's word index, slices removed: the memories take these bits straight from the
+  // address (no multiplexer of one shared index).
+  wire [18:0] w_small = {9'd0, a[11:2]};        // registers, logits, step cycles
+  wire [18:0] w_prog  = {5'd0, a[15:2]};
+  wire [18:0] w_thr   = {3'd0, a[17:2]} >> T_LS;
+  wire [18:0] w_wgt   = {1'b0, a[19:2]} >> W_LS;
+  wire [18:0] w_act   = a[20:2] >> A_LS;
   reg  [2:0]  sel;
   reg         in_range;
   reg  [4:0]  slice;
-  reg  [18:0] word;  // host word index within the window, slices removed
   always @(*) begin
     sel = SEL_NONE;
     in_range = 1'b0;
     slice = 5'd0;
-    word = 19'd0;
     if (a[21:12] == 10'd0) begin
       sel = SEL_REG;
-      word = {9'd0, a[11:2]};
-      in_range = word <= {9'd0, R_CONFIG2};
+      in_range = w_small <= {9'd0, R_CONFIG2};
     end else if (a[21:12] == 10'd1) begin
       sel = SEL_LOGIT;
-      word = {9'd0, a[11:2]};
-      in_range = (word >> LW) == 19'd0;
+      in_range = (w_small >> LW) == 19'd0;
     end else if (a[21:12] == 10'd2) begin
       sel = SEL_STEPC;
-      word = {9'd0, a[11:2]};
-      in_range = (word >> SAW) == 19'd0;
+      in_range = (w_small >> SAW) == 19'd0;
     end else if (a[21:16] == 6'd1) begin
       sel = SEL_PROG;
-      word = {5'd0, a[15:2]};
-      in_range = (word >> PAW) == 19'd0;
+      in_range = (w_prog >> PAW) == 19'd0;
     end else if (a[21:18] == 4'd1) begin
       sel = SEL_THR;
-      word = {3'd0, a[17:2]} >> T_LS;
       slice = a[6:2] & T_MASK;
-      in_range = (word >> TAW) == 19'd0 && {27'd0, slice} < T_SL_32;
+      in_range = (w_thr >> TAW) == 19'd0 && {27'd0, slice} < T_SL_32;
     end else if (a[21:20] == 2'd1) begin
       sel = SEL_WGT;
-      word = {1'b0, a[19:2]} >> W_LS;
       slice = a[6:2] & W_MASK;
-      in_range = (word >> WAW) == 19'd0 && {27'd0, slice} < W_SL_32;
+      in_range = (w_wgt >> WAW) == 19'd0 && {27'd0, slice} < W_SL_32;
     end else if (a[21] == 1'b1) begin
       sel = SEL_ACT;
-      word = a[20:2] >> A_LS;
       slice = a[6:2] & A_MASK;
-      in_range = (word >> (LOGC + AW)) == 19'd0 && {27'd0, slice} < A_SL_32;
+      in_range = (w_act >> (LOGC + AW)) == 19'd0 && {27'd0, slice} < A_SL_32;
     end
   end
 
   wire is_mem_w   = sel == SEL_PROG || sel == SEL_THR || sel == SEL_WGT || sel == SEL_ACT;
-  wire reg_ctrl   = sel == SEL_REG && word[9:0] == R_CTRL;
-  wire reg_len    = sel == SEL_REG && word[9:0] == R_PROGRAM_LEN;
+  wire reg_ctrl   = sel == SEL_REG && w_small[9:0] == R_CTRL;
+  wire reg_len    = sel == SEL_REG && w_small[9:0] == R_PROGRAM_LEN;
   wire w_ok = in_range && s_wstrb_i == 4'hf && a[1:0] == 2'b00 &&
               (reg_ctrl || (reg_len && !busy_i) || (is_mem_w && !busy_i));
   wire r_ok = in_range && a[1:0] == 2'b00 &&
@@ -277,7 +275,7 @@ module stqn_axil #(
     end
     if (do_read) begin
       {a_full_d, rd_pend_d, rd_err_d, rd_sel_d} = {1'b0, 1'b1, !r_ok, sel};
-      {rd_reg_d, rd_slice_d} = {word[9:0], slice};
+      {rd_reg_d, rd_slice_d} = {w_small[9:0], slice};
     end
     if (rd_pend_q) begin
       r_valid_d = 1'b1;
@@ -325,22 +323,22 @@ module stqn_axil #(
   assign program_len_o = prog_len_q;
   assign prog_wr_en_o   = mem_we && sel == SEL_PROG;
   assign prog_rd_en_o   = do_mem_read && sel == SEL_PROG;
-  assign prog_addr_o    = word[PAW-1:0];
+  assign prog_addr_o    = w_prog[PAW-1:0];
   assign prog_wr_data_o = w_data;
   assign wgt_wr_en_o    = mem_we && sel == SEL_WGT;
-  assign wgt_wr_addr_o  = word[WAW-1:0];
+  assign wgt_wr_addr_o  = w_wgt[WAW-1:0];
   assign wgt_wr_data_o  = wgt_word[W_BITS-1:0];
   assign thr_wr_en_o    = mem_we && sel == SEL_THR;
-  assign thr_wr_addr_o  = word[TAW-1:0];
+  assign thr_wr_addr_o  = w_thr[TAW-1:0];
   assign thr_wr_data_o  = thr_word[T_BITS-1:0];
   assign act_wr_en_o    = mem_we && sel == SEL_ACT;
   assign act_rd_en_o    = do_mem_read && sel == SEL_ACT;
-  assign act_bank_o     = word[LOGC-1:0];
-  assign act_addr_o     = word[LOGC +: AW];
+  assign act_bank_o     = w_act[LOGC-1:0];
+  assign act_addr_o     = w_act[LOGC +: AW];
   assign act_wr_data_o  = act_word[A_BITS-1:0];
-  assign logit_rd_addr_o    = word[LW-1:0];
+  assign logit_rd_addr_o    = w_small[LW-1:0];
   assign step_cyc_rd_en_o   = do_mem_read && sel == SEL_STEPC;
-  assign step_cyc_rd_addr_o = word[SAW-1:0];
+  assign step_cyc_rd_addr_o = w_small[SAW-1:0];
 
   // The words' bits above the memory widths (the last slice is only partly used).
   wire unused_ok = &{1'b0, a[1:0], wgt_word, thr_word, act_word};
