@@ -1,6 +1,8 @@
 // stqn_axil: the AXI4-Lite slave of the accelerator (docs/registers.md): five channels with
 // the valid/ready contract, one access at a time, the register file and the decode of the
-// memory windows. Memory words wider than 32 bits are written slice by slice (low slice first,
+// memory windows. One address register serves both kinds of access (area: the UP5K), so AW and
+// AR take turns while it is empty, and W is taken straight into the memories and registers once
+// its address is held (no write-data register). Memory words wider than 32 bits are written slice by slice (low slice first,
 // held in a staging register); the last slice writes the word. Every access is answered: OKAY,
 // or SLVERR for a strobe other than 4'hf, an address outside the map or a memory, a write to a
 // read-only register, a memory write or an activation, logit, program or step-cycle read while
@@ -99,6 +101,10 @@ module stqn_axil #(
         A_LS > 5 || W_LS > 5 || T_LS > 5) begin : g_bad_params
       $error("stqn_axil: the configuration does not fit the memory map of docs/registers.md");
     end
+    if ((1 << AW) != ACT_BANK_DEPTH || (1 << WAW) != WGT_DEPTH || (1 << TAW) != THR_DEPTH ||
+        (1 << PAW) != PROG_DEPTH || (1 << SAW) != PROG_DEPTH / 8 || (1 << LW) != LOGITS) begin : g_bad_depths
+      $error("stqn_axil: memory depths must be powers of two (the window checks are bit tests)");
+    end
   endgenerate
 
   // Register offsets (word index) and windows (docs/registers.md, models/.../accel/regs.hpp).
@@ -106,14 +112,12 @@ module stqn_axil #(
                    R_CTRL = 10'd4, R_STATUS = 10'd5, R_ERROR_CODE = 10'd6, R_ERROR_PC = 10'd7,
                    R_PROGRAM_LEN = 10'd8, R_CLASS = 10'd9, R_CYCLES = 10'd10, R_CONFIG2 = 10'd11;
   localparam [31:0] ID_VALUE = 32'h5354_514E;   // "STQN"
-  // Map and layer-program version 2 (the fused pool field w0[19:18], the int8 stem mode w0[20],
-  // LINE_DEPTH in CONFIG2), package format 1.
-  localparam [31:0] VERSION_VALUE = 32'h0001_0002;
+  // Map and layer-program version 3 (the step-cycle window holds CYCLES at the end of each
+  // descriptor), package format 1.
+  localparam [31:0] VERSION_VALUE = 32'h0001_0003;
   localparam [7:0] LANES_8 = LANES[7:0], ROWS_8 = ROWS[7:0], COLS_8 = COLS[7:0], ACC_8 = ACC_W[7:0];
   localparam [7:0] NTH_8 = NTH[7:0];
   localparam [7:0] AW_8 = AW[7:0], WAW_8 = WAW[7:0], TAW_8 = TAW[7:0], PAW_8 = PAW[7:0];
-  localparam [31:0] STEPS_32 = PROG_DEPTH / 8, PROG_32 = PROG_DEPTH, LOGITS_32 = LOGITS;
-  localparam [31:0] ACT_D_32 = ACT_BANK_DEPTH, WGT_D_32 = WGT_DEPTH, THR_D_32 = THR_DEPTH;
   localparam [31:0] A_SL_32 = A_SL, W_SL_32 = W_SL, T_SL_32 = T_SL;
   localparam [0:0] SPRAM_1 = WGT_SPRAM[0:0];
   localparam integer LINE_LOG = $clog2(LINE_DEPTH);
@@ -126,10 +130,9 @@ module stqn_axil #(
                    SEL_PROG = 3'd4, SEL_THR = 3'd5, SEL_WGT = 3'd6, SEL_ACT = 3'd7;
 
   // ---- Channel registers ---------------------------------------------------------------------
-  reg              aw_full_q, aw_full_d, w_full_q, w_full_d, ar_full_q, ar_full_d;
-  reg [ADDR_W-1:0] aw_addr_q, aw_addr_d, ar_addr_q, ar_addr_d;
-  reg [31:0]       w_data_q, w_data_d;
-  reg [3:0]        w_strb_q, w_strb_d;
+  reg              a_full_q, a_full_d, a_wr_q, a_wr_d;  // an address is held; of a write
+  reg              turn_w_q, turn_w_d;                  // empty: AW's turn (else AR's)
+  reg [ADDR_W-1:0] a_q, a_d;
   reg              b_valid_q, b_valid_d, b_err_q, b_err_d;
   reg              r_valid_q, r_valid_d, r_err_q, r_err_d;
   reg [31:0]       r_data_q, r_data_d;
@@ -140,60 +143,62 @@ module stqn_axil #(
   reg [15:0]       prog_len_q, prog_len_d;
   reg [STAGE_W-1:0] stage_q;
 
-  wire do_write = aw_full_q && w_full_q && !b_valid_q;
-  wire do_read  = ar_full_q && !r_valid_q && !rd_pend_q && !do_write;
+  // A write executes with its W beat (wready is high only while its address is held).
+  wire [31:0] w_data = s_wdata_i;
+  wire do_write = a_full_q && a_wr_q && !b_valid_q && s_wvalid_i;
+  wire do_read  = a_full_q && !a_wr_q && !r_valid_q && !rd_pend_q;
 
-  // ---- Address decode of the access executed this cycle ----------------------------------------
-  wire [ADDR_W-1:0] a = do_write ? aw_addr_q : ar_addr_q;
+  // ---- Address decode of the held access ---------------------------------------------------------
+  // Every window's depth is a power of two, so "word < depth" is a test of the bits above it
+  // (a comparator would cost a carry chain per window).
+  wire [ADDR_W-1:0] a = a_q;
+  // Each window's word index, slices removed: the memories take these bits straight from the
+  // address (no multiplexer of one shared index).
+  wire [18:0] w_small = {9'd0, a[11:2]};        // registers, logits, step cycles
+  wire [18:0] w_prog  = {5'd0, a[15:2]};
+  wire [18:0] w_thr   = {3'd0, a[17:2]} >> T_LS;
+  wire [18:0] w_wgt   = {1'b0, a[19:2]} >> W_LS;
+  wire [18:0] w_act   = a[20:2] >> A_LS;
   reg  [2:0]  sel;
   reg         in_range;
   reg  [4:0]  slice;
-  reg  [18:0] word;  // host word index within the window, slices removed
   always @(*) begin
     sel = SEL_NONE;
     in_range = 1'b0;
     slice = 5'd0;
-    word = 19'd0;
     if (a[21:12] == 10'd0) begin
       sel = SEL_REG;
-      word = {9'd0, a[11:2]};
-      in_range = word <= {9'd0, R_CONFIG2};
+      in_range = w_small <= {9'd0, R_CONFIG2};
     end else if (a[21:12] == 10'd1) begin
       sel = SEL_LOGIT;
-      word = {9'd0, a[11:2]};
-      in_range = {13'd0, word} < LOGITS_32;
+      in_range = (w_small >> LW) == 19'd0;
     end else if (a[21:12] == 10'd2) begin
       sel = SEL_STEPC;
-      word = {9'd0, a[11:2]};
-      in_range = {13'd0, word} < STEPS_32;
+      in_range = (w_small >> SAW) == 19'd0;
     end else if (a[21:16] == 6'd1) begin
       sel = SEL_PROG;
-      word = {5'd0, a[15:2]};
-      in_range = {13'd0, word} < PROG_32;
+      in_range = (w_prog >> PAW) == 19'd0;
     end else if (a[21:18] == 4'd1) begin
       sel = SEL_THR;
-      word = {3'd0, a[17:2]} >> T_LS;
       slice = a[6:2] & T_MASK;
-      in_range = {13'd0, word} < THR_D_32 && {27'd0, slice} < T_SL_32;
+      in_range = (w_thr >> TAW) == 19'd0 && {27'd0, slice} < T_SL_32;
     end else if (a[21:20] == 2'd1) begin
       sel = SEL_WGT;
-      word = {1'b0, a[19:2]} >> W_LS;
       slice = a[6:2] & W_MASK;
-      in_range = {13'd0, word} < WGT_D_32 && {27'd0, slice} < W_SL_32;
+      in_range = (w_wgt >> WAW) == 19'd0 && {27'd0, slice} < W_SL_32;
     end else if (a[21] == 1'b1) begin
       sel = SEL_ACT;
-      word = a[20:2] >> A_LS;
       slice = a[6:2] & A_MASK;
-      in_range = {13'd0, word >> LOGC} < ACT_D_32 && {27'd0, slice} < A_SL_32;
+      in_range = (w_act >> (LOGC + AW)) == 19'd0 && {27'd0, slice} < A_SL_32;
     end
   end
 
   wire is_mem_w   = sel == SEL_PROG || sel == SEL_THR || sel == SEL_WGT || sel == SEL_ACT;
-  wire reg_ctrl   = sel == SEL_REG && word[9:0] == R_CTRL;
-  wire reg_len    = sel == SEL_REG && word[9:0] == R_PROGRAM_LEN;
-  wire w_ok = in_range && w_strb_q == 4'hf && aw_addr_q[1:0] == 2'b00 &&
+  wire reg_ctrl   = sel == SEL_REG && w_small[9:0] == R_CTRL;
+  wire reg_len    = sel == SEL_REG && w_small[9:0] == R_PROGRAM_LEN;
+  wire w_ok = in_range && s_wstrb_i == 4'hf && a[1:0] == 2'b00 &&
               (reg_ctrl || (reg_len && !busy_i) || (is_mem_w && !busy_i));
-  wire r_ok = in_range && ar_addr_q[1:0] == 2'b00 &&
+  wire r_ok = in_range && a[1:0] == 2'b00 &&
               (sel == SEL_REG ||
                ((sel == SEL_STEPC || sel == SEL_LOGIT || sel == SEL_PROG || sel == SEL_ACT) && !busy_i));
   wire last_slice = sel == SEL_THR ? slice == T_SL_32[4:0] - 5'd1 :
@@ -208,7 +213,7 @@ module stqn_axil #(
   generate
     for (k = 0; k < STAGE_W / 32; k = k + 1) begin : g_stage
       always @(posedge clk_i) begin
-        if (stage_we && slice == k[4:0]) stage_q[k*32 +: 32] <= w_data_q;
+        if (stage_we && slice == k[4:0]) stage_q[k*32 +: 32] <= w_data;
       end
     end
   endgenerate
@@ -218,19 +223,19 @@ module stqn_axil #(
   wire [A_SL*32-1:0] act_word;
   generate
     if (W_SL > 1) begin : g_wgt_wide
-      assign wgt_word = {w_data_q, stage_q[(W_SL-1)*32-1:0]};
+      assign wgt_word = {w_data, stage_q[(W_SL-1)*32-1:0]};
     end else begin : g_wgt_narrow
-      assign wgt_word = w_data_q;
+      assign wgt_word = w_data;
     end
     if (T_SL > 1) begin : g_thr_wide
-      assign thr_word = {w_data_q, stage_q[(T_SL-1)*32-1:0]};
+      assign thr_word = {w_data, stage_q[(T_SL-1)*32-1:0]};
     end else begin : g_thr_narrow
-      assign thr_word = w_data_q;
+      assign thr_word = w_data;
     end
     if (A_SL > 1) begin : g_act_wide
-      assign act_word = {w_data_q, stage_q[(A_SL-1)*32-1:0]};
+      assign act_word = {w_data, stage_q[(A_SL-1)*32-1:0]};
     end else begin : g_act_narrow
-      assign act_word = w_data_q;
+      assign act_word = w_data;
     end
   endgenerate
 
@@ -255,23 +260,22 @@ module stqn_axil #(
   wire [A_SL*32-1:0] act_rd_wide = {{(A_SL*32-A_BITS){1'b0}}, act_rd_data_i};
 
   always @(*) begin
-    {aw_full_d, aw_addr_d, w_full_d, w_data_d, w_strb_d} = {aw_full_q, aw_addr_q, w_full_q, w_data_q, w_strb_q};
-    {ar_full_d, ar_addr_d} = {ar_full_q, ar_addr_q};
+    {a_full_d, a_wr_d, a_d} = {a_full_q, a_wr_q, a_q};
+    turn_w_d = !turn_w_q;
     {b_valid_d, b_err_d, r_valid_d, r_err_d, r_data_d} = {b_valid_q, b_err_q, r_valid_q, r_err_q, r_data_q};
     {rd_pend_d, rd_err_d, rd_sel_d, rd_reg_d, rd_slice_d} = {1'b0, rd_err_q, rd_sel_q, rd_reg_q, rd_slice_q};
     prog_len_d = prog_len_q;
-    if (s_awvalid_i && !aw_full_q) {aw_full_d, aw_addr_d} = {1'b1, s_awaddr_i};
-    if (s_wvalid_i && !w_full_q) {w_full_d, w_data_d, w_strb_d} = {1'b1, s_wdata_i, s_wstrb_i};
-    if (s_arvalid_i && !ar_full_q) {ar_full_d, ar_addr_d} = {1'b1, s_araddr_i};
+    if (s_awready_o && s_awvalid_i) {a_full_d, a_wr_d, a_d} = {1'b1, 1'b1, s_awaddr_i};
+    if (s_arready_o && s_arvalid_i) {a_full_d, a_wr_d, a_d} = {1'b1, 1'b0, s_araddr_i};
     if (b_valid_q && s_bready_i) b_valid_d = 1'b0;
     if (r_valid_q && s_rready_i) r_valid_d = 1'b0;
     if (do_write) begin
-      {aw_full_d, w_full_d, b_valid_d, b_err_d} = {1'b0, 1'b0, 1'b1, !w_ok};
-      if (w_ok && reg_len) prog_len_d = w_data_q[15:0];
+      {a_full_d, b_valid_d, b_err_d} = {1'b0, 1'b1, !w_ok};
+      if (w_ok && reg_len) prog_len_d = w_data[15:0];
     end
     if (do_read) begin
-      {ar_full_d, rd_pend_d, rd_err_d, rd_sel_d} = {1'b0, 1'b1, !r_ok, sel};
-      {rd_reg_d, rd_slice_d} = {word[9:0], slice};
+      {a_full_d, rd_pend_d, rd_err_d, rd_sel_d} = {1'b0, 1'b1, !r_ok, sel};
+      {rd_reg_d, rd_slice_d} = {w_small[9:0], slice};
     end
     if (rd_pend_q) begin
       r_valid_d = 1'b1;
@@ -290,21 +294,21 @@ module stqn_axil #(
 
   always @(posedge clk_i) begin
     if (!rst_ni) begin
-      {aw_full_q, w_full_q, ar_full_q, b_valid_q, r_valid_q, rd_pend_q} <= 6'd0;
+      {a_full_q, turn_w_q, b_valid_q, r_valid_q, rd_pend_q} <= 5'd0;
       prog_len_q <= 16'd0;
     end else begin
-      {aw_full_q, w_full_q, ar_full_q, b_valid_q, r_valid_q, rd_pend_q} <=
-          {aw_full_d, w_full_d, ar_full_d, b_valid_d, r_valid_d, rd_pend_d};
+      {a_full_q, turn_w_q, b_valid_q, r_valid_q, rd_pend_q} <=
+          {a_full_d, turn_w_d, b_valid_d, r_valid_d, rd_pend_d};
       prog_len_q <= prog_len_d;
     end
-    {aw_addr_q, w_data_q, w_strb_q, ar_addr_q} <= {aw_addr_d, w_data_d, w_strb_d, ar_addr_d};
+    {a_wr_q, a_q} <= {a_wr_d, a_d};
     {b_err_q, r_err_q, r_data_q} <= {b_err_d, r_err_d, r_data_d};
     {rd_err_q, rd_sel_q, rd_reg_q, rd_slice_q} <= {rd_err_d, rd_sel_d, rd_reg_d, rd_slice_d};
   end
 
-  assign s_awready_o = !aw_full_q;
-  assign s_wready_o  = !w_full_q;
-  assign s_arready_o = !ar_full_q;
+  assign s_awready_o = !a_full_q && turn_w_q;
+  assign s_wready_o  = a_full_q && a_wr_q && !b_valid_q;
+  assign s_arready_o = !a_full_q && !turn_w_q;
   assign s_bvalid_o  = b_valid_q;
   assign s_bresp_o   = b_err_q ? 2'b10 : 2'b00;
   assign s_rvalid_o  = r_valid_q;
@@ -314,27 +318,27 @@ module stqn_axil #(
   wire do_mem_read = do_read && r_ok;
   // Start and soft reset in one write: the reset wins and the start is dropped, so that the
   // controller never begins a run in the same cycle as it is reset.
-  assign start_o      = do_write && w_ok && reg_ctrl && w_data_q[0] && !w_data_q[1];
-  assign soft_reset_o = do_write && w_ok && reg_ctrl && w_data_q[1];
+  assign start_o      = do_write && w_ok && reg_ctrl && w_data[0] && !w_data[1];
+  assign soft_reset_o = do_write && w_ok && reg_ctrl && w_data[1];
   assign program_len_o = prog_len_q;
   assign prog_wr_en_o   = mem_we && sel == SEL_PROG;
   assign prog_rd_en_o   = do_mem_read && sel == SEL_PROG;
-  assign prog_addr_o    = word[PAW-1:0];
-  assign prog_wr_data_o = w_data_q;
+  assign prog_addr_o    = w_prog[PAW-1:0];
+  assign prog_wr_data_o = w_data;
   assign wgt_wr_en_o    = mem_we && sel == SEL_WGT;
-  assign wgt_wr_addr_o  = word[WAW-1:0];
+  assign wgt_wr_addr_o  = w_wgt[WAW-1:0];
   assign wgt_wr_data_o  = wgt_word[W_BITS-1:0];
   assign thr_wr_en_o    = mem_we && sel == SEL_THR;
-  assign thr_wr_addr_o  = word[TAW-1:0];
+  assign thr_wr_addr_o  = w_thr[TAW-1:0];
   assign thr_wr_data_o  = thr_word[T_BITS-1:0];
   assign act_wr_en_o    = mem_we && sel == SEL_ACT;
   assign act_rd_en_o    = do_mem_read && sel == SEL_ACT;
-  assign act_bank_o     = word[LOGC-1:0];
-  assign act_addr_o     = word[LOGC +: AW];
+  assign act_bank_o     = w_act[LOGC-1:0];
+  assign act_addr_o     = w_act[LOGC +: AW];
   assign act_wr_data_o  = act_word[A_BITS-1:0];
-  assign logit_rd_addr_o    = word[LW-1:0];
+  assign logit_rd_addr_o    = w_small[LW-1:0];
   assign step_cyc_rd_en_o   = do_mem_read && sel == SEL_STEPC;
-  assign step_cyc_rd_addr_o = word[SAW-1:0];
+  assign step_cyc_rd_addr_o = w_small[SAW-1:0];
 
   // The words' bits above the memory widths (the last slice is only partly used).
   wire unused_ok = &{1'b0, a[1:0], wgt_word, thr_word, act_word};

@@ -9,8 +9,18 @@
 // word rows, and its accumulator bound uses 128 x 255 per tap. A failed check stops the
 // program with ERROR_CODE / ERROR_PC before a single memory access of that layer, so a malformed
 // program can neither hang nor write outside its regions. After a logits layer it computes the
-// argmax of the logits (ties to the lowest index). It counts the cycles of the run and of every
-// descriptor (written to the step-cycle memory).
+// argmax of the logits (ties to the lowest index). It counts the cycles of the run and writes
+// the number of each descriptor's last cycle to the step-cycle memory (the host takes
+// differences: one counter instead of a second per-descriptor one).
+//
+// Two processes: the checker (state_q) fetches and checks descriptor pc, the runner (run_q)
+// launches a checked descriptor on the datapath and waits for it (and the argmax). With
+// CHECK_AHEAD the checker fetches and checks descriptor pc + 1 while the runner runs pc, into its
+// own registers; the runner holds a copy of the running descriptor (run_cfg_q, ~200 flip-flops),
+// and launches the next one in the cycle its layer ends. A check that fails while a layer runs
+// waits for that layer (and its argmax) to end, then raises the error at the failing index.
+// Without CHECK_AHEAD (the area-critical up5k) the checker waits for each layer to end and the
+// datapath reads the checker's registers.
 //
 // Area: the bit-field checks (zero, range, reserved bits) are made on each word as it is fetched,
 // and only the fields the datapath needs are kept. Everything arithmetic (the conv size, the
@@ -33,6 +43,7 @@ module stqn_ctrl #(
   parameter integer LINE_DEPTH     = 256,  // write-back line-buffer words (fused pooling)
   parameter integer PROG_DEPTH     = 512,  // program memory words (8 per descriptor)
   parameter integer LOGITS = 64,
+  parameter integer CHECK_AHEAD    = 0,    // check descriptor i + 1 while layer i runs
   // Derived widths: do not set.
   parameter integer AW     = $clog2(ACT_BANK_DEPTH),
   parameter integer WAW    = $clog2(WGT_DEPTH),
@@ -58,7 +69,7 @@ module stqn_ctrl #(
   output wire                    prog_rd_en_o,
   output wire [PAW-1:0]          prog_rd_addr_o,
   input  wire [31:0]             prog_rd_data_i,
-  // Per-descriptor cycle counts.
+  // Each descriptor's last cycle (CYCLES - 1 for the last descriptor).
   output wire                    step_cyc_wr_en_o,
   output wire [SAW-1:0]          step_cyc_wr_addr_o,
   output wire [31:0]             step_cyc_wr_data_o,
@@ -128,10 +139,15 @@ module stqn_ctrl #(
                    E_SHAPE = 3'd4, E_ACC = 3'd5, E_LENGTH = 3'd6;
   localparam [1:0] POOL_NONE = 2'd0, POOL_MAX = 2'd1, POOL_SUM = 2'd2;
 
-  localparam [2:0] S_IDLE = 3'd0, S_FETCH = 3'd1, S_CHECK = 3'd2, S_LAUNCH = 3'd3,
-                   S_WAIT = 3'd4, S_ARGMAX = 3'd5, S_NEXT = 3'd6;
+  // Checker: S_READY checked, waiting for the runner; S_HOLD launched, waiting for its layer to
+  // end (the last descriptor, or always without CHECK_AHEAD); S_FAIL a check failed, waiting for
+  // the running layer to end. Runner: R_DONE is the last cycle of a layer (its count is written).
+  localparam [2:0] S_IDLE = 3'd0, S_FETCH = 3'd1, S_CHECK = 3'd2, S_READY = 3'd3,
+                   S_HOLD = 3'd4, S_FAIL = 3'd5;
+  localparam [2:0] R_IDLE = 3'd0, R_LAUNCH = 3'd1, R_WAIT = 3'd2, R_ARGMAX = 3'd3, R_DONE = 3'd4;
 
-  reg [2:0]   state_q, state_d;
+  reg [2:0]   state_q, state_d, run_q, run_d;
+  reg         rw_q, rw_d;  // R_WAIT: the started unit has had a cycle to raise its busy flag
   reg [SAW:0] pc_q, pc_d;
   reg [3:0]   f_q, f_d;  // fetch: word being captured is f_q - 1
 
@@ -531,22 +547,30 @@ module stqn_ctrl #(
   reg [8:0]       thrw_q, thrw_d;
   reg [AW-1:0]    pix_q, pix_d, row_q, row_d, row_off_q, row_off_d, col_off_q, col_off_d;
 
-  // ---- Run, argmax, cycle counts ----------------------------------------------------------------
+  // ---- Checker, runner, argmax, cycle counts ---------------------------------------------------
   reg          busy_q, busy_d, done_q, done_d, error_q, error_d;
   reg  [2:0]   ecode_q, ecode_d;
-  reg  [31:0]  cycles_q, cycles_d, step_cyc_q, step_cyc_d;
+  reg  [31:0]  cycles_q, cycles_d;
   reg  [LW:0]  ai_q, ai_d;               // argmax: next logit address to read
   reg          a_valid_q, a_valid_d;     // the logit read last cycle arrives now
   reg  [LW-1:0] a_idx_q, a_idx_d, class_q, class_d;
   reg  signed [31:0] best_q, best_d;
   reg          cyc_we;
-  wire         pc_last = pc_q + 1'b1 == program_len_i[SAW:0];
+  wire [SAW:0] run_pc;                   // the running descriptor (pc_q without CHECK_AHEAD)
+  wire         run_logits;
+  wire [LW:0]  run_classes;
+  wire         pc_last  = pc_q + 1'b1 == program_len_i[SAW:0];
+  wire         run_last = run_pc + 1'b1 == program_len_i[SAW:0];
   wire [31:0]  len32 = {16'd0, program_len_i};  // 0, or above 2^SAW descriptors
   wire         len_bad = program_len_i == 16'd0 || len32[31:SAW+1] != 0 || (len32[SAW] && len32[SAW-1:0] != 0);
+  // The runner can take a descriptor: idle, or in the last cycle of a layer (launching there
+  // costs no cycle between layers).
+  wire         run_free = run_q == R_IDLE || run_q == R_DONE;
 
-  reg step_done, dst_we;
+  reg step_done, dst_we, checked, launch, fail;
   always @(*) begin
     state_d = state_q;
+    {run_d, rw_d} = {run_q, rw_q};
     {pc_d, f_d, m_d, ph_d, n_d, sticky_d, ov_d} = {pc_q, f_q, m_q, ph_q, n_q, sticky_q, ov_q};
     // A step that tests leaves P = 1, where the next product chain starts.
     p_d = p_we || p_one ? (p_one ? {{(ALU_W-1){1'b0}}, 1'b1} : sum[ALU_W-1:0]) : p_q;
@@ -556,13 +580,13 @@ module stqn_ctrl #(
     {pix_d, row_d, row_off_d, col_off_d} = {pix_q, row_q, row_off_q, col_off_q};
     {busy_d, done_d, error_d, ecode_d} = {busy_q, done_q, error_q, ecode_q};
     cycles_d = cycles_q + {31'd0, busy_q};
-    step_cyc_d = step_cyc_q + 32'd1;
     {ai_d, a_valid_d, a_idx_d, class_d, best_d} = {ai_q, 1'b0, a_idx_q, class_q, best_q};
-    {cyc_we, step_done, dst_we} = 3'b000;
+    {cyc_we, step_done, dst_we, checked, launch, fail} = 6'b000000;
+    // Checker.
     case (state_q)
       S_IDLE: if (start_i) begin
         {done_d, error_d, ecode_d} = {1'b0, 1'b0, E_NONE};
-        {pc_d, cycles_d, step_cyc_d} = {{(SAW+1){1'b0}}, 32'd0, 32'd1};
+        {pc_d, cycles_d} = {{(SAW+1){1'b0}}, 32'd0};
         if (len_bad) begin
           {error_d, ecode_d} = {1'b1, E_LENGTH};
         end else begin
@@ -591,11 +615,12 @@ module stqn_ctrl #(
         end else begin
           {step_done, dst_we} = {!t_err, 1'b1};
           if (s_test == T_OV1) ov_d = carry;
-          if (t_err) {error_d, ecode_d, state_d} = {1'b1, t_code, S_IDLE};
+          // A failure waits for a running layer to end; the step (so t_code) stays as it is.
+          fail = t_err;
         end
         if (step_done) begin
           {m_d, ph_d} = {m_q + 1'b1, 2'd0};
-          if (m_q == M_LAST) state_d = S_LAUNCH;
+          if (m_q == M_LAST) checked = 1'b1;
         end
         if (dst_we) begin
           case (s_dst)
@@ -611,22 +636,27 @@ module stqn_ctrl #(
           endcase
         end
       end
-      S_LAUNCH: begin  // core_start_o is high in this state
-        state_d = S_WAIT;
-        f_d = 4'd0;
-      end
-      S_WAIT: if (f_q == 4'd0) begin
-        f_d = 4'd1;  // one cycle for the started unit to raise its busy flag
+      S_READY: checked = 1'b1;
+      S_FAIL:  fail = 1'b1;
+      default: ;  // S_HOLD: the runner's R_DONE moves on
+    endcase
+    if (checked) state_d = S_READY;
+
+    // Runner.
+    case (run_q)
+      R_LAUNCH: {run_d, rw_d} = {R_WAIT, 1'b0};  // core_start_o is high in this state
+      R_WAIT: if (!rw_q) begin
+        rw_d = 1'b1;  // one cycle for the started unit to raise its busy flag
       end else if (!core_busy_i) begin
-        if (logits_q) begin
-          state_d = S_ARGMAX;
+        if (run_logits) begin
+          run_d = R_ARGMAX;
           {ai_d, a_idx_d, class_d} = {{(LW+1){1'b0}}, {LW{1'b0}}, {LW{1'b0}}};
         end else begin
-          state_d = S_NEXT;
+          run_d = R_DONE;
         end
       end
-      S_ARGMAX: begin  // address ai_q goes out; the word of a_idx_q (read last cycle) arrives
-        if (ai_q != classes_q) begin  // ai_q runs from 0 up to classes_q
+      R_ARGMAX: begin  // address ai_q goes out; the word of a_idx_q (read last cycle) arrives
+        if (ai_q != run_classes) begin  // ai_q runs from 0 up to the class count
           ai_d = ai_q + 1'b1;
           a_valid_d = 1'b1;
           a_idx_d = ai_q[LW-1:0];
@@ -635,38 +665,88 @@ module stqn_ctrl #(
           best_d = $signed(logit_rd_data_i);
           class_d = a_idx_q;
         end
-        if (ai_q == classes_q && !a_valid_q) state_d = S_NEXT;
+        if (ai_q == run_classes && !a_valid_q) run_d = R_DONE;
       end
-      default: begin  // S_NEXT
-        // The descriptor's count runs from its fetch to here, argmax included, so that the counts
-        // of a run add up to CYCLES.
+      R_DONE: begin
+        // The descriptor's last cycle, numbered from 0 at the run's first: its share of the run
+        // runs from the end of the previous one (or the start) to here, argmax included, and
+        // the last descriptor's word is CYCLES - 1.
         cyc_we = 1'b1;
-        step_cyc_d = 32'd1;
-        if (pc_last) begin
+        run_d = R_IDLE;
+        if (run_last) begin
           {busy_d, done_d, state_d} = {1'b0, 1'b1, S_IDLE};
-        end else begin
-          pc_d = pc_q + 1'b1;
-          f_d = 4'd0;
-          state_d = S_FETCH;
+        end else if (state_q == S_HOLD) begin
+          {pc_d, f_d, state_d} = {pc_q + 1'b1, 4'd0, S_FETCH};
         end
       end
+      default: ;  // R_IDLE
     endcase
+
+    // Launch a checked descriptor, or raise a failed check's error, once the runner is free.
+    if (checked && run_free) begin
+      {launch, run_d} = {1'b1, R_LAUNCH};
+      if (CHECK_AHEAD != 0 && !pc_last) {pc_d, f_d, state_d} = {pc_q + 1'b1, 4'd0, S_FETCH};
+      else state_d = S_HOLD;
+    end
+    if (fail) begin
+      if (run_free) {error_d, ecode_d, state_d, run_d} = {1'b1, t_code, S_IDLE, R_IDLE};
+      else state_d = S_FAIL;
+    end
     if (error_d && !error_q) busy_d = 1'b0;
   end
 
+  // The running descriptor's fields, as the datapath reads them while its layer runs.
+  localparam integer CFG_W = 4 * DIM_W + 6 * AW + 2 * 8 + 2 * CNT_W + 3 * 4 + 2 + CODE_W + 8 + 9 +
+                             TAW + WAW + 4 + LW + 1;
+  wire [CFG_W-1:0] chk_cfg = {in_h_q, in_w_q, out_h_q, out_w_q, pix_q, row_q, row_off_q, col_off_q,
+                              in_base_q, out_base_q, kernel_q, pad_q, chunks_q, og_q, wpl_q, apl_q,
+                              opl_q, tern_q, sgn_q, act_min_q, levels_q, thrw_q, thr_base_q, w_base_q,
+                              logits_q, pool_q, int8_q, classes_q};
+  wire [CFG_W-1:0] cfg;
+  generate
+    if (CHECK_AHEAD != 0) begin : g_ahead
+      reg [CFG_W-1:0] run_cfg_q;
+      reg [SAW:0]     run_pc_q;
+      wire [CFG_W-1:0] run_cfg_d = launch ? chk_cfg : run_cfg_q;
+      wire [SAW:0]     run_pc_d  = launch ? pc_q : run_pc_q;
+      always @(posedge clk_i) {run_cfg_q, run_pc_q} <= {run_cfg_d, run_pc_d};
+      assign cfg = run_cfg_q;
+      assign run_pc = run_pc_q;
+    end else begin : g_serial  // the checker waits: its registers hold still while a layer runs
+      assign cfg = chk_cfg;
+      assign run_pc = pc_q;
+      wire unused_launch = launch;
+    end
+  endgenerate
+  wire [DIM_W-1:0]  r_in_h, r_in_w, r_out_h, r_out_w;
+  wire [AW-1:0]     r_pix, r_row, r_row_off, r_col_off, r_in_base, r_out_base;
+  wire [7:0]        r_kernel, r_pad, r_levels;
+  wire [CNT_W-1:0]  r_chunks, r_og;
+  wire [3:0]        r_wpl, r_apl, r_opl;
+  wire              r_tern, r_sgn, r_int8;
+  wire [CODE_W-1:0] r_act_min;
+  wire [8:0]        r_thrw;
+  wire [TAW-1:0]    r_thr_base;
+  wire [WAW-1:0]    r_w_base;
+  wire [1:0]        r_pool;
+  assign {r_in_h, r_in_w, r_out_h, r_out_w, r_pix, r_row, r_row_off, r_col_off, r_in_base,
+          r_out_base, r_kernel, r_pad, r_chunks, r_og, r_wpl, r_apl, r_opl, r_tern, r_sgn,
+          r_act_min, r_levels, r_thrw, r_thr_base, r_w_base, run_logits, r_pool, r_int8,
+          run_classes} = cfg;
+
   always @(posedge clk_i) begin
     if (!rst_ni) begin
-      state_q <= S_IDLE;
+      {state_q, run_q} <= {S_IDLE, R_IDLE};
       {busy_q, done_q, error_q, ecode_q} <= {1'b0, 1'b0, 1'b0, E_NONE};
       {pc_q, cycles_q, class_q} <= {{(SAW+1){1'b0}}, 32'd0, {LW{1'b0}}};
       a_valid_q <= 1'b0;
     end else begin
-      state_q <= state_d;
+      {state_q, run_q} <= {state_d, run_d};
       {busy_q, done_q, error_q, ecode_q} <= {busy_d, done_d, error_d, ecode_d};
       {pc_q, cycles_q, class_q} <= {pc_d, cycles_d, class_d};
       a_valid_q <= a_valid_d;
     end
-    {f_q, m_q, ph_q, n_q, sticky_q, ov_q, step_cyc_q} <= {f_d, m_d, ph_d, n_d, sticky_d, ov_d, step_cyc_d};
+    {f_q, m_q, ph_q, n_q, sticky_q, ov_q, rw_q} <= {f_d, m_d, ph_d, n_d, sticky_d, ov_d, rw_d};
     {p_q, sat_q, a_q} <= {p_d, sat_d, a_d};
     {chunks_q, og_q, thrw_q, e_q} <= {chunks_d, og_d, thrw_d, e_d};
     {pix_q, row_q, row_off_q, col_off_q} <= {pix_d, row_d, row_off_d, col_off_d};
@@ -685,8 +765,10 @@ module stqn_ctrl #(
   assign prog_rd_en_o   = (state_q == S_FETCH && f_q < 4'd8) || state_q == S_CHECK;
   assign prog_rd_addr_o = pc_word | {{(PAW-3){1'b0}}, word};
   assign step_cyc_wr_en_o   = cyc_we;
-  assign step_cyc_wr_addr_o = pc_q[SAW-1:0];
-  assign step_cyc_wr_data_o = step_cyc_q;
+  assign step_cyc_wr_addr_o = run_pc[SAW-1:0];
+  // cycles_q, not cycles_d: the counter's adder feeding the memory too would keep its LUTs and
+  // flip-flops from sharing logic cells (+32 cells on the UP5K).
+  assign step_cyc_wr_data_o = cycles_q;
   assign logit_rd_addr_o    = ai_q[LW-1:0];
 
   assign busy_o = busy_q;
@@ -697,34 +779,34 @@ module stqn_ctrl #(
   assign class_o = class_q;
   assign cycles_o = cycles_q;
 
-  assign core_start_o = state_q == S_LAUNCH;
-  assign cfg_in_h_o      = in_h_q;
-  assign cfg_in_w_o      = in_w_q;
-  assign cfg_out_h_o     = out_h_q;
-  assign cfg_out_w_o     = out_w_q;
-  assign cfg_pix_words_o = pix_q;
-  assign cfg_row_words_o = row_q;
-  assign cfg_row_off_o   = row_off_q;
-  assign cfg_col_off_o   = col_off_q;
-  assign cfg_kernel_o    = {{(CNT_W-8){1'b0}}, kernel_q};
-  assign cfg_pad_o       = {{(CNT_W-8){1'b0}}, pad_q};
-  assign cfg_chunks_o    = chunks_q;
-  assign cfg_ogroups_o   = og_q;
-  assign cfg_wplanes_o   = {{(CNT_W-4){1'b0}}, wpl_q};
-  assign cfg_aplanes_o   = {{(CNT_W-4){1'b0}}, apl_q};
-  assign cfg_out_planes_o  = opl_q;
-  assign cfg_out_ternary_o = tern_q;
-  assign cfg_out_signed_o  = sgn_q;
-  assign cfg_act_min_o   = act_min_q;
-  assign cfg_levels_o    = {1'b0, levels_q};
-  assign cfg_thr_words_o = {{(CNT_W-9){1'b0}}, thrw_q};
-  assign cfg_thr_base_o  = thr_base_q;
-  assign cfg_in_base_o   = in_base_q;
-  assign cfg_out_base_o  = out_base_q;
-  assign cfg_w_base_o    = w_base_q;
-  assign cfg_logits_o    = logits_q;
-  assign cfg_pool_o      = pool_q;
-  assign cfg_int8_o      = int8_q;
+  assign core_start_o = run_q == R_LAUNCH;
+  assign cfg_in_h_o      = r_in_h;
+  assign cfg_in_w_o      = r_in_w;
+  assign cfg_out_h_o     = r_out_h;
+  assign cfg_out_w_o     = r_out_w;
+  assign cfg_pix_words_o = r_pix;
+  assign cfg_row_words_o = r_row;
+  assign cfg_row_off_o   = r_row_off;
+  assign cfg_col_off_o   = r_col_off;
+  assign cfg_kernel_o    = {{(CNT_W-8){1'b0}}, r_kernel};
+  assign cfg_pad_o       = {{(CNT_W-8){1'b0}}, r_pad};
+  assign cfg_chunks_o    = r_chunks;
+  assign cfg_ogroups_o   = r_og;
+  assign cfg_wplanes_o   = {{(CNT_W-4){1'b0}}, r_wpl};
+  assign cfg_aplanes_o   = {{(CNT_W-4){1'b0}}, r_apl};
+  assign cfg_out_planes_o  = r_opl;
+  assign cfg_out_ternary_o = r_tern;
+  assign cfg_out_signed_o  = r_sgn;
+  assign cfg_act_min_o   = r_act_min;
+  assign cfg_levels_o    = {1'b0, r_levels};
+  assign cfg_thr_words_o = {{(CNT_W-9){1'b0}}, r_thrw};
+  assign cfg_thr_base_o  = r_thr_base;
+  assign cfg_in_base_o   = r_in_base;
+  assign cfg_out_base_o  = r_out_base;
+  assign cfg_w_base_o    = r_w_base;
+  assign cfg_logits_o    = run_logits;
+  assign cfg_pool_o      = r_pool;
+  assign cfg_int8_o      = r_int8;
 endmodule
 
 `default_nettype wire

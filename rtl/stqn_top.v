@@ -17,6 +17,7 @@ module stqn_top #(
   parameter integer WGT_SPRAM      = 0,
   parameter integer LINE_DEPTH     = 256,   // write-back line buffer (fused pooling, logits)
   parameter integer THR_UNITS      = 1,     // write-back threshold units (stqn_writeback)
+  parameter integer CHECK_AHEAD    = 0,     // stqn_ctrl checks descriptor i + 1 while layer i runs
   parameter integer ADDR_W         = 22
 ) (
   input  wire              clk_i,
@@ -177,7 +178,8 @@ module stqn_top #(
 
   stqn_ctrl #(.LANES(LANES), .ROWS(ROWS), .COLS(COLS), .ACC_W(ACC_W), .NTH(NTH),
               .ACT_BANK_DEPTH(ACT_BANK_DEPTH), .WGT_DEPTH(WGT_DEPTH), .THR_DEPTH(THR_DEPTH),
-              .LINE_DEPTH(LINE_DEPTH), .PROG_DEPTH(PROG_DEPTH), .LOGITS(LOGITS)) u_ctrl (
+              .LINE_DEPTH(LINE_DEPTH), .PROG_DEPTH(PROG_DEPTH), .LOGITS(LOGITS),
+              .CHECK_AHEAD(CHECK_AHEAD)) u_ctrl (
     .clk_i            (clk_i),
     .rst_ni           (run_rst_n),
     .start_i          (start),

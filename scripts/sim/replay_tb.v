@@ -10,7 +10,7 @@ module replay_tb;
   // Configuration parameters (set with iverilog -P replay_tb.NAME=VALUE from configs.json).
   parameter integer LANES = 16, ROWS = 2, COLS = 4, ACC_W = 24, NTH = 2;
   parameter integer ACT_BANK_DEPTH = 512, WGT_DEPTH = 16384, THR_DEPTH = 512, WGT_SPRAM = 0;
-  parameter integer LINE_DEPTH = 256, THR_UNITS = 1;
+  parameter integer LINE_DEPTH = 256, THR_UNITS = 1, CHECK_AHEAD = 0;
   localparam integer RESET_CYCLES = 4;  // stqn::sim::kResetCycles
   localparam integer OP_WRITE = 1, OP_READ = 2, OP_IDLE = 3;  // stqn::sim::kRecord*
   localparam integer MAX_REPORTED = 10;
@@ -27,7 +27,7 @@ module replay_tb;
 
   stqn_top #(.LANES(LANES), .ROWS(ROWS), .COLS(COLS), .ACC_W(ACC_W), .NTH(NTH),
              .ACT_BANK_DEPTH(ACT_BANK_DEPTH), .WGT_DEPTH(WGT_DEPTH), .THR_DEPTH(THR_DEPTH),
-             .LINE_DEPTH(LINE_DEPTH), .THR_UNITS(THR_UNITS),
+             .LINE_DEPTH(LINE_DEPTH), .THR_UNITS(THR_UNITS), .CHECK_AHEAD(CHECK_AHEAD),
              .WGT_SPRAM(WGT_SPRAM)) u_top (
     .clk_i(clk), .rst_ni(rst_n),
     .s_awvalid_i(awvalid), .s_awready_o(awready), .s_awaddr_i(awaddr),

@@ -2,7 +2,8 @@
 // the logit registers: random descriptors (valid ones and single-field mutations, fused pools and
 // int8 stems included) get the error code of the library's descriptor_check and, when valid, start the
 // datapath with the derived fields of descriptor_derive; argmax with ties; run and
-// per-descriptor cycle counts.
+// per-descriptor cycle counts; with CHECK_AHEAD, the next descriptor checked while a layer runs
+// (the running layer's fields held still, a failed check raised after the running layer).
 #include STQN_TB_HEADER
 
 #include "stqn/accel/program.hpp"
@@ -42,12 +43,15 @@ struct Fixture : ::testing::Test {
   accel::Config config = point_config();
   std::vector<std::uint32_t> program = std::vector<std::uint32_t>(config.prog_depth, 0);
   std::vector<std::int32_t> logits = std::vector<std::int32_t>(64, 0);
-  std::vector<std::uint32_t> step_cycles = std::vector<std::uint32_t>(config.prog_depth / 8, 0);
+  std::vector<std::uint32_t> step_ends = std::vector<std::uint32_t>(config.prog_depth / 8, 0);
   int busy_left = 0;              // cycles the started datapath stays busy
+  int busy_lo = 3, busy_hi = 40;  // how long a layer keeps it busy (drawn per layer)
   std::uint32_t prog_word = 0, logit_word = 0;  // registered read data
-  struct Launch { Descriptor fields; accel::Derived derived; long cycles = 0; };  // cycles: since start
-  long cycle_count = 0, run_start = 0;
+  // cycles: from the start of the run; idle_gap: from the previous layer's end (busy falling).
+  struct Launch { Descriptor fields; accel::Derived derived; long cycles = 0, idle_gap = 0; };
+  long cycle_count = 0, run_start = 0, layer_end = 0, error_cycle = -1;
   std::vector<Launch> launches;
+  int cfg_changes = 0;  // cycles where the datapath's fields moved while it was busy
 
   int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
 
@@ -58,6 +62,17 @@ struct Fixture : ::testing::Test {
     h.reset();
   }
 
+  // Every field the controller drives into the datapath, which must hold still while it is busy.
+  std::vector<std::uint32_t> cfg_now() {
+    return {h->cfg_in_h_o, h->cfg_in_w_o, h->cfg_out_h_o, h->cfg_out_w_o, h->cfg_pix_words_o,
+            h->cfg_row_words_o, h->cfg_row_off_o, h->cfg_col_off_o, h->cfg_kernel_o, h->cfg_pad_o,
+            h->cfg_chunks_o, h->cfg_ogroups_o, h->cfg_wplanes_o, h->cfg_aplanes_o,
+            h->cfg_out_planes_o, h->cfg_out_ternary_o, h->cfg_out_signed_o, h->cfg_act_min_o,
+            h->cfg_levels_o, h->cfg_thr_words_o, h->cfg_thr_base_o, h->cfg_in_base_o,
+            h->cfg_out_base_o, h->cfg_w_base_o, h->cfg_logits_o, h->cfg_pool_o, h->cfg_int8_o};
+  }
+  std::vector<std::uint32_t> cfg_held;
+
   // One cycle of the models around the controller.
   void cycle() {
     h->prog_rd_data_i = prog_word;
@@ -66,8 +81,9 @@ struct Fixture : ::testing::Test {
     h.settle();
     if (h->prog_rd_en_o) prog_word = program.at(h->prog_rd_addr_o);
     logit_word = static_cast<std::uint32_t>(logits.at(h->logit_rd_addr_o));
-    if (h->step_cyc_wr_en_o) step_cycles.at(h->step_cyc_wr_addr_o) = h->step_cyc_wr_data_o;
-    if (busy_left > 0) --busy_left;
+    if (h->step_cyc_wr_en_o) step_ends.at(h->step_cyc_wr_addr_o) = h->step_cyc_wr_data_o;
+    if (busy_left > 0 && cfg_now() != cfg_held) ++cfg_changes;
+    if (busy_left > 0 && --busy_left == 0) layer_end = cycle_count + 1;
     ++cycle_count;
     if (h->core_start_o) {
       Launch l;
@@ -86,10 +102,13 @@ struct Fixture : ::testing::Test {
       r.pix_words = h->cfg_pix_words_o, r.row_words = h->cfg_row_words_o;
       r.row_off = h->cfg_row_off_o, r.col_off = h->cfg_col_off_o;
       l.cycles = cycle_count - run_start;
+      l.idle_gap = cycle_count - layer_end;
       launches.push_back(l);
-      busy_left = pick(3, 40);
+      busy_left = pick(busy_lo, busy_hi);
+      cfg_held = cfg_now();
     }
     h.tick();
+    if (h->error_o && error_cycle < 0) error_cycle = cycle_count;  // raised at this edge
   }
 
   // One descriptor with the error code written from docs/registers.md: the C++ check and the
@@ -111,13 +130,66 @@ struct Fixture : ::testing::Test {
     }
     launches.clear();
     h->program_len_i = length < 0 ? static_cast<int>(descs.size()) : length;
-    run_start = cycle_count;
+    run_start = layer_end = cycle_count;
+    error_cycle = -1;
+    cfg_changes = 0;
     h->start_i = 1;
     cycle();
     h->start_i = 0;
     for (int n = 0; n < 100000 && h->busy_o; ++n) cycle();
     ASSERT_EQ(h->busy_o, 0) << "the controller hangs";
     EXPECT_FALSE(h.assertion_failed());
+    EXPECT_EQ(cfg_changes, 0) << "the datapath's fields moved while a layer ran";
+  }
+
+  // The fields a launch drove against the descriptor and descriptor_derive.
+  void expect_launched(const Descriptor& d, const Launch& l) {
+    const accel::Derived want = accel::descriptor_derive(d, config);
+    const std::uint32_t amask = static_cast<std::uint32_t>(config.act_bank_depth - 1);
+    EXPECT_EQ(l.fields.in_h, d.in_h);
+    EXPECT_EQ(l.fields.in_w, d.in_w);
+    EXPECT_EQ(l.fields.out_h, d.out_h);
+    EXPECT_EQ(l.fields.out_w, d.out_w);
+    EXPECT_EQ(l.fields.kernel, d.kernel);
+    EXPECT_EQ(l.fields.aplanes, d.aplanes);
+    EXPECT_EQ(l.fields.out_planes, d.out_planes);
+    EXPECT_EQ(l.fields.in_base, d.in_base);
+    if (d.op != Opcode::Logits) {  // logits write no codes: out_base is not used
+      EXPECT_EQ(l.fields.out_base, d.out_base);
+    }
+    EXPECT_EQ(l.derived.chunks, want.chunks);
+    EXPECT_EQ(l.fields.op, d.op);
+    EXPECT_EQ(l.fields.int8, d.int8);
+    EXPECT_EQ(l.fields.pad, d.pad);
+    EXPECT_EQ(l.fields.wplanes, d.wplanes);
+    EXPECT_EQ(l.fields.w_base, d.w_base);
+    EXPECT_EQ(l.fields.thr_base, d.thr_base);
+    EXPECT_EQ(l.derived.ogroups, want.ogroups);
+    EXPECT_EQ(l.derived.thr_words, want.thr_words);
+    EXPECT_EQ(l.derived.pix_words, want.pix_words);
+    EXPECT_EQ(l.derived.row_words, want.row_words);
+    EXPECT_EQ(l.derived.row_off, want.row_off & amask);
+    EXPECT_EQ(l.derived.col_off, want.col_off & amask);
+    if (d.op == Opcode::Conv) {
+      EXPECT_EQ(l.fields.levels, d.levels);
+      EXPECT_EQ(l.fields.act_min, d.act_min);
+      EXPECT_EQ(l.fields.out_ternary, d.out_ternary);
+      EXPECT_EQ(l.fields.out_signed, d.out_signed);
+      EXPECT_EQ(l.fields.pool, d.pool);
+    }
+  }
+
+  // The step-cycle memory holds the number of each descriptor's last cycle, from 0 at the run's
+  // first (docs/registers.md): descriptor i took step_ends[i] - step_ends[i - 1] cycles, descriptor
+  // 0 step_ends[0] + 1. Returns the sum of the first n counts, each checked positive.
+  std::int64_t step_counts_sum(std::size_t n) {
+    std::int64_t sum = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::int64_t before = i == 0 ? -1 : std::int64_t{step_ends[i - 1]};
+      EXPECT_GT(std::int64_t{step_ends[i]}, before) << "descriptor " << i << " took no cycles";
+      sum += std::int64_t{step_ends[i]} - before;
+    }
+    return sum;
   }
 
   // A random descriptor that passes descriptor_check (conv with or without a fused pool, an int8
@@ -230,48 +302,71 @@ TEST_F(Fixture, ValidDescriptorsDriveTheirDerivedFields) {
   run(descs);
   ASSERT_EQ(h->done_o, 1);
   ASSERT_EQ(launches.size(), descs.size());
-  const std::uint32_t amask = static_cast<std::uint32_t>(config.act_bank_depth - 1);
   for (std::size_t i = 0; i < descs.size(); ++i) {
     SCOPED_TRACE(i);
-    const Descriptor& d = descs[i];
-    const accel::Derived want = accel::descriptor_derive(d, config);
-    const Launch& l = launches[i];
-    EXPECT_EQ(l.fields.in_h, d.in_h);
-    EXPECT_EQ(l.fields.in_w, d.in_w);
-    EXPECT_EQ(l.fields.out_h, d.out_h);
-    EXPECT_EQ(l.fields.out_w, d.out_w);
-    EXPECT_EQ(l.fields.kernel, d.kernel);
-    EXPECT_EQ(l.fields.aplanes, d.aplanes);
-    EXPECT_EQ(l.fields.out_planes, d.out_planes);
-    EXPECT_EQ(l.fields.in_base, d.in_base);
-    if (d.op != Opcode::Logits) {  // logits write no codes: out_base is not used
-      EXPECT_EQ(l.fields.out_base, d.out_base);
-    }
-    EXPECT_EQ(l.derived.chunks, want.chunks);
-    EXPECT_EQ(l.fields.op, d.op);
-    EXPECT_EQ(l.fields.int8, d.int8);
-    EXPECT_EQ(l.fields.pad, d.pad);
-    EXPECT_EQ(l.fields.wplanes, d.wplanes);
-    EXPECT_EQ(l.fields.w_base, d.w_base);
-    EXPECT_EQ(l.fields.thr_base, d.thr_base);
-    EXPECT_EQ(l.derived.ogroups, want.ogroups);
-    EXPECT_EQ(l.derived.thr_words, want.thr_words);
-    EXPECT_EQ(l.derived.pix_words, want.pix_words);
-    EXPECT_EQ(l.derived.row_words, want.row_words);
-    EXPECT_EQ(l.derived.row_off, want.row_off & amask);
-    EXPECT_EQ(l.derived.col_off, want.col_off & amask);
-    if (d.op == Opcode::Conv) {
-      EXPECT_EQ(l.fields.levels, d.levels);
-      EXPECT_EQ(l.fields.act_min, d.act_min);
-      EXPECT_EQ(l.fields.out_ternary, d.out_ternary);
-      EXPECT_EQ(l.fields.out_signed, d.out_signed);
-      EXPECT_EQ(l.fields.pool, d.pool);
-    }
-    EXPECT_GT(step_cycles[i], 0u);
+    expect_launched(descs[i], launches[i]);
   }
-  std::uint64_t sum = 0;
-  for (std::size_t i = 0; i < descs.size(); ++i) sum += step_cycles[i];
-  EXPECT_EQ(sum, h->cycles_o) << "the per-descriptor counts add up to CYCLES (docs/registers.md)";
+  EXPECT_EQ(step_counts_sum(descs.size()), std::int64_t{h->cycles_o})
+      << "the per-descriptor counts add up to CYCLES (docs/registers.md)";
+}
+
+// Layers longer than a check (600-800 cycles): with CHECK_AHEAD the next descriptor is fetched and
+// checked while a layer runs and starts in the cycle after the layer (and its argmax) ends; without,
+// its fetch and check follow the layer. Either way the running layer's fields hold still, and the
+// counts add up to CYCLES.
+TEST_F(Fixture, NextDescriptorIsCheckedWhileALayerRuns) {
+  busy_lo = 600, busy_hi = 800;
+  for (int n = 0; n < 4; ++n) {
+    std::vector<Descriptor> descs;
+    for (int i = 0; i < 6; ++i) descs.push_back(valid_descriptor());
+    run(descs);
+    ASSERT_EQ(h->done_o, 1);
+    ASSERT_EQ(launches.size(), descs.size());
+    for (std::size_t i = 0; i < descs.size(); ++i) {
+      SCOPED_TRACE(i);
+      expect_launched(descs[i], launches[i]);
+      if (i == 0) continue;
+      // After a logits layer the argmax reads out_c logits (two cycles more for the pipeline).
+      const long argmax = descs[i - 1].op == Opcode::Logits ? descs[i - 1].out_c + 2 : 0;
+      if (STQN_P_CHECK_AHEAD) EXPECT_LE(launches[i].idle_gap, argmax + 3);
+      else EXPECT_GT(launches[i].idle_gap, argmax + 200);
+    }
+    EXPECT_EQ(step_counts_sum(descs.size()), std::int64_t{h->cycles_o});
+    if (HasFailure()) return;
+  }
+}
+
+// A descriptor that fails its check while the layer before it runs: that layer ends (its count is
+// written), then the error is raised at the failing descriptor's index, which starts nothing and
+// writes no count (docs/registers.md).
+TEST_F(Fixture, FailedCheckWaitsForTheRunningLayer) {
+  busy_lo = 600, busy_hi = 800;
+  constexpr std::uint32_t kStale = 0xdeadbeef;
+  for (int n = 0; n < 20; ++n) {
+    Descriptor bad;
+    do {
+      bad = mutated(valid_descriptor());
+    } while (accel::descriptor_check(bad, config) == ErrorCode::None);
+    const std::vector<Descriptor> descs = {valid_descriptor(), valid_descriptor(), bad, valid_descriptor()};
+    std::fill(step_ends.begin(), step_ends.end(), kStale);
+    run(descs);
+    SCOPED_TRACE(testing::Message() << "case " << n << " w0 " << std::hex << bad.encode()[0]);
+    EXPECT_EQ(h->error_o, 1);
+    EXPECT_EQ(h->done_o, 0);
+    EXPECT_EQ(h->error_code_o, static_cast<unsigned>(accel::descriptor_check(bad, config)));
+    EXPECT_EQ(h->error_pc_o, 2u);
+    ASSERT_EQ(launches.size(), 2u) << "the failing descriptor and the one after it start nothing";
+    EXPECT_GE(error_cycle, layer_end) << "the error waits for the running layer";
+    EXPECT_NE(step_ends[0], kStale);
+    EXPECT_NE(step_ends[1], kStale);
+    EXPECT_EQ(step_ends[2], kStale);
+    EXPECT_EQ(step_ends[3], kStale);
+    // With CHECK_AHEAD the error comes in the last cycle of layer 1; without, after descriptor 2's
+    // fetch and check.
+    if (STQN_P_CHECK_AHEAD) EXPECT_EQ(step_counts_sum(2), std::int64_t{h->cycles_o});
+    else EXPECT_GT(std::int64_t{h->cycles_o}, step_counts_sum(2));
+    if (HasFailure()) return;
+  }
 }
 
 // The fused pools' own checks at their boundaries: line-buffer words (max-pool: 4 pixel groups x

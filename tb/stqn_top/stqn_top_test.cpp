@@ -225,7 +225,7 @@ struct Fixture : ::testing::Test {
 TEST_F(Fixture, IdentityAndConfigurationRegisters) {
   driver.check_identity();
   EXPECT_EQ(driver.read(regs::kStatus), 0u);
-  EXPECT_EQ(driver.read(regs::kVersion), 0x0001'0002u) << "map version 2, package format 1";
+  EXPECT_EQ(driver.read(regs::kVersion), 0x0001'0003u) << "map version 3, package format 1";
   int line_log2 = 0;
   while ((1 << line_log2) < config.line_depth) ++line_log2;
   EXPECT_EQ(driver.read(regs::kConfig2),
@@ -266,14 +266,15 @@ TEST_F(Fixture, ReferencePackageImageMatchesGolden) {
   expect_golden(p, c, input, "reference package");
   if (HasFailure()) return;
   // The cycle table (make bench-rtl): per descriptor from the step-cycle registers, which count
-  // the controller's fetch and checks too.
+  // the controller's fetch and checks too (those that do not overlap a layer).
   const std::uint32_t cycles = driver.read(regs::kCycles);
+  const std::vector<std::uint32_t> step_cycles = driver.read_step_cycles(c.steps.size());
   const int peak = config.macs_per_cycle();
   nlohmann::json steps = nlohmann::json::array();
   std::printf("[ bench    ] %-8s %10s %10s %12s %8s\n", "step", "cycles", "beats", "MACs", "util");
   for (std::size_t i = 0; i < c.steps.size(); ++i) {
     const accel::Step& s = c.steps[i];
-    const std::uint32_t n = driver.read(regs::kLayerCycles + 4u * std::uint32_t(i));
+    const std::uint32_t n = step_cycles[i];
     const double util = double(s.macs) / (double(n) * peak);
     std::printf("[ bench    ] %-8s %10u %10lld %12lld %7.1f%%\n", s.name.c_str(), n,
                 static_cast<long long>(s.beats), static_cast<long long>(s.macs), 100.0 * util);

@@ -21,7 +21,9 @@ Config config_parse(const std::string& name, const JsonField& entry) {
   entry.allow_only({"description", "params", "device"});
   const JsonField p = entry.at("params");
   p.allow_only({"LANES", "ROWS", "COLS", "ACC_W", "NTH", "ACT_BANK_DEPTH", "WGT_DEPTH",
-                "THR_DEPTH", "LINE_DEPTH", "PROG_DEPTH", "WGT_SPRAM", "THR_UNITS"});
+                "THR_DEPTH", "LINE_DEPTH", "PROG_DEPTH", "WGT_SPRAM", "THR_UNITS",
+                "CHECK_AHEAD"});  // CHECK_AHEAD: stqn_ctrl only, no effect on the host
+  if (p.has("CHECK_AHEAD")) static_cast<void>(p.at("CHECK_AHEAD").integer(0, 1));
   auto pow2 = [&](const char* key, std::int64_t lo, std::int64_t hi) {
     const JsonField f = p.at(key);
     const std::int64_t v = f.integer(lo, hi);

@@ -118,9 +118,21 @@ RunResult Driver::wait_result(const Compiled& c, std::uint64_t max_cycles, std::
   r.predicted = static_cast<int>(read(regs::kClass));
   for (int i = 0; i < c.num_classes; ++i)
     r.logits.push_back(static_cast<std::int32_t>(read(regs::kLogits + 4u * std::uint32_t(i))));
-  for (std::size_t i = 0; i < c.steps.size(); ++i)
-    r.step_cycles.push_back(read(regs::kLayerCycles + 4u * std::uint32_t(i)));
+  r.step_cycles = read_step_cycles(c.steps.size());
   return r;
+}
+
+std::vector<std::uint32_t> Driver::read_step_cycles(std::size_t steps) {
+  // Word i numbers descriptor i's last cycle from 0 at the run's first; "descriptor -1" ends in
+  // cycle -1 (the unsigned wrap makes descriptor 0's count word 0 + 1).
+  std::vector<std::uint32_t> counts;
+  std::uint32_t before = ~std::uint32_t{0};
+  for (std::size_t i = 0; i < steps; ++i) {
+    const std::uint32_t last = read(regs::kLayerCycles + 4u * std::uint32_t(i));
+    counts.push_back(last - before);
+    before = last;
+  }
+  return counts;
 }
 
 RunResult Driver::run(const Compiled& c, const Tensor& input, std::uint64_t max_cycles) {

@@ -29,7 +29,7 @@ struct RunResult {
   int predicted = -1;                       // CLASS
   std::uint32_t cycles = 0;                 // CYCLES
   std::vector<std::int32_t> logits;         // num_classes of the program
-  std::vector<std::uint32_t> step_cycles;   // per descriptor
+  std::vector<std::uint32_t> step_cycles;   // per descriptor (Driver::read_step_cycles)
 };
 
 std::string error_code_name(ErrorCode code);
@@ -60,6 +60,11 @@ class Driver {
   void write_act_word(int bank, int address, const std::vector<Word>& slices);
 
   std::uint32_t read(std::uint32_t address);
+  // Cycles of each of the first `steps` descriptors of the last run: the step-cycle window holds
+  // the number of each descriptor's last cycle (from 0; docs/registers.md), so descriptor i took
+  // the difference to descriptor i - 1 (descriptor 0: its word + 1). Valid after a run without
+  // error; they add up to CYCLES.
+  std::vector<std::uint32_t> read_step_cycles(std::size_t steps);
   void write(std::uint32_t address, std::uint32_t data);
 
  private:

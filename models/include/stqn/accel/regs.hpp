@@ -22,7 +22,7 @@ inline constexpr std::uint32_t kConfig2 = 0x02C;     // [7:0] NTH, [8] WGT_SPRAM
 inline constexpr std::uint32_t kIdValue = 0x5354514E;  // "STQN"
 // Register map and layer-program version: 2 since the fused pool field (w0[19:18]), the int8
 // stem mode (w0[20]) and LINE_DEPTH in CONFIG2.
-inline constexpr std::uint32_t kMapVersion = 2;
+inline constexpr std::uint32_t kMapVersion = 3;
 
 inline constexpr std::uint32_t kCtrlStart = 1u << 0, kCtrlSoftReset = 1u << 1;
 inline constexpr std::uint32_t kStatusBusy = 1u << 0, kStatusDone = 1u << 1, kStatusError = 1u << 2;
@@ -30,7 +30,7 @@ inline constexpr std::uint32_t kStatusBusy = 1u << 0, kStatusDone = 1u << 1, kSt
 // Windows (byte addresses). Memory words wider than 32 bits take word_stride(bits) consecutive
 // 32-bit host words, low slice first; writing the last slice writes the memory word.
 inline constexpr std::uint32_t kLogits = 0x0000'1000;       // int32 per class (R)
-inline constexpr std::uint32_t kLayerCycles = 0x0000'2000;  // cycles per descriptor (R)
+inline constexpr std::uint32_t kLayerCycles = 0x0000'2000;  // each descriptor's last cycle (R)
 inline constexpr std::uint32_t kProgram = 0x0001'0000;      // 32-bit words (R/W idle)
 inline constexpr std::uint32_t kThresholds = 0x0004'0000;   // NTH*ACC_W-bit words (W idle)
 inline constexpr std::uint32_t kWeights = 0x0010'0000;      // ROWS*LANES*2-bit words (W idle)
