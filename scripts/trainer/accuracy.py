@@ -102,14 +102,35 @@ def check_recipe(run, weights, acts, seed):
                      f"(a run of another recipe: move it away or use another --runs directory)")
 
 
+def run_lock(run):
+    """An exclusive lock on one run, held until the pipeline exits, or None if another pipeline
+    (for example `make accuracy SEEDS=2` beside `SEEDS=1`) holds it."""
+    os.makedirs(run, exist_ok=True)
+    lock = open(os.path.join(run, ".lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return None
+    HELD_LOCKS.append(lock)
+    return lock
+
+
+HELD_LOCKS = []
+
+
 def run_one(args, name, seed):
+    """Trains, exports and plots one run; returns whether it is finished."""
     weights, acts = VARIANTS[name]
     run = os.path.join(args.runs, f"{name}-s{seed}")
     quantized = weights != "fp32"
     check_recipe(run, weights, acts, seed)
     if epochs_done(run) >= args.epochs and (not quantized or export_done(run, args.epochs)):
         log(f"{name} seed {seed}: finished, skipped")
-        return
+        return True
+    if run_lock(run) is None:
+        log(f"{name} seed {seed}: another pipeline is training it, skipped")
+        return False
     limits = ["--test-limit", str(args.limit)] if args.limit else []
     ckpt = os.path.join(run, "checkpoint.bin")
     if epochs_done(run) < args.epochs:
@@ -120,7 +141,9 @@ def run_one(args, name, seed):
         else:
             start = []
             if name in FROM_FP32:
-                run_one(args, "fp32", seed)
+                if not run_one(args, "fp32", seed):
+                    log(f"{name} seed {seed}: its fp32 run is not finished, skipped")
+                    return False
                 fp32 = os.path.join(args.runs, f"fp32-s{seed}", "checkpoint.bin")
                 start = ["--init", fp32, "--teacher", fp32]
             sh([args.stqn_train, "train", "--weights", weights, "--acts", acts, "--epochs", str(args.epochs),
@@ -132,6 +155,7 @@ def run_one(args, name, seed):
             "--name", f"accuracy-{name}-s{seed}"] + limits)
     if args.plots:
         sh([args.stqn_train, "plot", "--run", run])
+    return True
 
 
 def entry(args, name, seed):
@@ -256,12 +280,8 @@ def main():
         args.readme = None
     os.makedirs(args.runs, exist_ok=True)
     if not args.report_only:
-        # One pipeline per runs directory: a second one would train the same runs at once.
-        lock = open(os.path.join(args.runs, ".lock"), "w")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            sys.exit(f"accuracy: {args.runs}: another make accuracy is training in this directory")
+        # Runs are locked one by one (run_lock), so that pipelines over different seeds can
+        # share a runs directory and both cores.
         for seed in seeds:  # seed-major: every variant has one finished seed before the next seed
             for name in names:
                 run_one(args, name, seed)
