@@ -68,8 +68,9 @@ module stqn_conv #(
   output wire [CNT_W-1:0]           out_og_o
 );
   localparam integer LOGC  = $clog2(COLS);
-  localparam integer PACK_ROWS = 2 * LANES / 8;  // int8 mode: image rows (bytes) per word
-  localparam integer BYTE_W = (PACK_ROWS > 1) ? $clog2(PACK_ROWS) : 1;
+  // int8 mode: image rows per word, one per half word (its low byte), or one if a word is a byte.
+  localparam integer PACK_ROWS = (LANES >= 8) ? 2 : 1;
+  localparam integer BYTE_W = 1;
 
   // ---- Address generator ----------------------------------------------------------------------
   wire                  ag_valid, ag_last;
@@ -221,7 +222,7 @@ module stqn_conv #(
     .in_ready_o (array_in_ready),
     .in_shift_i (m_shift_q),
     .in_int8_i  (m_int8_q),
-    .in_byte_i  (m_byte_q),
+    .in_half_i  (m_byte_q),
     .in_last_i  (m_last_q),
     .in_w_i     (w_data),
     .in_a_i     (act),

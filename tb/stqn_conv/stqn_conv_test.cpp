@@ -229,7 +229,7 @@ TEST_F(Fixture, StartIsIgnoredUntilTheLastGroupLeaves) {
   }
 }
 
-// Random stems (kernels 1, 3, 5, padding, every byte position, extremes) alternating with ternary
+// Random stems (kernels 1, 3, 5, padding, every half-word position, extremes) alternating with ternary
 // layers on the same datapath, under back-pressure.
 TEST_F(Fixture, StemInt8MatchesGoldenAlternatingWithTernaryLayers) {
   h.reset();
