@@ -13,10 +13,11 @@
 //     start of half in_half_i of column c's activation word (bits [c*2*LANES + LANES*in_half_i
 //     +: 8]; with LANES = 4 the word is one byte and in_half_i must be 0); the other bits are
 //     ignored. Both kinds use the same multiplier (a DSP block on FPGAs).
-// After the last beat of a group, the final accumulators move to the output register and the
-// accumulators restart from zero, so the next group can start on the very next beat. The output
-// register holds a group until it is taken; meanwhile the next group keeps accumulating, and only
-// its last beat waits (the write-back reads the register in place, over several cycles).
+// A group's last beat in stage 1 is the output beat: its sums (acc + product of every PE, the
+// group's final accumulators) are out_acc_o while it waits there to be taken; when it moves, the
+// accumulators restart from zero, so the next group can start on the very next beat. The array
+// keeps no copy of a finished group: the consumer does (stqn_writeback reads it over several
+// cycles from a shift register of its own, and takes the next group with its last read).
 `default_nettype none
 
 module stqn_array #(
@@ -64,11 +65,9 @@ module stqn_array #(
     end
   endgenerate
 
-  // The pipeline advances unless a group's last beat would overwrite a finished group that has
-  // not been taken.
-  reg  out_valid_q;
+  // The pipeline advances unless a group's last beat (the output beat) is not taken.
   reg  s1_valid_q, s1_last_q;
-  wire advance = !(s1_valid_q && s1_last_q && out_valid_q && !out_ready_i);
+  wire advance = !(s1_valid_q && s1_last_q && !out_ready_i);
   assign in_ready_o = advance;
 
   // ---- Stage 1: dot products (or int8 weights) and the multipliers' low bytes ----------------
@@ -83,7 +82,7 @@ module stqn_array #(
   wire [COLS*8-1:0]     opb_lo_d;  // column c's multiplier, bits 7:0 (the pixel or 2^shift)
   reg  [COLS*8-1:0]     opb_lo_q;
 
-  // ---- Stage 2: accumulators and output register ----------------------------------------------
+  // ---- Stage 2: accumulators -------------------------------------------------------------------
   // Every PE of a column multiplies by the same value; on FPGAs with DSP blocks the multiply maps
   // there.
   wire                      acc_en  = advance && s1_valid_q;
@@ -95,10 +94,6 @@ module stqn_array #(
   wire [PES*ACC_W-1:0]      sum_all;  // acc_q + opa * opb of every PE
   wire [PES*ACC_W-1:0]      acc_d = acc_clr ? {(PES*ACC_W){1'b0}} : (acc_en ? sum_all : acc_q);
   reg  [PES*ACC_W-1:0]      acc_q;
-  wire                      out_valid_d = (acc_en && s1_last_q) ? 1'b1 :
-                                          (out_ready_i ? 1'b0 : out_valid_q);
-  wire [PES*ACC_W-1:0]      out_acc_d = (acc_en && s1_last_q) ? sum_all : out_acc_q;
-  reg  [PES*ACC_W-1:0]      out_acc_q;
 
   genvar r, c, k;
   generate
@@ -143,24 +138,18 @@ module stqn_array #(
   endgenerate
 
   always @(posedge clk_i) begin
-    if (!rst_ni) begin
-      s1_valid_q  <= 1'b0;
-      out_valid_q <= 1'b0;
-    end else begin
-      s1_valid_q  <= s1_valid_d;
-      out_valid_q <= out_valid_d;
-    end
+    if (!rst_ni) s1_valid_q <= 1'b0;
+    else         s1_valid_q <= s1_valid_d;
     s1_last_q  <= s1_last_d;
     s1_int8_q  <= s1_int8_d;
     s1_shift_q <= s1_shift_d;
     opa_q      <= opa_d;
     opb_lo_q   <= opb_lo_d;
     acc_q      <= acc_d;
-    out_acc_q  <= out_acc_d;
   end
 
-  assign out_valid_o = out_valid_q;
-  assign out_acc_o   = out_acc_q;
+  assign out_valid_o = s1_valid_q && s1_last_q;
+  assign out_acc_o   = sum_all;
 
 `ifdef STQN_ASSERT
   stqn_hs_check #(.WIDTH(3 + SHIFT_W + (ROWS + COLS) * LANES * 2),

@@ -10,10 +10,11 @@
 // address in every bank, only the group's slot (its ROWS lanes) enabled.
 // Two stages, so that groups overlap: the issue stage reads a group's thresholds, N = ROWS * COLS
 // / THR_UNITS * thr_words cycles, and with each read takes the THR_UNITS accumulators it compares
-// from the array's output register, which holds the group in place until the last read (in_ready_o
-// rises then; the array keeps accumulating the next group meanwhile, so no copy of the group is
-// needed); the write stage collects its codes (two cycles behind) and writes out_planes planes or
-// one line-buffer word. The issue stage takes the next group in the cycle after its last read and
+// from the group register: a shift register that takes the group from the array (which keeps
+// accumulating the next group meanwhile) and moves down by THR_UNITS accumulators after each
+// read, so that a read always takes its first places (no multiplexer); the conv's position names
+// the group until its last read (in_done_o). The write stage collects its codes (two cycles
+// behind) and writes out_planes planes or one line-buffer word. The issue stage takes the next group in the cycle after its last read and
 // starts reading when the write stage will be done with the previous group by the time the first
 // code arrives. A group every N + 1 cycles when out_planes is 1 (N + out_planes otherwise).
 //   cfg_pool_i = 0: no pooling.
@@ -69,9 +70,11 @@ module stqn_writeback #(
   input  wire                       logit_rd_en_i,
   input  wire [$clog2(LOGITS)-1:0]  logit_rd_addr_i,
   output wire [31:0]                logit_rd_data_o,
-  // Groups from stqn_conv.
+  // Groups from stqn_conv: the accumulators are taken into the group register, the position is
+  // the conv's until in_done_o (the group's last read).
   input  wire                       in_valid_i,
   output wire                       in_ready_o,
+  output wire                       in_done_o,
   input  wire [ROWS*COLS*ACC_W-1:0] in_acc_i,
   input  wire [DIM_W-1:0]           in_y_i,
   input  wire [DIM_W-1:0]           in_xg_i,
@@ -163,12 +166,27 @@ module stqn_writeback #(
   wire [CNTW-1:0] count = (j_end && rest != 9'd0) ? rest[CNTW-1:0] : NTH[CNTW-1:0];
   wire            row_end = (q_q & B_MASK) == B_MASK;
 
-  // The group leaves the array's output register with its last read.
-  assign in_ready_o = issue && j_end && q_end;
+  // The group register: a group from the array (PE p at [p*ACC_W +: ACC_W]) moves down by U
+  // accumulators after each read; the next group comes in with the last read, or while empty.
+  localparam integer UW = U * ACC_W;
+  reg                   g_full_q;
+  reg  [ROWS*COLS*ACC_W-1:0] g_acc_q;
+  wire                  read_end = issue && j_end;
+  assign in_done_o  = read_end && q_end;
+  assign in_ready_o = !g_full_q || in_done_o;
+  wire                  g_load = in_valid_i && in_ready_o;
+  wire                  g_full_d = g_load || (g_full_q && !in_done_o);
+  wire [ROWS*COLS*ACC_W-1:0] g_acc_d = g_load ? in_acc_i : (read_end ? g_acc_q >> UW : g_acc_q);
+  always @(posedge clk_i) begin
+    if (!rst_ni) g_full_q <= 1'b0;
+    else         g_full_q <= g_full_d;
+    g_acc_q <= g_acc_d;
+  end
+
   always @(*) begin
     a_state_d = a_state_q;
     {q_d, j_d, addr_d, row_base_d} = {q_q, j_q, addr_q, row_base_q};
-    if (a_state_q == A_IDLE && in_valid_i) begin
+    if (a_state_q == A_IDLE && g_full_q) begin
       a_state_d = A_WAIT;
       q_d = {QW{1'b0}};
       j_d = {CNT_W{1'b0}};
@@ -195,7 +213,7 @@ module stqn_writeback #(
   reg             t_valid_q, t_first_q, t_last_q, t_gfirst_q, t_glast_q;
   reg [QW-1:0]    t_q_q;
   reg [CNTW-1:0]  t_count_q;
-  reg [U*ACC_W-1:0] t_acc_q;  // the read's accumulators, from the array's output register
+  reg [U*ACC_W-1:0] t_acc_q;  // the read's accumulators, from the group register
   wire [U*ACC_W-1:0] t_acc_d;
   // Logits: the read's output o = og * ROWS + r (the group may have left the array by the time
   // its last read's beat is here).
@@ -215,22 +233,7 @@ module stqn_writeback #(
     t_o_q      <= o_ext[LAW-1:0];
   end
 
-  // The read's accumulators, PEs q * U .. q * U + U - 1: a binary tree of 2:1 multiplexers on the
-  // bits of q (level l halves the candidates by q[l], in place); Yosys maps
-  // in_acc_i[q*U*ACC_W +: U*ACC_W] to a shifter three times its size (235 more SB_LUT4 on up5k).
-  localparam integer UW = U * ACC_W;
-  reg [QN*UW-1:0] pick;
-  integer l, n;
-  always @(*) begin
-    pick = in_acc_i;
-    for (l = 0; l < QW; l = l + 1) begin
-      for (n = 0; n < QN / 2; n = n + 1) begin
-        if (n < (QN >> (l + 1)))
-          pick[n*UW +: UW] = q_q[l] ? pick[(2*n+1)*UW +: UW] : pick[2*n*UW +: UW];
-      end
-    end
-  end
-  assign t_acc_d = pick[UW-1:0];
+  assign t_acc_d = g_acc_q[UW-1:0];  // PEs q * U .. q * U + U - 1 (the group register)
 
   // The units count thresholds crossed (base 0); the code is act_min + count (below).
   wire               th_valid, th_glast;
@@ -490,7 +493,7 @@ module stqn_writeback #(
   assign act_wr_addr_o = ptr_q + {{(AW-4){1'b0}}, plane_q};
 
   // ---- Write-stage sequencer ------------------------------------------------------------------
-  assign busy_o = a_state_q != A_IDLE || t_valid_q || b_state_q != B_IDLE;
+  assign busy_o = g_full_q || a_state_q != A_IDLE || t_valid_q || b_state_q != B_IDLE;
   wire [AW-1:0] planes_ext = {{(AW-4){1'b0}}, cfg_out_planes_i};
   always @(*) begin
     b_state_d = b_state_q;

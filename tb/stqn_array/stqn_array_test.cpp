@@ -139,7 +139,7 @@ struct Fixture : ::testing::Test {
     h->in_last_i = b.last;
   }
 
-  // The output register against the expected accumulators of group `n`.
+  // The output beat against the expected accumulators of group `n`.
   void expect_out(const std::vector<std::int64_t>& exp, std::size_t n) {
     for (int p = 0; p < kRows * kCols; ++p) {
       const std::int64_t got =
@@ -195,14 +195,16 @@ TEST_F(Fixture, MatchesGoldenAtFullRate) {
   std::size_t beats = 0;
   for (const auto& g : groups) beats += g.size();
   const std::uint64_t cycles = run(groups, 1.0, 1.0);
-  // One beat per cycle, plus the two-stage pipeline latency: no bubbles between groups.
-  EXPECT_EQ(cycles, beats + 2);
+  // One beat per cycle, plus the first stage's latency (a group's last beat there is the output
+  // beat): no bubbles between groups.
+  EXPECT_EQ(cycles, beats + 1);
 }
 
-// A finished group waits in the output register while the next group keeps accumulating; only
-// that group's last beat waits for the register (the write-back reads it in place over several
-// cycles, and stalling every beat meanwhile would cost the array those cycles).
-TEST_F(Fixture, NextGroupAccumulatesWhileOutputWaits) {
+// A finished group is the output beat: its last beat waits in the first stage, with its sums on
+// out_acc_o, until it is taken, and only then does the next group's first beat enter (the array
+// keeps no copy; the write-back takes the group into its own register with its last read of the
+// previous one).
+TEST_F(Fixture, LastBeatWaitsUntilTakenThenNextGroupStartsFromZero) {
   h.reset();
   const auto first = group_random(rng, Kind::Planes);
   auto second = group_random(rng, Kind::Planes);
@@ -219,18 +221,28 @@ TEST_F(Fixture, NextGroupAccumulatesWhileOutputWaits) {
     h.tick();
     taken += fire;
   }
-  EXPECT_EQ(taken, beats.size()) << "beats taken while the first group waited";
-  h->in_valid_i = 0;
+  EXPECT_EQ(taken, first.size()) << "beats taken while the first group waited";
   h.settle();
-  EXPECT_EQ(h->in_ready_o, 0);  // the second group's last beat waits
+  EXPECT_EQ(h->in_ready_o, 0);  // the second group's first beat waits
   ASSERT_EQ(h->out_valid_o, 1);
   expect_out(group_golden(first), 0);
   h->out_ready_i = 1;
-  h.tick();  // the first group leaves, the second one's last beat lands
+  h.settle();
+  EXPECT_EQ(h->in_ready_o, 1);
+  h.tick();  // the first group leaves, the second one's first beat enters
+  h->out_ready_i = 0;
+  for (std::size_t n = 1; n < second.size(); ++n) {
+    drive(second[n]);
+    h.settle();
+    EXPECT_EQ(h->out_valid_o, 0);
+    ASSERT_EQ(h->in_ready_o, 1);
+    h.tick();
+  }
+  h->in_valid_i = 0;
   h.settle();
   ASSERT_EQ(h->out_valid_o, 1);
-  EXPECT_EQ(h->in_ready_o, 1);
-  expect_out(group_golden(second), 1);
+  expect_out(group_golden(second), 1);  // accumulated from zero
+  h->out_ready_i = 1;
   h.tick();
   h.settle();
   EXPECT_EQ(h->out_valid_o, 0);
@@ -263,7 +275,7 @@ TEST_F(Fixture, Int8BeatsMatchGoldenMixedWithTernaryGroups) {
   for (int g = 0; g < 60; ++g) groups.push_back(group_random(rng, kinds[g % 5]));
   std::size_t beats = 0;
   for (const auto& g : groups) beats += g.size();
-  EXPECT_EQ(run(groups, 1.0, 1.0), beats + 2);
+  EXPECT_EQ(run(groups, 1.0, 1.0), beats + 1);
   groups.clear();
   for (int g = 0; g < 60; ++g) groups.push_back(group_random(rng, kinds[rng() % 5]));
   run(groups, 0.6, 0.7);
@@ -313,14 +325,14 @@ TEST_F(Fixture, ResetMidGroupLeavesArrayReadyForNextRun) {
 
 TEST_F(Fixture, AssertionCatchesSourceDroppingValid) {
   h.reset();
-  // Hold the output register full so the array stops accepting, then withdraw the beat.
+  // Leave a group's last beat untaken so the array stops accepting, then withdraw the beat.
   Beat b = group_random(rng, Kind::Ternary).front();
   b.last = true;
   drive(b);
   h->in_valid_i = 1;
   h->out_ready_i = 0;
   h.tick();  // accepted
-  h.tick();  // stage 1 -> output register
+  h.tick();  // waits in stage 1
   h.tick();
   h.settle();
   ASSERT_EQ(h->in_ready_o, 0);
