@@ -166,27 +166,24 @@ module stqn_writeback #(
   wire [CNTW-1:0] count = (j_end && rest != 9'd0) ? rest[CNTW-1:0] : NTH[CNTW-1:0];
   wire            row_end = (q_q & B_MASK) == B_MASK;
 
-  // The group register: a group from the array (PE p at [p*ACC_W +: ACC_W]) moves down by U
-  // accumulators after each read; the next group comes in with the last read, or while empty.
+  // The group register: a group from the array (PE p at [p*ACC_W +: ACC_W]); the threshold units
+  // take its first U places in the cycle after each read (with the thresholds), and then it moves
+  // down by U accumulators if that read was the channel block's last word. The next group comes
+  // in while idle: in the cycle after the last read (the units take the last places then).
   localparam integer UW = U * ACC_W;
-  reg                   g_full_q;
   reg  [ROWS*COLS*ACC_W-1:0] g_acc_q;
-  wire                  read_end = issue && j_end;
-  assign in_done_o  = read_end && q_end;
-  assign in_ready_o = !g_full_q || in_done_o;
+  assign in_done_o  = issue && j_end && q_end;
+  assign in_ready_o = a_state_q == A_IDLE;
   wire                  g_load = in_valid_i && in_ready_o;
-  wire                  g_full_d = g_load || (g_full_q && !in_done_o);
-  wire [ROWS*COLS*ACC_W-1:0] g_acc_d = g_load ? in_acc_i : (read_end ? g_acc_q >> UW : g_acc_q);
-  always @(posedge clk_i) begin
-    if (!rst_ni) g_full_q <= 1'b0;
-    else         g_full_q <= g_full_d;
-    g_acc_q <= g_acc_d;
-  end
+  reg                   t_valid_q, t_last_q;  // the read of the last cycle, its last word (below)
+  wire                  g_shift = t_valid_q && t_last_q;  // the units take the first places
+  wire [ROWS*COLS*ACC_W-1:0] g_acc_d = g_load ? in_acc_i : (g_shift ? g_acc_q >> UW : g_acc_q);
+  always @(posedge clk_i) g_acc_q <= g_acc_d;
 
   always @(*) begin
     a_state_d = a_state_q;
     {q_d, j_d, addr_d, row_base_d} = {q_q, j_q, addr_q, row_base_q};
-    if (a_state_q == A_IDLE && g_full_q) begin
+    if (g_load) begin
       a_state_d = A_WAIT;
       q_d = {QW{1'b0}};
       j_d = {CNT_W{1'b0}};
@@ -210,11 +207,9 @@ module stqn_writeback #(
   end
 
   // ---- The beat into the threshold units (one cycle after the read) ----------------------------
-  reg             t_valid_q, t_first_q, t_last_q, t_gfirst_q, t_glast_q;
+  reg             t_first_q, t_gfirst_q, t_glast_q;
   reg [QW-1:0]    t_q_q;
   reg [CNTW-1:0]  t_count_q;
-  reg [U*ACC_W-1:0] t_acc_q;  // the read's accumulators, from the group register
-  wire [U*ACC_W-1:0] t_acc_d;
   // Logits: the read's output o = og * ROWS + r (the group may have left the array by the time
   // its last read's beat is here).
   reg [LAW-1:0]   t_o_q;
@@ -229,11 +224,10 @@ module stqn_writeback #(
     t_glast_q  <= j_end && q_end;
     t_q_q      <= q_q;
     t_count_q  <= count;
-    t_acc_q    <= t_acc_d;
     t_o_q      <= o_ext[LAW-1:0];
   end
 
-  assign t_acc_d = g_acc_q[UW-1:0];  // PEs q * U .. q * U + U - 1 (the group register)
+  wire [UW-1:0] t_acc = g_acc_q[UW-1:0];  // PEs q * U .. q * U + U - 1 (the group register)
 
   // The units count thresholds crossed (base 0); the code is act_min + count (below).
   wire               th_valid, th_glast;
@@ -246,7 +240,7 @@ module stqn_writeback #(
     .rst_ni     (rst_ni),
     .in_valid_i (t_valid_q),
     .in_ready_o (unused_th_ready),  // always ready: the output is always taken
-    .in_acc_i   (t_acc_q),
+    .in_acc_i   (t_acc),
     .in_thr_i   (thr_rd_data_i),
     .in_count_i (t_count_q),
     .in_base_i  ({CODE_W{1'b0}}),
@@ -447,7 +441,7 @@ module stqn_writeback #(
   endgenerate
 
   // Logits: column 0 of each group (unit 0 of block 0), row r is output t_o_q.
-  wire [31:0] t_acc32 = {{(32-ACC_W){t_acc_q[ACC_W-1]}}, t_acc_q[ACC_W-1:0]};
+  wire [31:0] t_acc32 = {{(32-ACC_W){t_acc[ACC_W-1]}}, t_acc[ACC_W-1:0]};
   wire        logit_we = t_valid_q && cfg_logits_i && (t_q_q & B_MASK) == {QW{1'b0}};
   wire [31:0] logit = t_acc32 + thr_rd_data_i[31:0];
   wire        lb_update = writing && !group_writes && plane_q == 4'd0;
@@ -493,7 +487,7 @@ module stqn_writeback #(
   assign act_wr_addr_o = ptr_q + {{(AW-4){1'b0}}, plane_q};
 
   // ---- Write-stage sequencer ------------------------------------------------------------------
-  assign busy_o = g_full_q || a_state_q != A_IDLE || t_valid_q || b_state_q != B_IDLE;
+  assign busy_o = a_state_q != A_IDLE || t_valid_q || b_state_q != B_IDLE;
   wire [AW-1:0] planes_ext = {{(AW-4){1'b0}}, cfg_out_planes_i};
   always @(*) begin
     b_state_d = b_state_q;
