@@ -12,10 +12,10 @@
 // (y, xg, og). Descriptor inputs must hold still while busy_o is high.
 //
 // Packed rows (cfg_packed_i, the int8 stem): one activation word holds PACK_ROWS image rows, one
-// byte each: pixel (iy, x) is byte iy mod PACK_ROWS of the word at
+// slot each (stqn_conv: a half word): pixel (iy, x) is in slot iy mod PACK_ROWS of the word at
 // in_base + (iy / PACK_ROWS) * row_words + (x / COLS) * pix_words in bank x mod COLS (one channel,
 // one plane: pix_words = 1). The generator then addresses word row iy / PACK_ROWS and emits the
-// byte index iy mod PACK_ROWS with the beat (out_byte_o, the same for every column); row_off is
+// slot index iy mod PACK_ROWS with the beat (out_byte_o, the same for every column); row_off is
 // (floor(-pad / PACK_ROWS) * row_words) mod 2^AW instead.
 `default_nettype none
 
@@ -60,7 +60,7 @@ module stqn_agen #(
   output wire [COLS-1:0]         out_col_en_o,    // column c's tap is inside the image
   output wire [WAW-1:0]          out_w_addr_o,
   output wire [3:0]              out_shift_o,     // bw + ba
-  output wire [BYTE_W-1:0]       out_byte_o,      // packed mode: the byte (image row) in the word
+  output wire [BYTE_W-1:0]       out_byte_o,      // packed mode: the image row's slot in the word
   output wire                    out_last_o,
   output wire [DIM_W-1:0]        out_y_o,         // the group's output row ...
   output wire [DIM_W-1:0]        out_xg_o,        // ... pixel group (x = xg * COLS + c) ...

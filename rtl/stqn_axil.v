@@ -114,7 +114,7 @@ module stqn_axil #(
   localparam [31:0] ID_VALUE = 32'h5354_514E;   // "STQN"
   // Map and layer-program version 3 (the step-cycle window holds CYCLES at the end of each
   // descriptor), package format 1.
-  localparam [31:0] VERSION_VALUE = 32'h0001_0003;
+  localparam [31:0] VERSION_VALUE = 32'h0001_0004;
   localparam [7:0] LANES_8 = LANES[7:0], ROWS_8 = ROWS[7:0], COLS_8 = COLS[7:0], ACC_8 = ACC_W[7:0];
   localparam [7:0] NTH_8 = NTH[7:0];
   localparam [7:0] AW_8 = AW[7:0], WAW_8 = WAW[7:0], TAW_8 = TAW[7:0], PAW_8 = PAW[7:0];

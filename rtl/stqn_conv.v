@@ -1,7 +1,10 @@
 // stqn_conv: the conv datapath of one layer: address generator (stqn_agen), COLS activation
 // banks and the weight memory (stqn_ram_dp), the bank-to-column rotation with zero padding, and
 // the PE array (stqn_array). Emits the accumulators of every (row, pixel group, output-channel
-// group) with its position. Thresholding and the write-back of codes are downstream.
+// group) with its position. Thresholding and the write-back of codes are downstream: the consumer
+// takes a group's accumulators (out_valid_o && out_ready_i) and keeps them; out_done_i then tells
+// when it is done with the group, and the position (out_y_o, out_xg_o, out_og_o) names the oldest
+// group taken and not done (or the next one to come), so the consumer need not copy it.
 // In int8 mode (cfg_int8_i, the stem) the input image is stored with packed rows (stqn_agen) and
 // every beat multiplies each row's int8 weight by each column's uint8 pixel (stqn_array): one
 // beat per kernel tap.
@@ -62,14 +65,16 @@ module stqn_conv #(
   // Accumulators of each finished group.
   output wire                       out_valid_o,
   input  wire                       out_ready_i,
+  input  wire                       out_done_i,  // the consumer is done with its oldest group
   output wire [ROWS*COLS*ACC_W-1:0] out_acc_o,
   output wire [DIM_W-1:0]           out_y_o,
   output wire [DIM_W-1:0]           out_xg_o,
   output wire [CNT_W-1:0]           out_og_o
 );
   localparam integer LOGC  = $clog2(COLS);
-  localparam integer PACK_ROWS = 2 * LANES / 8;  // int8 mode: image rows (bytes) per word
-  localparam integer BYTE_W = (PACK_ROWS > 1) ? $clog2(PACK_ROWS) : 1;
+  // int8 mode: image rows per word, one per half word (its low byte), or one if a word is a byte.
+  localparam integer PACK_ROWS = (LANES >= 8) ? 2 : 1;
+  localparam integer BYTE_W = 1;
 
   // ---- Address generator ----------------------------------------------------------------------
   wire                  ag_valid, ag_last;
@@ -221,7 +226,7 @@ module stqn_conv #(
     .in_ready_o (array_in_ready),
     .in_shift_i (m_shift_q),
     .in_int8_i  (m_int8_q),
-    .in_byte_i  (m_byte_q),
+    .in_half_i  (m_byte_q),
     .in_last_i  (m_last_q),
     .in_w_i     (w_data),
     .in_a_i     (act),
@@ -230,14 +235,13 @@ module stqn_conv #(
     .out_acc_o  (out_acc_o)
   );
 
-  // Groups leave the array in the order they entered, so a second odometer, stepped as each
-  // finished group is taken, names it (y, xg, og) without carrying positions through the array.
-  wire out_fire = array_out_valid && out_ready_i;
+  // Groups leave the array in the order they entered, so a second odometer, stepped as the
+  // consumer is done with each group, names it (y, xg, og) without carrying positions along.
   wire unused_og_last, unused_xg_last, unused_y_last;
   stqn_group_pos #(.COLS(COLS), .DIM_W(DIM_W), .CNT_W(CNT_W)) u_out_pos (
     .clk_i        (clk_i),
     .start_i      (start_layer),
-    .step_i       (out_fire),
+    .step_i       (out_done_i),
     .cfg_out_h_i  (cfg_out_h_i),
     .cfg_out_w_i  (cfg_out_w_i),
     .cfg_ogroups_i(cfg_ogroups_i),
@@ -249,11 +253,11 @@ module stqn_conv #(
     .y_last_o     (unused_y_last)
   );
 
-  // Groups whose last beat has entered the array and that have not been taken yet: at most two
-  // (one in the array's output register, one whose last beat waits in its first stage).
+  // Groups whose last beat has entered the array and that the consumer is not done with: at most
+  // two (one the consumer holds, one whose last beat waits in the array's first stage).
   wire       group_in = m_valid_q && m_last_q && advance;
   reg  [1:0] in_flight_q;
-  wire [1:0] in_flight_d = in_flight_q + {1'b0, group_in} - {1'b0, out_fire};
+  wire [1:0] in_flight_d = in_flight_q + {1'b0, group_in} - {1'b0, out_done_i};
   always @(posedge clk_i) begin
     if (!rst_ni) in_flight_q <= 2'd0;
     else         in_flight_q <= in_flight_d;
@@ -265,8 +269,8 @@ module stqn_conv #(
 `ifdef STQN_ASSERT
   always @(posedge clk_i) begin
     if (rst_ni && in_flight_q == 2'd3) $error("stqn_conv: more than two groups in the array");
-    if (rst_ni && array_out_valid && in_flight_q == 2'd0) begin
-      $error("stqn_conv: a group left the array that never entered");
+    if (rst_ni && out_done_i && in_flight_q == 2'd0) begin
+      $error("stqn_conv: a group was done that never entered");
     end
   end
 `endif

@@ -76,7 +76,7 @@ module stqn_core #(
   output wire [31:0]                logit_rd_data_o
 );
   localparam integer SLOTS = LANES / ROWS;  // output-channel groups per bank word
-  wire                       conv_busy, conv_valid, wb_ready, wb_busy;
+  wire                       conv_busy, conv_valid, wb_ready, wb_done, wb_busy;
   wire [ROWS*COLS*ACC_W-1:0] conv_acc;
   wire [DIM_W-1:0]           conv_y, conv_xg;
   wire [CNT_W-1:0]           conv_og;
@@ -134,6 +134,7 @@ module stqn_core #(
     .cfg_int8_i   (cfg_int8_i),
     .out_valid_o  (conv_valid),
     .out_ready_i  (wb_ready),
+    .out_done_i   (wb_done),
     .out_acc_o    (conv_acc),
     .out_y_o      (conv_y),
     .out_xg_o     (conv_xg),
@@ -174,6 +175,7 @@ module stqn_core #(
     .logit_rd_data_o  (logit_rd_data_o),
     .in_valid_i       (conv_valid),
     .in_ready_o       (wb_ready),
+    .in_done_o        (wb_done),
     .in_acc_i         (conv_acc),
     .in_y_i           (conv_y),
     .in_xg_i          (conv_xg),

@@ -112,11 +112,12 @@ module stqn_ctrl #(
   localparam integer LOGC = $clog2(COLS);
   localparam integer LOGN = $clog2(NTH);
   localparam integer LW   = $clog2(LOGITS);
-  // Int8 stem mode: image rows per activation word (one uint8 per row), as stqn_conv derives it;
-  // a configuration with fewer than 8 bits per word (LANES < 4) refuses the mode.
-  localparam integer PACK_ROWS = 2 * LANES / 8;
+  // Int8 stem mode: image rows per activation word (one uint8 at the start of each half word, or
+  // one row when the word is a byte), as stqn_conv derives it; a configuration with fewer than 8
+  // bits per word (LANES < 4) refuses the mode.
+  localparam integer PACK_ROWS = (LANES >= 8) ? 2 : 1;
   localparam integer LOGP = (PACK_ROWS > 1) ? $clog2(PACK_ROWS) : 0;
-  localparam         INT8_OK = PACK_ROWS >= 1;
+  localparam         INT8_OK = LANES >= 4;
   // Check engine width: the accumulator bound needs ACC_W bits, a region end (a 16-bit base plus
   // a size compared with a memory of at most 2^16 words) 18.
   localparam integer ALU_W = (ACC_W > 18) ? ACC_W : 18;

@@ -10,10 +10,11 @@
 // address in every bank, only the group's slot (its ROWS lanes) enabled.
 // Two stages, so that groups overlap: the issue stage reads a group's thresholds, N = ROWS * COLS
 // / THR_UNITS * thr_words cycles, and with each read takes the THR_UNITS accumulators it compares
-// from the array's output register, which holds the group in place until the last read (in_ready_o
-// rises then; the array keeps accumulating the next group meanwhile, so no copy of the group is
-// needed); the write stage collects its codes (two cycles behind) and writes out_planes planes or
-// one line-buffer word. The issue stage takes the next group in the cycle after its last read and
+// from the group register: a shift register that takes the group from the array (which keeps
+// accumulating the next group meanwhile) and moves down by THR_UNITS accumulators after each
+// read, so that a read always takes its first places (no multiplexer); the conv's position names
+// the group until its last read (in_done_o). The write stage collects its codes (two cycles
+// behind) and writes out_planes planes or one line-buffer word. The issue stage takes the next group in the cycle after its last read and
 // starts reading when the write stage will be done with the previous group by the time the first
 // code arrives. A group every N + 1 cycles when out_planes is 1 (N + out_planes otherwise).
 //   cfg_pool_i = 0: no pooling.
@@ -69,9 +70,11 @@ module stqn_writeback #(
   input  wire                       logit_rd_en_i,
   input  wire [$clog2(LOGITS)-1:0]  logit_rd_addr_i,
   output wire [31:0]                logit_rd_data_o,
-  // Groups from stqn_conv.
+  // Groups from stqn_conv: the accumulators are taken into the group register, the position is
+  // the conv's until in_done_o (the group's last read).
   input  wire                       in_valid_i,
   output wire                       in_ready_o,
+  output wire                       in_done_o,
   input  wire [ROWS*COLS*ACC_W-1:0] in_acc_i,
   input  wire [DIM_W-1:0]           in_y_i,
   input  wire [DIM_W-1:0]           in_xg_i,
@@ -163,12 +166,24 @@ module stqn_writeback #(
   wire [CNTW-1:0] count = (j_end && rest != 9'd0) ? rest[CNTW-1:0] : NTH[CNTW-1:0];
   wire            row_end = (q_q & B_MASK) == B_MASK;
 
-  // The group leaves the array's output register with its last read.
-  assign in_ready_o = issue && j_end && q_end;
+  // The group register: a group from the array (PE p at [p*ACC_W +: ACC_W]); the threshold units
+  // take its first U places in the cycle after each read (with the thresholds), and then it moves
+  // down by U accumulators if that read was the channel block's last word. The next group comes
+  // in while idle: in the cycle after the last read (the units take the last places then).
+  localparam integer UW = U * ACC_W;
+  reg  [ROWS*COLS*ACC_W-1:0] g_acc_q;
+  assign in_done_o  = issue && j_end && q_end;
+  assign in_ready_o = a_state_q == A_IDLE;
+  wire                  g_load = in_valid_i && in_ready_o;
+  reg                   t_valid_q, t_last_q;  // the read of the last cycle, its last word (below)
+  wire                  g_shift = t_valid_q && t_last_q;  // the units take the first places
+  wire [ROWS*COLS*ACC_W-1:0] g_acc_d = g_load ? in_acc_i : (g_shift ? g_acc_q >> UW : g_acc_q);
+  always @(posedge clk_i) g_acc_q <= g_acc_d;
+
   always @(*) begin
     a_state_d = a_state_q;
     {q_d, j_d, addr_d, row_base_d} = {q_q, j_q, addr_q, row_base_q};
-    if (a_state_q == A_IDLE && in_valid_i) begin
+    if (g_load) begin
       a_state_d = A_WAIT;
       q_d = {QW{1'b0}};
       j_d = {CNT_W{1'b0}};
@@ -192,11 +207,9 @@ module stqn_writeback #(
   end
 
   // ---- The beat into the threshold units (one cycle after the read) ----------------------------
-  reg             t_valid_q, t_first_q, t_last_q, t_gfirst_q, t_glast_q;
+  reg             t_first_q, t_gfirst_q, t_glast_q;
   reg [QW-1:0]    t_q_q;
   reg [CNTW-1:0]  t_count_q;
-  reg [U*ACC_W-1:0] t_acc_q;  // the read's accumulators, from the array's output register
-  wire [U*ACC_W-1:0] t_acc_d;
   // Logits: the read's output o = og * ROWS + r (the group may have left the array by the time
   // its last read's beat is here).
   reg [LAW-1:0]   t_o_q;
@@ -211,26 +224,10 @@ module stqn_writeback #(
     t_glast_q  <= j_end && q_end;
     t_q_q      <= q_q;
     t_count_q  <= count;
-    t_acc_q    <= t_acc_d;
     t_o_q      <= o_ext[LAW-1:0];
   end
 
-  // The read's accumulators, PEs q * U .. q * U + U - 1: a binary tree of 2:1 multiplexers on the
-  // bits of q (level l halves the candidates by q[l], in place); Yosys maps
-  // in_acc_i[q*U*ACC_W +: U*ACC_W] to a shifter three times its size (235 more SB_LUT4 on up5k).
-  localparam integer UW = U * ACC_W;
-  reg [QN*UW-1:0] pick;
-  integer l, n;
-  always @(*) begin
-    pick = in_acc_i;
-    for (l = 0; l < QW; l = l + 1) begin
-      for (n = 0; n < QN / 2; n = n + 1) begin
-        if (n < (QN >> (l + 1)))
-          pick[n*UW +: UW] = q_q[l] ? pick[(2*n+1)*UW +: UW] : pick[2*n*UW +: UW];
-      end
-    end
-  end
-  assign t_acc_d = pick[UW-1:0];
+  wire [UW-1:0] t_acc = g_acc_q[UW-1:0];  // PEs q * U .. q * U + U - 1 (the group register)
 
   // The units count thresholds crossed (base 0); the code is act_min + count (below).
   wire               th_valid, th_glast;
@@ -243,7 +240,7 @@ module stqn_writeback #(
     .rst_ni     (rst_ni),
     .in_valid_i (t_valid_q),
     .in_ready_o (unused_th_ready),  // always ready: the output is always taken
-    .in_acc_i   (t_acc_q),
+    .in_acc_i   (t_acc),
     .in_thr_i   (thr_rd_data_i),
     .in_count_i (t_count_q),
     .in_base_i  ({CODE_W{1'b0}}),
@@ -444,7 +441,7 @@ module stqn_writeback #(
   endgenerate
 
   // Logits: column 0 of each group (unit 0 of block 0), row r is output t_o_q.
-  wire [31:0] t_acc32 = {{(32-ACC_W){t_acc_q[ACC_W-1]}}, t_acc_q[ACC_W-1:0]};
+  wire [31:0] t_acc32 = {{(32-ACC_W){t_acc[ACC_W-1]}}, t_acc[ACC_W-1:0]};
   wire        logit_we = t_valid_q && cfg_logits_i && (t_q_q & B_MASK) == {QW{1'b0}};
   wire [31:0] logit = t_acc32 + thr_rd_data_i[31:0];
   wire        lb_update = writing && !group_writes && plane_q == 4'd0;

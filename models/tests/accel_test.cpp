@@ -116,11 +116,11 @@ TEST(AccelProgram, FitCheckSaysWhatDoesNotFitAndWhatWould) {
   EXPECT_NE(msg.find("ecp5"), std::string::npos) << msg;
   EXPECT_NE(msg.find("up5k"), std::string::npos) << msg;
   // On up5k the stem (int8 weights, one uint8 channel) runs in the int8 mode on packed rows:
-  // ceil(28 / 4) word rows x ceil(28 / 4) words per bank.
+  // ceil(28 / 2) word rows x ceil(28 / 4) words per bank.
   const Compiled u = compile(p, config_load("up5k"));
   EXPECT_TRUE(u.steps.at(0).desc.int8);
   EXPECT_FALSE(u.input_im2col);
-  EXPECT_EQ(u.input.tensor_words(), 49);
+  EXPECT_EQ(u.input.tensor_words(), 98);
   EXPECT_EQ(u.steps.at(0).beats, 28 * 7 * 16 * 9);
   const Compiled c = compile(p, config_load("ecp5"));
   // stem, block1 + pool1, block2, block3 + pool2, block4 + gap, fc: pools fused.

@@ -1,7 +1,8 @@
 // The int8 stem's memory images, written from the specification (docs/architecture.md section 4,
 // "packed rows"), for the stqn_agen and stqn_conv benches:
-//   image: pixel (y, x) of a one-channel uint8 image is byte y mod R of the word at
-//          in_base + (y / R) * ceil(W / COLS) + x / COLS in bank x mod COLS, R = 2 * LANES / 8;
+//   image: pixel (y, x) of a one-channel uint8 image is at bits [LANES * (y mod R) +: 8] (the
+//          start of half word y mod R) of the word at in_base + (y / R) * ceil(W / COLS) + x / COLS
+//          in bank x mod COLS, R = 2 rows per word (1 if LANES = 4: the word is one byte);
 //   weights: one word per (output-channel group og, ky, kx) at w_base + (og * K + ky) * K + kx,
 //          row r's int8 weight of channel og * ROWS + r in the low byte of the row's 2 * LANES bits.
 // Bytes the layout does not use are 0 here (the array must ignore them; tb/stqn_array fills them
@@ -20,7 +21,7 @@ namespace stqn_tb::stem {
 inline constexpr std::int64_t kNone = -1;  // a word never written (reading one is a bug)
 using Words = std::vector<std::int64_t>;   // one memory: address -> word (or kNone)
 
-inline int pack_rows(int lanes) { return 2 * lanes / 8; }
+inline int pack_rows(int lanes) { return lanes >= 8 ? 2 : 1; }
 
 // The agen's row_off field in packed mode: floor(-pad / R) * row_words, modulo 2^aw.
 inline std::uint32_t row_off(const ConvGeometry& g, int aw) {
@@ -42,7 +43,7 @@ inline std::vector<Words> image_banks(const ConvGeometry& g, const stqn::Tensor&
     for (int x = 0; x < g.w; ++x) {
       std::int64_t& word = banks[x % g.cols].at(g.in_base + (y / r) * g.wb() + x / g.cols);
       if (word == kNone) word = 0;
-      word |= std::int64_t{in.at(0, y, x) & 0xff} << (8 * (y % r));
+      word |= std::int64_t{in.at(0, y, x) & 0xff} << (g.lanes * (y % r));
     }
   return banks;
 }

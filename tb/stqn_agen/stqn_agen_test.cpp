@@ -24,7 +24,7 @@ constexpr int kLanes = STQN_P_LANES, kRows = STQN_P_ROWS, kCols = STQN_P_COLS;
 constexpr int kAddrBits = STQN_P_AW, kWAddrBits = STQN_P_WAW;
 constexpr int kBankDepth = 1 << kAddrBits, kWDepth = 1 << kWAddrBits;
 using Dut = STQN_TB_MODEL;
-static_assert(STQN_P_PACK_ROWS == 2 * kLanes / 8, "PACK_ROWS: one image row per byte of a word");
+static_assert(STQN_P_PACK_ROWS == (kLanes >= 8 ? 2 : 1), "PACK_ROWS: one image row per half word");
 using stqn_tb::Digits;
 using stqn_tb::kUnwritten;
 
@@ -68,7 +68,8 @@ struct Fixture : ::testing::Test {
     const auto wmem = stqn_tb::stem::weight_words(g, cc.golden.weights, kWDepth);
     stqn_tb::stem::config_drive(h, g, kAddrBits);
     h->cfg_packed_i = 1;
-    // PE row r's term of one int8 beat: the row's int8 weight times the pixel in byte out_byte_o.
+    // PE row r's term of one int8 beat: the row's int8 weight times the pixel in half word
+    // out_byte_o (the image row's slot in the word).
     run_beats(g, stqn::conv2d_accumulate(cc.golden, cc.in), p_ready,
               [&](int r, int bank, int addr, int w_addr) -> std::int64_t {
                 const std::int64_t word = banks[bank][addr], w = wmem[w_addr][r];
@@ -76,9 +77,9 @@ struct Fixture : ::testing::Test {
                                                       << " address " << addr;
                 EXPECT_NE(w, stqn_tb::stem::kNone) << "unwritten weight word " << w_addr;
                 EXPECT_EQ(h->out_shift_o, 0);
-                const int byte = h->out_byte_o;
-                EXPECT_LT(byte, stqn_tb::stem::pack_rows(kLanes));
-                return std::int64_t{static_cast<std::int8_t>(w & 0xff)} * ((word >> (8 * byte)) & 0xff);
+                const int slot = h->out_byte_o;
+                EXPECT_LT(slot, stqn_tb::stem::pack_rows(kLanes));
+                return std::int64_t{static_cast<std::int8_t>(w & 0xff)} * ((word >> (kLanes * slot)) & 0xff);
               });
   }
 
@@ -150,7 +151,7 @@ TEST_F(Fixture, BeatsReproduceGoldenConvolution) {
   }
 }
 
-// Packed rows: every byte position, padding above and below the image (pad up to 2, kernels 1, 3
+// Packed rows: every slot (half word), padding above and below the image (pad up to 2, kernels 1, 3
 // and 5), heights that leave the last word row part-filled; then the reference stem's shape.
 TEST_F(Fixture, PackedRowsReproduceGoldenStem) {
   h.reset();

@@ -22,19 +22,20 @@ constexpr int kAccBits = STQN_P_ACC_W, kShiftBits = STQN_P_SHIFT_W;
 using Dut = STQN_TB_MODEL;
 
 constexpr int kWordBits = 2 * kLanes;
-constexpr int kBytes = kWordBits / 8;  // bytes of an activation word (int8 beats pick one)
+constexpr int kHalves = kLanes >= 8 ? 2 : 1;  // pixel slots of a word (int8 beats pick one): its
+                                              // half words, or the whole word if it is a byte
 constexpr int kMaxShift = std::min(14, (1 << kShiftBits) - 1);  // 2^shift: a 16-bit signed value
 static_assert(kWordBits <= 64, "words are held in 64-bit integers here");
 
 // One beat as the array sees it: the raw weight word of each row and activation word of each
 // column. A ternary beat's words hold digits; an int8 beat's words are random bits with the
-// operands at the documented places (weight: low byte of the row's word; pixel: byte `byte` of
-// the column's word), so that the array must ignore every other bit.
+// operands at the documented places (weight: low byte of the row's word; pixel: low byte of half
+// word `half` of the column's word), so that the array must ignore every other bit.
 struct Beat {
   std::vector<std::uint64_t> w;  // (ROWS) words
   std::vector<std::uint64_t> a;  // (COLS) words
   bool int8 = false;
-  int byte = 0;
+  int half = 0;
   int shift = 0;
   bool last = false;
 };
@@ -43,7 +44,8 @@ std::int64_t digit_at(std::uint64_t word, int lane) {
   return stqn_tb::digit_decode(static_cast<std::uint32_t>((word >> (2 * lane)) & 3u));
 }
 std::int64_t weight_of(const Beat& b, int r) { return static_cast<std::int8_t>(b.w[r] & 0xffu); }
-std::int64_t pixel_of(const Beat& b, int c) { return (b.a[c] >> (8 * b.byte)) & 0xffu; }
+int pixel_lsb(int half) { return kLanes * half; }
+std::int64_t pixel_of(const Beat& b, int c) { return (b.a[c] >> pixel_lsb(b.half)) & 0xffu; }
 
 // Expected accumulators of one group: (ROWS, COLS), S = sum over beats of
 // dot * 2^shift (ternary) or weight_r * pixel_c (int8).
@@ -99,11 +101,12 @@ std::vector<Beat> group_random(std::mt19937_64& rng, Kind kind) {
     const int left = beats - n - 1;  // keep room for the worst case of every later beat
     const std::int64_t reserve = left * (kind == Kind::Planes ? kLanes : int8_bound);
     if (b.int8) {
-      b.byte = static_cast<int>(rng() % kBytes);
+      b.half = static_cast<int>(rng() % kHalves);
+      b.shift = static_cast<int>(rng() % (kMaxShift + 1));  // ignored in int8 beats
       for (auto& w : b.w = std::vector<std::uint64_t>(kRows)) w = (word_random(rng) & ~0xffull) | byte_random(rng);
       for (auto& a : b.a = std::vector<std::uint64_t>(kCols)) {
-        a = word_random(rng) & ~(0xffull << (8 * b.byte));
-        a |= byte_random(rng) << (8 * b.byte);
+        a = word_random(rng) & ~(0xffull << pixel_lsb(b.half));
+        a |= byte_random(rng) << pixel_lsb(b.half);
       }
       budget -= int8_bound;
     } else {
@@ -132,11 +135,11 @@ struct Fixture : ::testing::Test {
     for (int c = 0; c < kCols; ++c) stqn_tb::field_put(h->in_a_i, c * kWordBits, kWordBits, b.a[c]);
     h->in_shift_i = b.shift;
     h->in_int8_i = b.int8;
-    h->in_byte_i = b.byte;
+    h->in_half_i = b.half;
     h->in_last_i = b.last;
   }
 
-  // The output register against the expected accumulators of group `n`.
+  // The output beat against the expected accumulators of group `n`.
   void expect_out(const std::vector<std::int64_t>& exp, std::size_t n) {
     for (int p = 0; p < kRows * kCols; ++p) {
       const std::int64_t got =
@@ -192,14 +195,16 @@ TEST_F(Fixture, MatchesGoldenAtFullRate) {
   std::size_t beats = 0;
   for (const auto& g : groups) beats += g.size();
   const std::uint64_t cycles = run(groups, 1.0, 1.0);
-  // One beat per cycle, plus the two-stage pipeline latency: no bubbles between groups.
-  EXPECT_EQ(cycles, beats + 2);
+  // One beat per cycle, plus the first stage's latency (a group's last beat there is the output
+  // beat): no bubbles between groups.
+  EXPECT_EQ(cycles, beats + 1);
 }
 
-// A finished group waits in the output register while the next group keeps accumulating; only
-// that group's last beat waits for the register (the write-back reads it in place over several
-// cycles, and stalling every beat meanwhile would cost the array those cycles).
-TEST_F(Fixture, NextGroupAccumulatesWhileOutputWaits) {
+// A finished group is the output beat: its last beat waits in the first stage, with its sums on
+// out_acc_o, until it is taken, and only then does the next group's first beat enter (the array
+// keeps no copy; the write-back takes the group into its own register with its last read of the
+// previous one).
+TEST_F(Fixture, LastBeatWaitsUntilTakenThenNextGroupStartsFromZero) {
   h.reset();
   const auto first = group_random(rng, Kind::Planes);
   auto second = group_random(rng, Kind::Planes);
@@ -216,18 +221,28 @@ TEST_F(Fixture, NextGroupAccumulatesWhileOutputWaits) {
     h.tick();
     taken += fire;
   }
-  EXPECT_EQ(taken, beats.size()) << "beats taken while the first group waited";
-  h->in_valid_i = 0;
+  EXPECT_EQ(taken, first.size()) << "beats taken while the first group waited";
   h.settle();
-  EXPECT_EQ(h->in_ready_o, 0);  // the second group's last beat waits
+  EXPECT_EQ(h->in_ready_o, 0);  // the second group's first beat waits
   ASSERT_EQ(h->out_valid_o, 1);
   expect_out(group_golden(first), 0);
   h->out_ready_i = 1;
-  h.tick();  // the first group leaves, the second one's last beat lands
+  h.settle();
+  EXPECT_EQ(h->in_ready_o, 1);
+  h.tick();  // the first group leaves, the second one's first beat enters
+  h->out_ready_i = 0;
+  for (std::size_t n = 1; n < second.size(); ++n) {
+    drive(second[n]);
+    h.settle();
+    EXPECT_EQ(h->out_valid_o, 0);
+    ASSERT_EQ(h->in_ready_o, 1);
+    h.tick();
+  }
+  h->in_valid_i = 0;
   h.settle();
   ASSERT_EQ(h->out_valid_o, 1);
-  EXPECT_EQ(h->in_ready_o, 1);
-  expect_out(group_golden(second), 1);
+  expect_out(group_golden(second), 1);  // accumulated from zero
+  h->out_ready_i = 1;
   h.tick();
   h.settle();
   EXPECT_EQ(h->out_valid_o, 0);
@@ -260,14 +275,14 @@ TEST_F(Fixture, Int8BeatsMatchGoldenMixedWithTernaryGroups) {
   for (int g = 0; g < 60; ++g) groups.push_back(group_random(rng, kinds[g % 5]));
   std::size_t beats = 0;
   for (const auto& g : groups) beats += g.size();
-  EXPECT_EQ(run(groups, 1.0, 1.0), beats + 2);
+  EXPECT_EQ(run(groups, 1.0, 1.0), beats + 1);
   groups.clear();
   for (int g = 0; g < 60; ++g) groups.push_back(group_random(rng, kinds[rng() % 5]));
   run(groups, 0.6, 0.7);
 }
 
 // The int8 extremes accumulated over a stem group (9 taps) and over the longest test group:
-// 255 * -128 and 255 * 127 in every beat, the byte index walking every byte of the word.
+// 255 * -128 and 255 * 127 in every beat, the half index walking both halves of the word.
 TEST_F(Fixture, Int8ExtremesReachTheStemBound) {
   h.reset();
   std::vector<std::vector<Beat>> groups;
@@ -277,9 +292,9 @@ TEST_F(Fixture, Int8ExtremesReachTheStemBound) {
       for (int n = 0; n < beats; ++n) {
         Beat& b = group[n];
         b.int8 = true;
-        b.byte = n % kBytes;
+        b.half = n % kHalves;
         b.w.assign(kRows, (word_random(rng) & ~0xffull) | weight);
-        b.a.assign(kCols, word_random(rng) | (0xffull << (8 * b.byte)));
+        b.a.assign(kCols, word_random(rng) | (0xffull << pixel_lsb(b.half)));
         b.last = n + 1 == beats;
       }
       groups.push_back(group);
@@ -310,14 +325,14 @@ TEST_F(Fixture, ResetMidGroupLeavesArrayReadyForNextRun) {
 
 TEST_F(Fixture, AssertionCatchesSourceDroppingValid) {
   h.reset();
-  // Hold the output register full so the array stops accepting, then withdraw the beat.
+  // Leave a group's last beat untaken so the array stops accepting, then withdraw the beat.
   Beat b = group_random(rng, Kind::Ternary).front();
   b.last = true;
   drive(b);
   h->in_valid_i = 1;
   h->out_ready_i = 0;
   h.tick();  // accepted
-  h.tick();  // stage 1 -> output register
+  h.tick();  // waits in stage 1
   h.tick();
   h.settle();
   ASSERT_EQ(h->in_ready_o, 0);

@@ -49,6 +49,7 @@ struct Fixture : ::testing::Test {
     h->act_rd_en_i = 0;
     h->w_wr_en_i = 0;
     h->out_ready_i = 0;
+    h->out_done_i = 0;
     h->cfg_int8_i = 0;
   }
 
@@ -123,10 +124,13 @@ struct Fixture : ::testing::Test {
   }
 
   // Runs a loaded layer (a ternary/digit-plane conv, or with `stem` an int8 stem) and checks every
-  // group; returns the cycles from start to the last group. With `hold_start`, start_i stays high
-  // until the last group is taken: the conv must ignore it while busy.
+  // group; returns the cycles from start to the last group's done. The sink plays the write-back:
+  // it takes a group (when it holds none, or in the cycle it is done with the one it holds), keeps
+  // its accumulators, reads its position while it holds it and is done after 0 to `max_hold` more
+  // cycles (0: the next cycle). With `hold_start`, start_i stays high until the last group is
+  // done: the conv must ignore it while busy.
   std::uint64_t run(const stqn_tb::ConvCase& cc, double p_ready, bool stem = false,
-                    bool hold_start = false) {
+                    bool hold_start = false, int max_hold = 2) {
     const stqn_tb::ConvGeometry& g = cc.g;
     const stqn::Tensor expected = stqn::conv2d_accumulate(cc.golden, cc.in);
     if (stem) stqn_tb::stem::config_drive(h, g, kAddrBits);
@@ -138,19 +142,22 @@ struct Fixture : ::testing::Test {
     const std::uint64_t start = h.cycles();
     std::int64_t groups = 0;
     stqn_tb::Coin sink(rng, p_ready);
-    const std::uint64_t limit = start + 100 + 4 * g.beats() / p_ready;
+    bool held = false;
+    int hold_left = 0;
+    std::vector<std::int64_t> acc(kRows * kCols);
+    const std::uint64_t limit = start + 100 + 4 * g.beats() / p_ready + 4 * g.groups() * max_hold;
     while (groups < g.groups() && h.cycles() < limit) {
-      h->out_ready_i = sink.flip();
+      const bool done = held && hold_left == 0;
+      h->out_done_i = done;
+      h->out_ready_i = (!held || done) && sink.flip();
       h.settle();
-      if (h->out_valid_o && h->out_ready_i) {
+      if (done) {
         const int y = h->out_y_o, xg = h->out_xg_o, og = h->out_og_o;
         for (int r = 0; r < kRows; ++r)
           for (int c = 0; c < kCols; ++c) {
             const int o = og * kRows + r, x = xg * kCols + c;
             if (o >= g.o || x >= g.wo()) continue;
-            const int p = r * kCols + c;
-            const std::int64_t got = stqn_tb::sign_extend(
-                stqn_tb::field_get(h->out_acc_o, p * kAccBits, kAccBits), kAccBits);
+            const std::int64_t got = acc[r * kCols + c];
             if (got != expected.at(o, y, x)) {
               ADD_FAILURE() << "channel " << o << " pixel (" << y << ", " << x << "): RTL " << got
                             << ", golden " << expected.at(o, y, x);
@@ -159,12 +166,24 @@ struct Fixture : ::testing::Test {
           }
         ++groups;
         if (groups == g.groups()) {
-          h->start_i = 0;  // busy until this group is taken, so the held start never fired
+          h->start_i = 0;  // busy until this group is done, so the held start never fired
           h.settle();
         }
       }
+      const bool fire = h->out_valid_o && h->out_ready_i;
+      if (fire) {
+        for (int p = 0; p < kRows * kCols; ++p)
+          acc[p] = stqn_tb::sign_extend(stqn_tb::field_get(h->out_acc_o, p * kAccBits, kAccBits), kAccBits);
+      }
       h.tick();
+      if (done) held = false;
+      if (held) --hold_left;
+      if (fire) {
+        held = true;
+        hold_left = max_hold > 0 ? static_cast<int>(rng() % (max_hold + 1)) : 0;
+      }
     }
+    h->out_done_i = 0;
     h->start_i = 0;
     EXPECT_EQ(groups, g.groups()) << "timed out";
     h.settle();
@@ -229,7 +248,7 @@ TEST_F(Fixture, StartIsIgnoredUntilTheLastGroupLeaves) {
   }
 }
 
-// Random stems (kernels 1, 3, 5, padding, every byte position, extremes) alternating with ternary
+// Random stems (kernels 1, 3, 5, padding, every half-word position, extremes) alternating with ternary
 // layers on the same datapath, under back-pressure.
 TEST_F(Fixture, StemInt8MatchesGoldenAlternatingWithTernaryLayers) {
   h.reset();
@@ -272,7 +291,7 @@ TEST_F(Fixture, ReferenceStemRunsInt8AtOneBeatPerCycle) {
     if (std::string(image) == "random") for (auto& v : cc.in.data) v = static_cast<int>(rng() % 256);
     if (std::string(image) == "saturated") for (auto& v : cc.in.data) v = 255;
     load_stem(cc);
-    const std::uint64_t cycles = run(cc, 1.0, true);
+    const std::uint64_t cycles = run(cc, 1.0, true, false, 0);
     if (HasFailure()) return;
     EXPECT_EQ(g.beats(), std::int64_t{28} * g.xgroups() * g.ogroups() * 9);
     EXPECT_EQ(cycles, static_cast<std::uint64_t>(g.beats()) + 3) << image;
@@ -325,11 +344,12 @@ TEST_F(Fixture, ReferenceBlocksRunAtOneBeatPerCycle) {
       continue;
     }
     load(cc);
-    const std::uint64_t cycles = run(cc, 1.0);
+    const std::uint64_t cycles = run(cc, 1.0, false, false, 0);
     if (HasFailure()) return;
     const std::int64_t macs = std::int64_t{g.o} * g.ho() * g.wo() * 9 * g.c;
     const double util = double(macs) / (double(cycles) * kLanes * kRows * kCols);
-    // Generator -> memory -> array stage 1 -> output register: 3 cycles of latency, no bubbles.
+    // Generator -> memory -> array stage 1 (the output beat) -> the sink is done a cycle later: 3
+    // cycles of latency, no bubbles.
     EXPECT_EQ(cycles, static_cast<std::uint64_t>(g.beats()) + 3) << b.name;
     std::printf("[ cycles   ] %s: %llu cycles, %lld beats, %lld MACs, utilisation %.1f%%\n",
                 b.name, static_cast<unsigned long long>(cycles), static_cast<long long>(g.beats()),

@@ -439,10 +439,10 @@ TEST_F(Fixture, OutputChannelLimitsAreCheckedAtTheirBoundaries) {
 // The int8 stem mode's own checks at their boundaries, with the expected values written from
 // docs/registers.md: the accumulator bound K^2 * 128 * 255 < 2^(ACC_W-1) - 1 (K = 16 fits 24
 // bits, K = 17 does not), the packed input region ceil(in_h / R) * ceil(in_w / COLS) words
-// (R = 2 * LANES / 8 rows per word) ending at the banks' end or one word beyond, and the fields the
+// (R = 2 rows per word, one per half word; 1 if LANES = 4) ending at the banks' end or one word beyond, and the fields the
 // mode needs (a conv on one channel, one input and one weight plane).
 TEST_F(Fixture, Int8StemLimitsAreCheckedAtTheirBoundaries) {
-  const int rows_per_word = 2 * config.lanes / 8;
+  const int rows_per_word = config.lanes >= 8 ? 2 : 1;
   ASSERT_GE(rows_per_word, 1);
   auto stem = [&](int kernel, int in_h) {
     Descriptor d;

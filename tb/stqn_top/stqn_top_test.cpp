@@ -225,7 +225,7 @@ struct Fixture : ::testing::Test {
 TEST_F(Fixture, IdentityAndConfigurationRegisters) {
   driver.check_identity();
   EXPECT_EQ(driver.read(regs::kStatus), 0u);
-  EXPECT_EQ(driver.read(regs::kVersion), 0x0001'0003u) << "map version 3, package format 1";
+  EXPECT_EQ(driver.read(regs::kVersion), 0x0001'0004u) << "map version 4, package format 1";
   int line_log2 = 0;
   while ((1 << line_log2) < config.line_depth) ++line_log2;
   EXPECT_EQ(driver.read(regs::kConfig2),
@@ -386,7 +386,7 @@ TEST_F(Fixture, MalformedProgramsStopWithTheirErrorCode) {
 TEST_F(Fixture, MalformedInt8StemsStopWithTheirErrorCode) {
   const accel::Compiled c = compile(small_fitting_package({stqn::format::WeightKind::Int, 8}));
   ASSERT_TRUE(c.steps.at(0).desc.int8);
-  const int act_depth = config.act_bank_depth, rows_per_word = 2 * config.lanes / 8;
+  const int act_depth = config.act_bank_depth, rows_per_word = config.lanes >= 8 ? 2 : 1;
   const std::vector<MalformedCase> cases = {
       {"packed input one word beyond the banks", ErrorCode::Region, [&](auto& d, auto& k) {
          const int words = (d.in_h + rows_per_word - 1) / rows_per_word * ((d.in_w + k.cols - 1) / k.cols);

@@ -110,7 +110,7 @@ std::vector<std::vector<RawWord>> packed_image(const ConvGeometry& g, const Tens
       if (word.empty()) word.assign(raw_slices(2 * g.lanes), 0);
       const int pixel = in.at(0, y, x);
       if (pixel < 0 || pixel > 255) throw std::invalid_argument("packed_image: a pixel outside uint8");
-      raw_put_byte(word, 8 * (y % rows), pixel);
+      raw_put_byte(word, pack_lsb(g.lanes, y), pixel);
     }
   return banks;
 }

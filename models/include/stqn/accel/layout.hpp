@@ -30,8 +30,11 @@ int weight_digit(int v, int planes, int b, bool is_int = false);
 std::int32_t threshold_saturate(std::int32_t theta, int acc_bits, std::int64_t bound);
 
 // The int8 stem mode's packed rows (section 4): image rows (one uint8 pixel each) per activation
-// word, 2 * lanes / 8; 0 when a word holds less than a byte (the mode is then refused).
-inline int pack_rows(int lanes) { return 2 * lanes / 8; }
+// word: 2, one at the start of each half word, when a half word holds a byte (lanes >= 8); 1 when
+// only the whole word does; 0 when a word holds less than a byte (the mode is then refused).
+inline int pack_rows(int lanes) { return lanes >= 8 ? 2 : (lanes >= 4 ? 1 : 0); }
+// The first bit of image row y's pixel in its word: the start of half word y mod pack_rows.
+inline int pack_lsb(int lanes, int y) { return lanes * (y % pack_rows(lanes)); }
 
 // A stride-1 conv layer on the array, or (with k = 1) the layout of one activation tensor.
 struct ConvGeometry {
@@ -42,8 +45,8 @@ struct ConvGeometry {
   bool asigned = true;  // activation planes: int (MSB negative) or uint
   bool wint = false;    // weight planes: int:P (MSB negative) instead of ternary/odd:P
   int in_base = 0, w_base = 0;
-  // Int8 stem mode (c = 1, one plane): the image as packed rows, pixel (y, x) in byte
-  // y mod pack_rows(lanes) of word in_base + (y / pack_rows) * row_words + x / cols of bank
+  // Int8 stem mode (c = 1, one plane): the image as packed rows, pixel (y, x) at bit
+  // pack_lsb(lanes, y) of word in_base + (y / pack_rows) * row_words + x / cols of bank
   // x mod cols; the weights one int8 per row word.
   bool packed = false;
 

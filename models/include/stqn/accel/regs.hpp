@@ -22,7 +22,7 @@ inline constexpr std::uint32_t kConfig2 = 0x02C;     // [7:0] NTH, [8] WGT_SPRAM
 inline constexpr std::uint32_t kIdValue = 0x5354514E;  // "STQN"
 // Register map and layer-program version: 2 since the fused pool field (w0[19:18]), the int8
 // stem mode (w0[20]) and LINE_DEPTH in CONFIG2.
-inline constexpr std::uint32_t kMapVersion = 3;
+inline constexpr std::uint32_t kMapVersion = 4;
 
 inline constexpr std::uint32_t kCtrlStart = 1u << 0, kCtrlSoftReset = 1u << 1;
 inline constexpr std::uint32_t kStatusBusy = 1u << 0, kStatusDone = 1u << 1, kStatusError = 1u << 2;
