@@ -134,7 +134,7 @@ def main():
                 entry[unit]["device_logic_cells"] = dev["logic_cells"]
                 entry[unit]["device_fraction"] = round(lcs / dev["logic_cells"], 3)
                 print(f"area: {name:7s} {unit:5s} {lcs:6d} logic cells after packing "
-                      f"({100 * lcs / dev['logic_cells']:.0f}% of {dev['logic_cells']})")
+                      f"({100 * lcs / dev['logic_cells']:.1f}% of {dev['logic_cells']})")
             print(f"area: {name:7s} {unit:5s} {unit_luts:6d} LUTs {cells}")
         report["configs"][name] = entry
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
