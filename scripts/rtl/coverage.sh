@@ -5,7 +5,8 @@
 # Usage: scripts/rtl/coverage.sh [BUILD_DIR] [JOBS] [CTEST_REGEX]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-build="${1:-$root/build-cov}"
+# Absolute: the tests write their counters to $build/coverage from their own working directories.
+build="$(realpath -m "${1:-$root/build-cov}")"
 jobs="${2:-2}"
 regex="${3:-.}"
 cmake -S "$root" -B "$build" -G Ninja -DSTQN_WITH_TORCH=OFF -DSTQN_RTL_COVERAGE=ON > /dev/null
