@@ -17,7 +17,8 @@
 // group's final accumulators) are out_acc_o while it waits there to be taken; when it moves, the
 // accumulators restart from zero, so the next group can start on the very next beat. The array
 // keeps no copy of a finished group: the consumer does (stqn_writeback reads it over several
-// cycles from a shift register of its own, and takes the next group with its last read).
+// cycles from a shift register of its own, and takes the next group in the cycle after its last
+// read).
 `default_nettype none
 
 module stqn_array #(

@@ -112,8 +112,8 @@ module stqn_axil #(
                    R_CTRL = 10'd4, R_STATUS = 10'd5, R_ERROR_CODE = 10'd6, R_ERROR_PC = 10'd7,
                    R_PROGRAM_LEN = 10'd8, R_CLASS = 10'd9, R_CYCLES = 10'd10, R_CONFIG2 = 10'd11;
   localparam [31:0] ID_VALUE = 32'h5354_514E;   // "STQN"
-  // Map and layer-program version 3 (the step-cycle window holds CYCLES at the end of each
-  // descriptor), package format 1.
+  // Map and layer-program version 4 (the int8 stem's image two rows per word, one per half word;
+  // docs/registers.md), package format 1.
   localparam [31:0] VERSION_VALUE = 32'h0001_0004;
   localparam [7:0] LANES_8 = LANES[7:0], ROWS_8 = ROWS[7:0], COLS_8 = COLS[7:0], ACC_8 = ACC_W[7:0];
   localparam [7:0] NTH_8 = NTH[7:0];

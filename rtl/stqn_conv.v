@@ -267,11 +267,19 @@ module stqn_conv #(
   assign busy_o = agen_busy || m_valid_q || in_flight_q != 2'd0;
 
 `ifdef STQN_ASSERT
+  // The consumer holds at most one group: from its take (valid && ready) to its done, which may
+  // come in the cycle of the take.
+  wire take = out_valid_o && out_ready_i;
+  reg  held_q;
   always @(posedge clk_i) begin
+    if (!rst_ni) held_q <= 1'b0;
+    else         held_q <= take ? (held_q || !out_done_i) : (held_q && !out_done_i);
     if (rst_ni && in_flight_q == 2'd3) $error("stqn_conv: more than two groups in the array");
-    if (rst_ni && out_done_i && in_flight_q == 2'd0) begin
-      $error("stqn_conv: a group was done that never entered");
+    if (rst_ni && array_out_valid && in_flight_q == 2'd0) begin
+      $error("stqn_conv: a group left the array that never entered");
     end
+    if (rst_ni && out_done_i && !held_q && !take) $error("stqn_conv: done for a group never taken");
+    if (rst_ni && take && held_q && !out_done_i) $error("stqn_conv: a second group taken before done");
   end
 `endif
   wire unused_ok = &{1'b0, unused_ag_y, unused_ag_xg, unused_ag_og, unused_og_last,

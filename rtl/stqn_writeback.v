@@ -145,8 +145,8 @@ module stqn_writeback #(
   // next output-channel group's og_base (groups arrive og by og).
   localparam [1:0] A_IDLE = 2'd0, A_WAIT = 2'd1, A_THR = 2'd2;
   reg [1:0]                 a_state_q, a_state_d;
-  // The group's position: the conv's, held with the group until its last read like the
-  // accumulators. The write stage takes it one cycle after the first read, so a group needs at
+  // The group's position: the conv's, which steps only on in_done_o (this group's last read), so
+  // it stays the group's while its accumulators are read from the group register. The write stage takes it one cycle after the first read, so a group needs at
   // least two reads (QN >= 2, checked above).
   wire [DIM_W-1:0]          a_y = in_y_i, a_xg = in_xg_i;
   wire [CNT_W-1:0]          a_og = in_og_i;
@@ -210,8 +210,8 @@ module stqn_writeback #(
   reg             t_first_q, t_gfirst_q, t_glast_q;
   reg [QW-1:0]    t_q_q;
   reg [CNTW-1:0]  t_count_q;
-  // Logits: the read's output o = og * ROWS + r (the group may have left the array by the time
-  // its last read's beat is here).
+  // Logits: the read's output o = og * ROWS + r, registered with the read (the conv's position
+  // steps on the group's last read, before that read's beat is here).
   reg [LAW-1:0]   t_o_q;
   wire [QW-1:0]   q_r = q_q >> LOGB;
   wire [CNT_W+QW+LAW-1:0] o_ext = ({{(QW+LAW){1'b0}}, a_og} << LOGR) | {{(CNT_W+LAW){1'b0}}, q_r};

@@ -2,12 +2,14 @@
 // descriptor encoding, the fit check's messages, the layout round trip and stqn-compile.
 #include "stqn/accel/config.hpp"
 #include "stqn/accel/program.hpp"
+#include "stqn/accel/regs.hpp"
 #include "stqn/error.hpp"
 #include "stqn/fileio.hpp"
 #include "stqn/package.hpp"
 #include "stqn/random_package.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -196,7 +198,10 @@ TEST(AccelCompileCli, WritesImagesAndRefusesWhatDoesNotFit) {
   const auto program = hex_read(dir / "img" / "program.hex", 6 * kDescriptorWords);
   EXPECT_EQ(program.size(), 6u * kDescriptorWords);
   EXPECT_TRUE(fs::exists(dir / "img" / "weights.hex"));
-  EXPECT_TRUE(fs::exists(dir / "img" / "layout.json"));
+  // The layouts are those of the register map version that the file names (the stem's packed
+  // rows changed meaning in version 4).
+  const auto layout = nlohmann::json::parse(file_read(dir / "img" / "layout.json"));
+  EXPECT_EQ(layout.at("map_version").get<std::uint32_t>(), regs::kMapVersion);
   EXPECT_EQ(run("--model " + pkg.string() + " --config up5k --out " + (dir / "img3").string()), 0);
   EXPECT_EQ(run("--model " + pkg.string() + " --config tiny --out " + (dir / "img2").string()), 1);
   const std::string err = file_read(dir / "err");

@@ -116,6 +116,7 @@ std::vector<Beat> group_random(std::mt19937_64& rng, Kind kind) {
           ++max_shift;
       }
       b.shift = std::uniform_int_distribution<int>(0, max_shift)(rng);
+      b.half = static_cast<int>(rng() % kHalves);  // ignored in ternary beats
       for (auto& w : b.w = std::vector<std::uint64_t>(kRows)) w = word_of_digits(rng);
       for (auto& a : b.a = std::vector<std::uint64_t>(kCols)) a = word_of_digits(rng);
       budget -= std::int64_t{kLanes} << b.shift;
@@ -202,8 +203,8 @@ TEST_F(Fixture, MatchesGoldenAtFullRate) {
 
 // A finished group is the output beat: its last beat waits in the first stage, with its sums on
 // out_acc_o, until it is taken, and only then does the next group's first beat enter (the array
-// keeps no copy; the write-back takes the group into its own register with its last read of the
-// previous one).
+// keeps no copy; the write-back takes the group into its own register in the cycle after its last
+// read of the previous one).
 TEST_F(Fixture, LastBeatWaitsUntilTakenThenNextGroupStartsFromZero) {
   h.reset();
   const auto first = group_random(rng, Kind::Planes);

@@ -226,8 +226,8 @@ TEST_F(Fixture, MatchesGoldenConvolutionUnderBackPressure) {
 
 // One-beat groups (1x1 kernel, one chunk, one plane each) fill the array faster than a stalled
 // output drains it, so the generator finishes while groups still wait: start_i held high through
-// each layer must be ignored until the last group has been taken (a second start would rewind
-// the positions of the groups in flight), and the next layer then runs normally.
+// each layer must be ignored until the consumer is done with the last group (a second start would
+// rewind the positions of the groups in flight), and the next layer then runs normally.
 TEST_F(Fixture, StartIsIgnoredUntilTheLastGroupLeaves) {
   h.reset();
   for (int n = 0; n < 6; ++n) {

@@ -282,6 +282,12 @@ TEST_F(Fixture, ReferencePackageImageMatchesGolden) {
                      {"utilization", util}});
   }
   std::printf("[ bench    ] whole image: %u cycles (start to done, through AXI4-Lite)\n", cycles);
+  // The stem's 9-beat groups are no longer than the write-back's reads plus one (8 reads on up5k),
+  // so the array stays busy only if the write-back takes each group in the cycle after its last
+  // read: one cycle later would add a cycle per group (3,136 on up5k, 448 on ecp5). The bound:
+  // the beats, the controller's fetch and check (at most 420 cycles) and the pipeline's fill.
+  EXPECT_LE(std::int64_t{step_cycles.at(0)}, c.steps.at(0).beats + 500)
+      << "the int8 stem lost cycles between groups";
   if (const char* out = std::getenv("STQN_BENCH_OUT"); out != nullptr && *out != '\0') {
     const nlohmann::json doc = {{"point", STQN_TB_POINT},
                                 {"array", fmt::format("{} lanes x {} rows x {} cols", config.lanes, config.rows, config.cols)},

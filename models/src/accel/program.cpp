@@ -1,5 +1,6 @@
 // The layer-program compiler (see stqn/accel/program.hpp and docs/registers.md).
 #include "stqn/accel/program.hpp"
+#include "stqn/accel/regs.hpp"
 
 #include "stqn/error.hpp"
 #include "stqn/fileio.hpp"
@@ -598,6 +599,7 @@ void compiled_write(const Compiled& c, const std::filesystem::path& dir) {
     steps.push_back(j);
   }
   const nlohmann::json doc = {
+      {"map_version", regs::kMapVersion},  // the layouts below (packed rows: one per half word since 4)
       {"package", c.package_name}, {"config", c.config.name}, {"classes", c.num_classes},
       {"input", {{"im2col", c.input_im2col}, {"kernel", c.input_kernel}, {"padding", c.input_pad},
                  {"stride", c.input_stride}, {"layout", layout_json(c.input)}}},

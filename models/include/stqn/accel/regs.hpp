@@ -20,8 +20,8 @@ inline constexpr std::uint32_t kCycles = 0x028;      // cycles of the last run
 inline constexpr std::uint32_t kConfig2 = 0x02C;     // [7:0] NTH, [8] WGT_SPRAM, [23:16] log2 LINE_DEPTH
 
 inline constexpr std::uint32_t kIdValue = 0x5354514E;  // "STQN"
-// Register map and layer-program version: 2 since the fused pool field (w0[19:18]), the int8
-// stem mode (w0[20]) and LINE_DEPTH in CONFIG2.
+// Register map and layer-program version: 4 since the int8 stem's image is stored two rows per
+// word, one per half word (3: the step-cycle window holds each descriptor's last cycle).
 inline constexpr std::uint32_t kMapVersion = 4;
 
 inline constexpr std::uint32_t kCtrlStart = 1u << 0, kCtrlSoftReset = 1u << 1;
