@@ -451,7 +451,7 @@ module stqn_ctrl #(
       F_OUTH:   {f_hi, f_mid, f_lo} = {DIM_HI, 5'd0, 5'd0};
       F_OUTW:   {f_hi, f_mid, f_lo} = {5'd16 + DIM_HI, 5'd16, 5'd16};
       F_POW:    {f_hi, f_mode} = {ACC5 - {1'b0, opl_q}, FM_FIRST};  // 2^(ACC_W - out_planes)
-      default: ;
+      default: ;  // coverage: unreachable, the check steps select only the field codes above
     endcase
   end
 

@@ -42,12 +42,15 @@ def main():
         hits[ident] = max(hits[ident], count)
     per = collections.defaultdict(lambda: [0, 0])
     uncovered = collections.defaultdict(set)
-    for (kind, path, line, _), count in hits.items():
+    untoggled = collections.defaultdict(set)
+    for (kind, path, line, name), count in hits.items():
         per[(kind, path)][1] += 1
         if count > 0:
             per[(kind, path)][0] += 1
         elif kind == "line":
             uncovered[path].add(line)
+        else:
+            untoggled[path].add(name)
     lines = []
     totals = {}
     for kind in ("line", "toggle"):
@@ -63,12 +66,26 @@ def main():
         lines.append(f"  {path:28s} line {100.0 * lc / lt if lt else 100:5.1f}% ({lc}/{lt})"
                      f"  toggle {100.0 * tc / tt if tt else 100:5.1f}% ({tc}/{tt})")
     lines.append("")
-    lines.append("uncovered line points (file: lines):")
+    # Every uncovered line with its source; the reason is the line's "coverage:" comment, the
+    # RTL's own account of why no test reaches it (none: a gap to close).
+    lines.append("uncovered lines (file:line: source -- why):")
     for path in sorted(uncovered):
-        lines.append(f"  {path}: {', '.join(str(n) for n in sorted(uncovered[path]))}")
+        with open(os.path.join(os.path.dirname(rtl), path)) as f:
+            source = f.read().splitlines()
+        for n in sorted(uncovered[path]):
+            text = source[n - 1].strip() if 0 < n <= len(source) else "?"
+            code, _, why = text.partition("// coverage:")
+            lines.append(f"  {path}:{n}: {code.strip()} -- "
+                         + (why.strip() or "NOT EXPLAINED: no test reaches it"))
+    lines.append("")
+    lines.append("signal bits that never toggled both ways (file: names):")
+    for path in sorted(untoggled):
+        lines.append(f"  {path}: {', '.join(sorted(untoggled[path]))}")
     text = "\n".join(lines) + "\n"
-    with open(out, "w") as f:
+    tmp = f"{out}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
         f.write(text)
+    os.replace(tmp, out)
     print(lines[0])
     print(lines[1])
     print(f"coverage: wrote {out}")
