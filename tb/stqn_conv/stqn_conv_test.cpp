@@ -301,10 +301,14 @@ TEST_F(Fixture, ReferenceStemRunsInt8AtOneBeatPerCycle) {
   }
 }
 
-TEST_F(Fixture, ResetMidLayerThenRunsNextLayer) {
+// Reset in the middle of a layer, either with every finished group waiting (take_first =
+// false) or right after the consumer took the first group and before it was done with it: the
+// conv is idle after the reset and runs the next layer bit-exactly.
+void reset_mid_layer(Fixture& f, bool take_first) {
+  auto& h = f.h;
   h.reset();
-  const auto first = stqn_tb::conv_random(rng, kLanes, kRows, kCols, kBankDepth, kWDepth);
-  load(first);
+  const auto first = stqn_tb::conv_random(f.rng, kLanes, kRows, kCols, kBankDepth, kWDepth);
+  f.load(first);
   h->cfg_out_h_i = first.g.ho();
   h->cfg_out_w_i = first.g.wo();
   h->cfg_kernel_i = first.g.k;
@@ -316,14 +320,25 @@ TEST_F(Fixture, ResetMidLayerThenRunsNextLayer) {
   h->out_ready_i = 0;
   for (int n = 0; n < 23; ++n) h.tick();
   h->start_i = 0;
+  if (take_first) {
+    for (int n = 0; n < 100000 && !h->out_valid_o; ++n) h.tick();
+    ASSERT_EQ(h->out_valid_o, 1) << "no group finished";
+    h->out_ready_i = 1;  // taken, never done
+    h.tick();
+    h->out_ready_i = 0;
+    for (int n = 0; n < 5; ++n) h.tick();
+  }
   h.reset(1);
   h.settle();
   EXPECT_EQ(h->busy_o, 0);
   EXPECT_EQ(h->out_valid_o, 0);
-  const auto next = stqn_tb::conv_random(rng, kLanes, kRows, kCols, kBankDepth, kWDepth);
-  load(next);
-  run(next, 0.7);
+  const auto next = stqn_tb::conv_random(f.rng, kLanes, kRows, kCols, kBankDepth, kWDepth);
+  f.load(next);
+  f.run(next, 0.7);
 }
+
+TEST_F(Fixture, ResetMidLayerThenRunsNextLayer) { reset_mid_layer(*this, false); }
+TEST_F(Fixture, ResetWithAGroupTakenButNotDoneThenRunsNextLayer) { reset_mid_layer(*this, true); }
 
 // Blocks 1 to 4 of the reference network (ternary, 3x3, padding 1) where they fit this
 // configuration's memories: bit-exact, and the cycle count is the beat count plus the pipeline
