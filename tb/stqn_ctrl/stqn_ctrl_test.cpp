@@ -442,7 +442,7 @@ TEST_F(Fixture, OutputChannelLimitsAreCheckedAtTheirBoundaries) {
 // (R = 2 rows per word, one per half word; 1 if LANES = 4) ending at the banks' end or one word beyond, and the fields the
 // mode needs (a conv on one channel, one input and one weight plane).
 TEST_F(Fixture, Int8StemLimitsAreCheckedAtTheirBoundaries) {
-  const int rows_per_word = config.lanes >= 8 ? 2 : 1;
+  const int rows_per_word = accel::pack_rows(config.lanes);
   ASSERT_GE(rows_per_word, 1);
   auto stem = [&](int kernel, int in_h) {
     Descriptor d;

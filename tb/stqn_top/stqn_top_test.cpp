@@ -392,7 +392,7 @@ TEST_F(Fixture, MalformedProgramsStopWithTheirErrorCode) {
 TEST_F(Fixture, MalformedInt8StemsStopWithTheirErrorCode) {
   const accel::Compiled c = compile(small_fitting_package({stqn::format::WeightKind::Int, 8}));
   ASSERT_TRUE(c.steps.at(0).desc.int8);
-  const int act_depth = config.act_bank_depth, rows_per_word = config.lanes >= 8 ? 2 : 1;
+  const int act_depth = config.act_bank_depth, rows_per_word = accel::pack_rows(config.lanes);
   const std::vector<MalformedCase> cases = {
       {"packed input one word beyond the banks", ErrorCode::Region, [&](auto& d, auto& k) {
          const int words = (d.in_h + rows_per_word - 1) / rows_per_word * ((d.in_w + k.cols - 1) / k.cols);
