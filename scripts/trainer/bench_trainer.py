@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """make bench-trainer: training images/s of stqn-train against an equivalent PyTorch training step.
 
-Both sides train the reference network (shared/reference-net.md) on Fashion-MNIST batches with the
+Both sides train the reference network (docs/reference-net.md) on Fashion-MNIST batches with the
 reference augmentation (random shift in [-2, 2]^2 with zero fill, horizontal flip), cross-entropy,
 Adam and the latent clamp, for the fp32 and the STTN (ternary weights and activations, int8 stem
 and head) variants. The PyTorch side is the same network written the ordinary way in Python

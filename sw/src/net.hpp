@@ -1,7 +1,7 @@
 // The trainer's network and quantizers (internal; includes torch). Only the trainer's few torch
 // translation units include this header.
 //
-// The reference network (shared/reference-net.md), "block = BN -> act -> conv":
+// The reference network (docs/reference-net.md), "block = BN -> act -> conv":
 //   x = pixel / 255                                   (1, 28, 28)
 //   z0 = conv(x, Q8(stem))                            stem: int8 weights, per-channel scale
 //   block b = 1..4: u = BN_b(z_{b-1}); a = act(u); [maxpool 2x2 for b = 2, 4]; z_b = conv(a, Qw(W_b))

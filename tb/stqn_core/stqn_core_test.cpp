@@ -434,7 +434,7 @@ TEST_F(Fixture, ConvWithFusedPoolMatchesGolden) {
   EXPECT_GT(pooled[kPoolSum], 0);
 }
 
-// The reference network (shared/reference-net.md) with random ternary codes and calibrated
+// The reference network (docs/reference-net.md) with random ternary codes and calibrated
 // thresholds, on a real Fashion-MNIST test image: the stem (int8 weights on uint8 pixels, 8 x 8
 // digit planes), blocks 1-4 with both max-pools and the global average pool (sums as int7 planes)
 // fused into their write-backs, and the dense logits layer (int8 weights on int7 sums, + int32

@@ -44,7 +44,7 @@ struct RandomPackageOptions {
 
 Package random_package(std::uint64_t seed, const RandomPackageOptions& options = {});
 
-// The reference network of shared/reference-net.md (Fashion-MNIST 28x28, stem 1->32, blocks
+// The reference network of docs/reference-net.md (Fashion-MNIST 28x28, stem 1->32, blocks
 // 32-32-64-64-128, max-pools after blocks 1 and 3, global average pool, dense 128->10) with random
 // codes of the given types and calibrated thresholds.
 Package reference_topology_package(std::uint64_t seed, WeightType block_weights, ActType block_acts);
