@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Tests of accuracy.py's report (ctest: scripts.accuracy): run directories written here as
+stqn-train leaves them (metrics.json, export.json), the report rebuilt by the script as a user runs
+it (--report-only), and the claims, pending runs and recipe check read back."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "accuracy.py")
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(SCRIPT))
+import accuracy  # noqa: E402  (the recipe and variants the runs must carry)
+
+EPOCHS = 3
+
+
+def write_run(root, name, seed, top1, epochs=EPOCHS, lr=None):
+    """A finished (or, with fewer epochs, interrupted) run of variant `name`: golden top-1 `top1`."""
+    weights, acts = accuracy.VARIANTS[name]
+    run = os.path.join(root, f"{name}-s{seed}")
+    os.makedirs(run)
+    config = dict(accuracy.RECIPE, weights=weights, acts=acts, seed=seed)
+    if lr is not None:
+        config["lr"] = lr
+    metrics = {"config": config,
+               "epochs": [{"epoch": e + 1, "wall_seconds": 10.0 * (e + 1), "images_per_second": 100.0,
+                           "test_top1": top1} for e in range(epochs)]}
+    with open(os.path.join(run, "metrics.json"), "w") as f:
+        json.dump(metrics, f)
+    if weights != "fp32" and epochs == EPOCHS:
+        with open(os.path.join(run, "export.json"), "w") as f:
+            json.dump({"epochs": EPOCHS, "golden_top1": top1, "trainer_top1": top1, "agreement": 1.0,
+                       "images": 10000}, f)
+
+
+class ReportTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.runs = os.path.join(self.tmp.name, "runs")
+        os.makedirs(self.runs)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def report(self):
+        """Runs the script's --report-only as `make accuracy-report` does (a trial budget: the
+        report lands in the runs directory); returns (exit code, stderr, report or None)."""
+        p = subprocess.run([sys.executable, SCRIPT, "--stqn-train", "/nonexistent/stqn-train",
+                            "--runs", self.runs, "--epochs", str(EPOCHS), "--official-epochs", "10",
+                            "--no-plots", "--report-only"], capture_output=True, text=True)
+        path = os.path.join(self.runs, "accuracy.json")
+        rep = None
+        if p.returncode == 0:
+            with open(path) as f:
+                rep = json.load(f)
+        return p.returncode, p.stderr, rep
+
+    def claim(self, rep, text):
+        return next(c for c in rep["claims"] if c["claim"] == text)
+
+    def test_claim_holds_on_the_mean_even_when_one_seed_loses(self):
+        sttn, twn = {1: 0.905, 2: 0.899, 3: 0.910}, {1: 0.900, 2: 0.902, 3: 0.903}
+        for s in (1, 2, 3):
+            write_run(self.runs, "sttn", s, sttn[s])
+            write_run(self.runs, "twn", s, twn[s])
+        code, err, rep = self.report()
+        self.assertEqual(code, 0, err)
+        c = self.claim(rep, "sttn > twn")
+        self.assertEqual(c["seeds"], [1, 2, 3])
+        for got, s in zip(c["difference_points"], (1, 2, 3)):
+            self.assertAlmostEqual(got, 100 * (sttn[s] - twn[s]), places=9)
+        self.assertTrue(c["holds"])
+        with open(os.path.join(self.runs, "accuracy-table.md")) as f:
+            table = f.read()
+        self.assertIn("| sttn > twn | s1: +0.50, s2: -0.30, s3: +0.70 |", table)
+        self.assertIn("| holds |", table)
+
+    def test_claim_fails_when_the_mean_is_lower(self):
+        for s in (1, 2, 3):
+            write_run(self.runs, "stqn2-ternary", s, 0.880)
+            write_run(self.runs, "rtn2-ternary", s, 0.881)
+        code, err, rep = self.report()
+        self.assertEqual(code, 0, err)
+        self.assertIs(self.claim(rep, "stqn2-ternary > rtn2-ternary")["holds"], False)
+        with open(os.path.join(self.runs, "accuracy-table.md")) as f:
+            self.assertIn("**does not hold**", f.read())
+
+    def test_claim_is_pending_until_every_seed_is_in(self):
+        for s in (1, 2, 3):
+            write_run(self.runs, "sttn", s, 0.91)
+        write_run(self.runs, "twn", 1, 0.90)
+        write_run(self.runs, "twn", 2, 0.90)
+        write_run(self.runs, "twn", 3, 0.95, epochs=EPOCHS - 1)  # interrupted: not counted
+        code, err, rep = self.report()
+        self.assertEqual(code, 0, err)
+        c = self.claim(rep, "sttn > twn")
+        self.assertEqual(c["seeds"], [1, 2])
+        self.assertIsNone(c["holds"])
+        self.assertIn("twn-s3", rep["pending"])
+        # Every variant is covered, whatever a pipeline trains: the others are pending.
+        self.assertIn("fp32-s1", rep["pending"])
+        self.assertEqual({s["name"] for s in rep["summary"]}, {"sttn", "twn"})
+
+    def test_a_run_of_another_recipe_stops_the_report(self):
+        write_run(self.runs, "sttn", 1, 0.9, lr=1e-3)
+        code, err, rep = self.report()
+        self.assertNotEqual(code, 0)
+        self.assertIsNone(rep)
+        self.assertIn(os.path.join(self.runs, "sttn-s1", "metrics.json"), err)
+        self.assertIn("'lr'", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
