@@ -257,7 +257,7 @@ def table(summary, comparisons, args, pending):
     budget = f"{args.epochs} epoch{'s' if args.epochs > 1 else ''}" + (
         f", first {args.limit} training and test images" if args.limit else "")
     test_images = f"first {args.limit}" if args.limit else "10,000"
-    lines.append(f"Budget: {budget}, seeds {','.join(map(str, args.report_seeds))}, {args.threads} threads, recipe: {RECIPE_TEXT}. Top-1 is the golden model's "
+    lines.append(f"Budget: {budget}, seeds {','.join(map(str, args.report_seeds))}, {args.threads} thread{'s' if args.threads > 1 else ''}, recipe: {RECIPE_TEXT}. Top-1 is the golden model's "
                  f"on the exported package ({test_images} test images), except fp32 (trainer's float evaluation). "
                  f"{len(pending)} of {len(pending) + sum(len(s['seeds']) for s in summary)} runs not finished"
                  + (f": {', '.join(pending)}." if pending else "."))
