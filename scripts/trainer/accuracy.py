@@ -193,13 +193,18 @@ def entry(args, name, seed):
     return e
 
 
+def table_top1(e):
+    """The top-1 a run counts with: the golden model's, or for fp32 the trainer's float eval."""
+    return e["golden_top1"] if e["golden_top1"] is not None else e["trainer_top1"]
+
+
 def summarize(entries):
     out = []
     for name, (weights, acts) in VARIANTS.items():
         runs = [e for e in entries if e["name"] == name]
         if not runs:
             continue
-        top1 = [e["golden_top1"] if e["golden_top1"] is not None else e["trainer_top1"] for e in runs]
+        top1 = [table_top1(e) for e in runs]
         out.append({"name": name, "weights": weights, "acts": acts, "seeds": [e["seed"] for e in runs],
                     "top1_mean": statistics.mean(top1),
                     "top1_std": statistics.stdev(top1) if len(top1) > 1 else 0.0,
@@ -215,8 +220,7 @@ def summarize(entries):
 def compare(entries, seeds):
     """Each claim of CLAIMS over the seeds both variants finished: per-seed differences (points),
     both means and whether the claim holds (decided only once every report seed is in)."""
-    top1 = {(e["name"], e["seed"]): e["golden_top1"] if e["golden_top1"] is not None else e["trainer_top1"]
-            for e in entries}
+    top1 = {(e["name"], e["seed"]): table_top1(e) for e in entries}
     out = []
     for a, b in CLAIMS:
         both = [s for s in seeds if (a, s) in top1 and (b, s) in top1]
