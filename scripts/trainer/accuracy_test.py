@@ -17,14 +17,20 @@ import accuracy  # noqa: E402  (the recipe and variants the runs must carry)
 EPOCHS = 3
 
 
-def write_run(root, name, seed, top1, epochs=EPOCHS, lr=None):
-    """A finished (or, with fewer epochs, interrupted) run of variant `name`: golden top-1 `top1`."""
+def write_run(root, name, seed, top1, epochs=EPOCHS, lr=None, teacher=None):
+    """A finished (or, with fewer epochs, interrupted) run of variant `name`: golden top-1 `top1`.
+    Its --init and --teacher are the ones accuracy.py passes, unless `teacher` says otherwise."""
     weights, acts = accuracy.VARIANTS[name]
     run = os.path.join(root, f"{name}-s{seed}")
     os.makedirs(run)
-    config = dict(accuracy.RECIPE, weights=weights, acts=acts, seed=seed)
+    fp32 = os.path.join(root, f"fp32-s{seed}", "checkpoint.bin")
+    start = accuracy.FROM_FP32.get(name, [])
+    config = dict(accuracy.RECIPE, weights=weights, acts=acts, seed=seed,
+                  init=fp32 if "--init" in start else "", teacher=fp32 if "--teacher" in start else "")
     if lr is not None:
         config["lr"] = lr
+    if teacher is not None:
+        config["teacher"] = teacher
     metrics = {"config": config,
                "epochs": [{"epoch": e + 1, "wall_seconds": 10.0 * (e + 1), "images_per_second": 100.0,
                            "test_top1": top1} for e in range(epochs)]}
@@ -111,6 +117,23 @@ class ReportTest(unittest.TestCase):
         self.assertIsNone(rep)
         self.assertIn(os.path.join(self.runs, "sttn-s1", "metrics.json"), err)
         self.assertIn("'lr'", err)
+
+    def test_a_distilled_run_counts_its_teacher_and_must_use_its_own_seeds(self):
+        write_run(self.runs, "fp32", 1, 0.93)
+        write_run(self.runs, "sttn-kd", 1, 0.905)
+        code, err, rep = self.report()
+        self.assertEqual(code, 0, err)
+        row = next(s for s in rep["summary"] if s["name"] == "sttn-kd")
+        self.assertEqual(row["epochs"], 2 * EPOCHS)  # the teacher's epochs are part of its cost
+        self.assertEqual(row["wall_seconds_mean"], 2 * 10.0 * EPOCHS)
+        self.assertAlmostEqual(row["top1_mean"], 0.905, places=9)
+        # A run distilled from another seed's teacher is another recipe.
+        write_run(self.runs, "fp32", 2, 0.93)
+        write_run(self.runs, "sttn-kd", 2, 0.905, teacher=os.path.join(self.runs, "fp32-s1", "checkpoint.bin"))
+        code, err, rep = self.report()
+        self.assertNotEqual(code, 0)
+        self.assertIn(os.path.join(self.runs, "sttn-kd-s2", "metrics.json"), err)
+        self.assertIn("'teacher'", err)
 
 
 if __name__ == "__main__":
