@@ -129,6 +129,7 @@ Dataset idx_load(const std::filesystem::path& dir, const std::string& split) {
   }
 
   Dataset ds;
+  ds.images_file = iname;
   ds.count = static_cast<int>(count);
   ds.height = static_cast<int>(rows);
   ds.width = static_cast<int>(cols);

@@ -124,6 +124,14 @@ double JsonField::number() const {
   return value_->get<double>();
 }
 
+double JsonField::number(double lo, double hi) const {
+  const std::string expected = fmt::format("a number in [{}, {}]", lo, hi);
+  if (!value_->is_number()) error(expected);
+  const double v = value_->get<double>();
+  if (!(v >= lo && v <= hi)) error(expected);  // NaN fails too
+  return v;
+}
+
 std::string JsonField::string() const {
   if (!value_->is_string()) error("a string");
   const std::string text = value_->get<std::string>();

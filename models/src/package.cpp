@@ -695,6 +695,15 @@ void package_save(const Package& original, const std::filesystem::path& requeste
   std::filesystem::path dir = requested_dir.lexically_normal();
   if (dir.filename().empty()) dir = dir.parent_path();
   package_validate(package, dir.string());
+  // Replacing a previous package is the point of writing one; replacing anything else (a run
+  // directory given by mistake, a file) would lose it.
+  const bool replaceable = !std::filesystem::exists(dir) ||
+                          (std::filesystem::is_directory(dir) && std::filesystem::is_empty(dir)) ||
+                          std::filesystem::is_regular_file(dir / std::string(format::kManifestFile));
+  if (!replaceable) {
+    fail(dir.string(), "exists and is not a model package (no {}): refusing to replace it",
+         format::kManifestFile);
+  }
 
   std::random_device entropy;
   const std::filesystem::path tmp_dir =

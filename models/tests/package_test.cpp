@@ -335,6 +335,30 @@ TEST(PackageSave, ReplacesAPackageAtomically) {
   EXPECT_EQ(package_load(dir).name, a.name);
 }
 
+// Only a package (or nothing, or an empty directory) is replaced: a run directory or a file given
+// as --package by mistake is kept, with an error naming it.
+TEST(PackageSave, RefusesToReplaceWhatIsNotAPackage) {
+  const fs::path parent = fs::path(STQN_TEST_TMP) / "PackageSaveRefuses";
+  fs::remove_all(parent);
+  fs::create_directories(parent / "run");
+  { std::ofstream(parent / "run" / "checkpoint.bin") << "precious"; }
+  { std::ofstream(parent / "file") << "precious"; }
+  for (const fs::path& target : {parent / "run", parent / "file"}) {
+    try {
+      package_save(random_package(1), target);
+      FAIL() << "replaced " << target;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(target.string()), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("not a model package"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_TRUE(fs::is_regular_file(parent / "run" / "checkpoint.bin"));
+  EXPECT_TRUE(fs::is_regular_file(parent / "file"));
+  fs::create_directories(parent / "empty");
+  package_save(random_package(1), parent / "empty");
+  EXPECT_EQ(package_load(parent / "empty").name, random_package(1).name);
+}
+
 TEST(PackageValidate, RejectsWeightsThatAreNotOfTheirKind) {
   Package p = random_package(3);
   for (Layer& l : p.layers) {

@@ -9,6 +9,7 @@
 namespace stqn {
 
 struct Dataset {
+  std::string images_file;  // where the images came from, for error messages
   int count = 0, height = 0, width = 0;
   std::vector<std::uint8_t> images;  // (count, height, width), row-major
   std::vector<std::uint8_t> labels;  // (count)

@@ -34,6 +34,7 @@ class JsonField {
 
   std::int64_t integer(std::int64_t lo, std::int64_t hi) const;  // integer in [lo, hi]
   double number() const;                                          // finite number
+  double number(double lo, double hi) const;                      // ... in [lo, hi]
   std::string string() const;
   std::string one_of(const std::vector<std::string>& choices) const;  // string in choices
   bool boolean() const;

@@ -98,7 +98,8 @@ void package_validate_prefix(Package& package, const std::string& where = "packa
 Package package_load(const std::filesystem::path& dir);
 
 // Validates and writes a package directory. Each file is written atomically; the directory is
-// assembled under a temporary name and renamed into place, replacing any previous package.
+// assembled under a temporary name and renamed into place, replacing any previous package. Anything
+// else at `dir` (a non-empty directory without a manifest, a file) is an Error, and is kept.
 void package_save(const Package& package, const std::filesystem::path& dir);
 
 // Memory-image file names and contents, as package_save writes them (for RTL loaders and tools).
