@@ -29,7 +29,7 @@ bench-trainer: trainer
 # shipped package was trained with TRAIN_THREADS=1: other thread counts round differently).
 reference-package: trainer
 	@mkdir -p reports/training
-	$(STQN_TRAIN) train --weights sttn --acts ternary --epochs $(TRAIN_EPOCHS) --seed 1 \
+	$(STQN_TRAIN) train --force --weights sttn --acts ternary --epochs $(TRAIN_EPOCHS) --seed 1 \
 	  --lr 3e-3 --pool-at bn --threads $(TRAIN_THREADS) --out $(TRAIN_RUNS)/reference-sttn
 	$(STQN_TRAIN) export --checkpoint $(TRAIN_RUNS)/reference-sttn/checkpoint.bin \
 	  --name reference-sttn --package models/packages/reference-sttn \

@@ -80,6 +80,7 @@ CheckpointFile checkpoint_file_read(const std::filesystem::path& path) {
          stored_crc, crc);
   }
   CheckpointFile file;
+  file.crc32 = crc;
   try {
     file.header = nlohmann::json::parse(in.substr(kFixedPrefix, header_bytes));
   } catch (const nlohmann::json::parse_error& e) {

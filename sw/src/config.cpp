@@ -12,8 +12,7 @@ std::pair<std::string, int> split_bits(const std::string& text, const std::strin
   const auto colon = text.find(':');
   if (colon == std::string::npos) return {text, -1};
   const std::string digits = text.substr(colon + 1);
-  if (digits.empty() || digits.size() > 2 ||
-      digits.find_first_not_of("0123456789") != std::string::npos) {
+  if (digits.size() != 1 || digits.find_first_not_of("0123456789") != std::string::npos) {
     fail(what, "'{}': expected NAME:K with K a number of bits", text);
   }
   return {text.substr(0, colon), std::stoi(digits)};
@@ -40,15 +39,15 @@ std::string WeightSpec::name() const {
   return "?";
 }
 
-WeightSpec WeightSpec::parse(const std::string& text) {
-  const auto [name, bits] = split_bits(text, "weights");
+WeightSpec WeightSpec::parse(const std::string& text, const std::string& option) {
+  const auto [name, bits] = split_bits(text, option);
   WeightSpec s;
   if (bits < 0 && name == "fp32") s = {WeightQuant::Fp32, 32};
   else if (bits < 0 && name == "twn") s = {WeightQuant::Twn, 2};
   else if (bits < 0 && name == "sttn") s = {WeightQuant::Sttn, 2};
   else if (name == "stqn" && bits >= 2 && bits <= 4) s = {WeightQuant::Stqn, bits};
   else if (name == "rtn" && bits >= 2 && bits <= 4) s = {WeightQuant::Rtn, bits};
-  else fail("weights", "'{}': expected fp32, twn, sttn, stqn:K or rtn:K with K in 2..4", text);
+  else fail(option, "'{}': expected fp32, twn, sttn, stqn:K or rtn:K with K in 2..4", text);
   return s;
 }
 
@@ -61,16 +60,16 @@ std::string ActSpec::name() const {
   return "?";
 }
 
-ActSpec ActSpec::parse(const std::string& text) {
-  const auto [name, bits] = split_bits(text, "acts");
+ActSpec ActSpec::parse(const std::string& text, const std::string& option) {
+  const auto [name, bits] = split_bits(text, option);
   if (bits < 0 && name == "relu") return {ActQuant::Relu, 32};
   if (bits < 0 && name == "ternary") return {ActQuant::Ternary, 2};
   if (name == "uint" && bits >= 1 && bits <= 4) return {ActQuant::Uint, bits};
-  fail("acts", "'{}': expected relu, ternary or uint:K with K in 1..4", text);
+  fail(option, "'{}': expected relu, ternary or uint:K with K in 1..4", text);
 }
 
 nlohmann::json TrainConfig::to_json() const {
-  return {{"weights", weights.name()},
+  nlohmann::json j = {{"weights", weights.name()},
           {"acts", acts.name()},
           {"head_acts", head().name()},
           {"grad", grad == SoftGrad::Exact ? "exact" : "code"},
@@ -88,6 +87,9 @@ nlohmann::json TrainConfig::to_json() const {
           {"kd_weight", kd_weight},
           {"bn_recal", bn_recal},
           {"pool_at", pool_before_act ? "bn" : "codes"}};
+  if (teacher_crc32) j["teacher_crc32"] = *teacher_crc32;
+  if (init_crc32) j["init_crc32"] = *init_crc32;
+  return j;
 }
 
 TrainConfig TrainConfig::from_json(const JsonField& f) {
@@ -101,19 +103,22 @@ TrainConfig TrainConfig::from_json(const JsonField& f) {
     f.error(std::string("a valid quantizer (") + e.what() + ")");
   }
   c.grad = f.at("grad").one_of({"exact", "code"}) == "exact" ? SoftGrad::Exact : SoftGrad::Code;
-  c.epochs = static_cast<int>(f.at("epochs").integer(1, 10000));
-  c.batch = static_cast<int>(f.at("batch").integer(1, 65536));
-  c.lr = f.at("lr").number();
-  c.seed = static_cast<std::uint64_t>(f.at("seed").integer(0, INT64_MAX));
+  c.epochs = static_cast<int>(f.at("epochs").integer(1, kMaxEpochs));
+  c.batch = static_cast<int>(f.at("batch").integer(1, kMaxBatch));
+  c.lr = f.at("lr").number(kMinLr, kMaxLr);
+  c.seed = static_cast<std::uint64_t>(f.at("seed").integer(0, kMaxSeed));
   c.augment = f.at("augment").boolean();
-  c.train_limit = static_cast<int>(f.at("train_limit").integer(0, 1 << 30));
+  c.train_limit = static_cast<int>(f.at("train_limit").integer(0, kMaxImageCount));
   c.teacher = f.at("teacher").string();
   // Checkpoints written before --init existed have no "init": they started from random weights.
   c.init = f.has("init") ? f.at("init").string() : std::string();
-  c.kd_temperature = f.at("kd_temperature").number();
-  c.kd_weight = f.at("kd_weight").number();
+  for (auto [key, crc] : {std::pair{"teacher_crc32", &c.teacher_crc32}, std::pair{"init_crc32", &c.init_crc32}}) {
+    if (f.has(key)) *crc = static_cast<std::uint32_t>(f.at(key).integer(0, UINT32_MAX));
+  }
+  c.kd_temperature = f.at("kd_temperature").number(kMinKdTemperature, kMaxKdTemperature);
+  c.kd_weight = f.at("kd_weight").number(0.0, 1.0);
   // Checkpoints written before bn_recal existed kept the momentum averages.
-  c.bn_recal = f.has("bn_recal") ? static_cast<int>(f.at("bn_recal").integer(0, 1 << 30)) : 0;
+  c.bn_recal = f.has("bn_recal") ? static_cast<int>(f.at("bn_recal").integer(0, kMaxImageCount)) : 0;
   // Checkpoints written before pool_at existed pooled the codes.
   c.pool_before_act = f.has("pool_at") && f.at("pool_at").one_of({"bn", "codes"}) == "bn";
   return c;

@@ -170,12 +170,12 @@ ExportResult export_run(const ExportOptions& options) {
                                ? fmt::format("stqn-{}-{}", config.weights.name(), config.acts.name())
                                : options.name;
   if (options.bn_recal > 0) {
-    const Dataset train = idx_load(options.data_dir, "train");
+    const Dataset train = dataset_load(options.data_dir, "train");
     bn_recalibrate(loaded.net, train, std::min(options.bn_recal, train.count), 500);
   }
   Package package = package_build(loaded.net, name);
 
-  const Dataset test = idx_load(options.data_dir, "t10k");
+  const Dataset test = dataset_load(options.data_dir, "t10k");
   const int n = options.test_limit > 0 ? std::min(options.test_limit, test.count) : test.count;
   ExportResult r;
   r.images = n;

@@ -3,6 +3,8 @@
 
 #include "stqn/error.hpp"
 
+#include <fmt/ranges.h>
+
 #include <cmath>
 #include <sstream>
 
@@ -562,6 +564,12 @@ std::string module_save(torch::nn::Module& module) {
 }
 
 void module_load(torch::nn::Module& module, const std::string& bytes, const std::string& where) {
+  // libtorch replaces each tensor with the stored one whatever its shape, so the shapes the
+  // config implies are compared afterwards: a mismatch (an edited or foreign file) is named here
+  // instead of failing later inside a convolution.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
+  for (const auto& t : module.named_parameters()) expected.emplace_back(t.key(), t.value().sizes().vec());
+  for (const auto& t : module.named_buffers()) expected.emplace_back(t.key(), t.value().sizes().vec());
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(bytes.data(), bytes.size());
@@ -569,6 +577,15 @@ void module_load(torch::nn::Module& module, const std::string& bytes, const std:
   } catch (const c10::Error& e) {
     const std::string msg = e.what_without_backtrace();
     fail(where, "{}", msg.substr(0, msg.find('\n')));
+  }
+  auto loaded = module.named_parameters();
+  for (const auto& b : module.named_buffers()) loaded.insert(b.key(), b.value());
+  for (const auto& [name, shape] : expected) {
+    const Tensor t = loaded[name];
+    if (!t.sizes().equals(shape)) {
+      fail(where, "model tensor '{}': shape {} does not match the config's {}", name,
+           fmt::join(t.sizes(), "x"), fmt::join(shape, "x"));
+    }
   }
 }
 

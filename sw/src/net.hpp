@@ -6,7 +6,8 @@
 //   z0 = conv(x, Q8(stem))                            stem: int8 weights, per-channel scale
 //   block b = 1..4: u = BN_b(z_{b-1}); a = act(u); [maxpool 2x2 for b = 2, 4]; z_b = conv(a, Qw(W_b))
 //   head: u = BN_5(z_4); a = act(u); g = mean_{7x7}(a); logits = g Q8(W_fc)^T + Qb(b_fc)
-// Max-pool runs after the quantized activation, on codes, as the golden model does.
+// The golden model max-pools codes; training pools u before the activation by default (the same
+// values, another gradient: config pool_before_act, docs/training.md).
 #pragma once
 
 #include "stqn/idx.hpp"
@@ -126,12 +127,17 @@ std::vector<int> predictions(const torch::Tensor& logits);
 std::string module_save(torch::nn::Module& module);
 void module_load(torch::nn::Module& module, const std::string& bytes, const std::string& where);
 
+// A split of the dataset (idx_load) for the reference network: 28 x 28 images, or an Error
+// naming the images file.
+stqn::Dataset dataset_load(const std::filesystem::path& dir, const std::string& split);
+
 // A network and its checkpoint header, loaded from a checkpoint file (train.cpp). Throws Error
 // naming the file.
 struct LoadedNet {
   TrainConfig config;
   nlohmann::json header;
   Net net{nullptr};
+  std::uint32_t crc32 = 0;  // the checkpoint file's CRC-32, which identifies it
 };
 LoadedNet net_load(const std::filesystem::path& checkpoint);
 

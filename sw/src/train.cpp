@@ -9,6 +9,7 @@
 #include "stqn/progress.hpp"
 #include "stqn/train_data.hpp"
 
+#include <fmt/ranges.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <chrono>
@@ -30,6 +31,44 @@ constexpr double kPi = 3.14159265358979323846;
 
 double cosine_lr(double base, long step, long total) {
   return base * 0.5 * (1.0 + std::cos(kPi * double(step) / double(std::max(1L, total))));
+}
+
+// A change of the run's total epochs on resume (--resume CKPT --epochs N), kept in the checkpoint.
+struct ScheduleChange {
+  long after_epoch, from_epochs, to_epochs;
+  nlohmann::json to_json() const {
+    return {{"after_epoch", after_epoch}, {"from_epochs", from_epochs}, {"to_epochs", to_epochs}};
+  }
+};
+
+// The learning rate at `step`: a cosine from `base` over the run's first epoch count; each change
+// starts a new cosine from the rate reached at its epoch, down to 0 at its new end. Computed from
+// the whole list, so a run resumed any number of times after a change follows the same curve.
+double scheduled_lr(double base, long step, long steps_per_epoch, long epochs,
+                    const std::vector<ScheduleChange>& changes) {
+  double lr = base;
+  long start = 0;
+  long end = steps_per_epoch * (changes.empty() ? epochs : changes.front().from_epochs);
+  for (const ScheduleChange& c : changes) {
+    const long at = steps_per_epoch * c.after_epoch;
+    if (step < at) break;
+    lr = cosine_lr(lr, at - start, end - start);
+    start = at;
+    end = steps_per_epoch * c.to_epochs;
+  }
+  return cosine_lr(lr, step - start, end - start);
+}
+
+// Records the CRC-32 of a checkpoint a run starts from (fresh start), or checks that a resumed
+// run sees the same file its checkpoint recorded (older checkpoints recorded none).
+void provenance(std::optional<std::uint32_t>& recorded, std::uint32_t found, bool resuming,
+                const std::string& option, const std::string& file, const std::string& where) {
+  if (!resuming) {
+    recorded = found;
+  } else if (recorded && *recorded != found) {
+    fail(where, "config.{}_crc32: the run started from a {} with CRC-32 {:08x}, but {} now has "
+         "{:08x} (the file changed or was replaced since)", option, option, *recorded, file, found);
+  }
 }
 
 Tensor pixels_tensor(const Dataset& data, int first, int count, float scale) {
@@ -57,6 +96,19 @@ void optimizer_load(torch::optim::Optimizer& opt, const std::string& bytes, cons
   } catch (const c10::Error& e) {
     const std::string msg = e.what_without_backtrace();
     fail(where, "optimizer state: {}", msg.substr(0, msg.find('\n')));
+  }
+  // libtorch takes state of any shape; a mismatch would only fail at the first step, unnamed.
+  const auto& state = opt.state();
+  for (const auto& group : opt.param_groups()) {
+    for (const Tensor& p : group.params()) {
+      const auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));  // libtorch keys it so
+      if (it == state.end()) continue;  // no step taken yet
+      const auto& s = static_cast<const torch::optim::AdamParamState&>(*it->second);
+      if (!s.exp_avg().sizes().equals(p.sizes()) || !s.exp_avg_sq().sizes().equals(p.sizes())) {
+        fail(where, "optimizer state: moments of shape {} for a parameter of shape {}",
+             fmt::join(s.exp_avg().sizes(), "x"), fmt::join(p.sizes(), "x"));
+      }
+    }
   }
 }
 
@@ -86,10 +138,14 @@ struct StepRunner {
   Net teacher{nullptr};
   torch::optim::Adam optimizer;
 
+  std::uint32_t teacher_crc32 = 0;
+
   StepRunner(const TrainConfig& c, Net n)
       : config(c), net(std::move(n)), optimizer(net->parameters(), torch::optim::AdamOptions(c.lr)) {
     if (!config.teacher.empty()) {
-      teacher = net_load(config.teacher).net;
+      LoadedNet t = net_load(config.teacher);
+      teacher = t.net;
+      teacher_crc32 = t.crc32;
       teacher->eval();
     }
   }
@@ -132,6 +188,15 @@ void metrics_write(const std::filesystem::path& dir, const TrainConfig& config,
 
 }  // namespace
 
+Dataset dataset_load(const std::filesystem::path& dir, const std::string& split) {
+  Dataset d = idx_load(dir, split);
+  if (d.height != kImageSize || d.width != kImageSize) {
+    fail(d.images_file, "dimensions: the reference network takes {}x{} images, the file has {}x{}",
+         kImageSize, kImageSize, d.height, d.width);
+  }
+  return d;
+}
+
 Tensor training_loss(const Tensor& logits, const Tensor& labels, const Tensor& teacher_logits,
                      const TrainConfig& config) {
   namespace F = torch::nn::functional;
@@ -154,6 +219,7 @@ LoadedNet net_load(const std::filesystem::path& checkpoint) {
   }
   out.config = TrainConfig::from_json(root.at("config"));
   out.header = file.header;
+  out.crc32 = file.crc32;
   out.net = Net(out.config);
   module_load(*out.net, blob(file, "model", where), where);
   out.net->eval();
@@ -219,9 +285,14 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
   StepRunner runner(config, Net(config));
   Net& net = runner.net;
   torch::optim::Adam& optimizer = runner.optimizer;
+  const bool resuming = !options.resume.empty();
+  if (!config.teacher.empty()) {
+    provenance(config.teacher_crc32, runner.teacher_crc32, resuming, "teacher", config.teacher,
+               resume_where);
+  }
 
-  const Dataset train = idx_load(options.data_dir, "train");
-  const Dataset test = idx_load(options.data_dir, "t10k");
+  const Dataset train = dataset_load(options.data_dir, "train");
+  const Dataset test = dataset_load(options.data_dir, "t10k");
   const int n_train = config.train_limit > 0 ? std::min(config.train_limit, train.count) : train.count;
   const int n_test = options.test_limit > 0 ? std::min(options.test_limit, test.count) : test.count;
   const bool integer_eval = config.quantized();
@@ -231,22 +302,31 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
   long step = 0;
   double wall = 0;
   std::vector<EpochMetrics> history;
-  nlohmann::json schedule_changes = nlohmann::json::array();
-  if (!options.resume.empty()) {
+  std::vector<ScheduleChange> schedule_changes;
+  if (resuming) {
     const JsonField root(resume.header, resume_where, "");
     module_load(*net, blob(resume, "model", resume_where), resume_where);
     optimizer_load(optimizer, blob(resume, "optimizer", resume_where), resume_where);
     rng = rng_load(root.at("rng").string(), resume_where);
     start_epoch = static_cast<int>(root.at("epoch").integer(0, config.epochs));
-    if (root.has("schedule_changes")) schedule_changes = root.at("schedule_changes").json();
+    if (root.has("schedule_changes")) {
+      const JsonField changes = root.at("schedule_changes");
+      for (std::size_t i = 0; i < changes.array_size(0, kMaxEpochs); ++i) {
+        const JsonField c = changes.at(i);
+        const long after = c.at("after_epoch").integer(schedule_changes.empty() ? 0 : schedule_changes.back().after_epoch, start_epoch);
+        schedule_changes.push_back({after, c.at("from_epochs").integer(after, kMaxEpochs),
+                                    c.at("to_epochs").integer(std::max(after, 1L), kMaxEpochs)});
+      }
+      if (!schedule_changes.empty() && schedule_changes.back().to_epochs != config.epochs) {
+        root.at("schedule_changes").error(fmt::format("changes ending at config.epochs = {}", config.epochs));
+      }
+    }
     if (options.resume_epochs > 0 && options.resume_epochs != config.epochs) {
       if (options.resume_epochs < start_epoch) {
         fail("--epochs", "{} is fewer than the {} epochs the checkpoint has done", options.resume_epochs,
              start_epoch);
       }
-      schedule_changes.push_back({{"after_epoch", start_epoch},
-                                  {"from_epochs", config.epochs},
-                                  {"to_epochs", options.resume_epochs}});
+      schedule_changes.push_back({start_epoch, config.epochs, options.resume_epochs});
       config.epochs = options.resume_epochs;
     }
     step = static_cast<long>(root.at("step").integer(0, INT64_MAX));
@@ -256,18 +336,11 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
   } else if (!config.init.empty()) {
     LoadedNet start = net_load(config.init);
     net->init_from(*start.net, config.init);
+    config.init_crc32 = start.crc32;
   }
 
   std::filesystem::create_directories(options.out_dir);
   const long steps_per_epoch = (n_train + config.batch - 1) / config.batch;
-  // With a schedule change, the cosine runs from the step reached to the new end.
-  long schedule_start = 0;
-  double lr_at_start = config.lr;
-  if (!schedule_changes.empty()) {
-    schedule_start = step;
-    lr_at_start = cosine_lr(config.lr, step, steps_per_epoch * schedule_changes.back().at("from_epochs").get<long>());
-  }
-  const long total_steps = steps_per_epoch * config.epochs;
   TrainResult result;
   result.checkpoint = options.out_dir / "checkpoint.bin";
   int epochs_here = 0;
@@ -285,9 +358,7 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
       const int first = static_cast<int>(b * config.batch);
       const int count = std::min(config.batch, n_train - first);
       const Batch batch = batch_load(train, order.data() + first, count, config.augment, rng);
-      lr = schedule_changes.empty()
-               ? cosine_lr(config.lr, step, total_steps)
-               : cosine_lr(lr_at_start, step - schedule_start, total_steps - schedule_start);
+      lr = scheduled_lr(config.lr, step, steps_per_epoch, config.epochs, schedule_changes);
       const auto [loss, logits] = runner.step(batch, lr);
       ++step;
       loss_sum += loss.to(torch::kDouble) * count;
@@ -324,6 +395,8 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
                                   integer_eval ? "integer eval" : "float eval"));
     }
 
+    nlohmann::json changes_json = nlohmann::json::array();
+    for (const ScheduleChange& c : schedule_changes) changes_json.push_back(c.to_json());
     CheckpointFile ck;
     ck.header = {{"format", kCheckpointFormat},
                  {"config", config.to_json()},
@@ -332,7 +405,7 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
                  {"rng", rng_save(rng)},
                  {"wall_seconds", wall},
                  {"threads", options.threads},
-                 {"schedule_changes", schedule_changes},
+                 {"schedule_changes", changes_json},
                  {"history", nlohmann::json::array()}};
     for (const auto& h : history) ck.header["history"].push_back(h.to_json());
     ck.blobs["model"] = module_save(*net);
@@ -351,7 +424,7 @@ BenchResult bench_run(const BenchOptions& options) {
   torch::manual_seed(config.seed);
   StepRunner runner(config, Net(config));
   runner.net->train();
-  const Dataset train = idx_load(options.data_dir, "train");
+  const Dataset train = dataset_load(options.data_dir, "train");
   TrainRng rng(config.seed);
   const std::vector<int> order = epoch_order(train.count, rng);
   const long total = long(options.warmup) + options.steps;

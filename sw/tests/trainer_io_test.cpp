@@ -162,6 +162,49 @@ TEST(TrainCli, BadQuantizerNameIsRejected) {
   const fs::path dir = test_dir("cli-q");
   expect_one_line_error(cli("train --weights stqn:9 --out " + (dir / "r").string()), "stqn:9");
   expect_one_line_error(cli("train --acts uint:0 --out " + (dir / "r").string()), "uint:0");
+  expect_one_line_error(cli("train --weights stqn:02 --out " + (dir / "r").string()), "--weights");
+  expect_one_line_error(cli("train --head-acts foo --out " + (dir / "r").string()), "--head-acts");
+}
+
+// Numbers out of the range the checkpoint reader accepts are refused before anything runs (a run
+// that starts must be resumable and exportable), by CLI11 with the option's name.
+TEST(TrainCli, OutOfRangeNumbersAreRejected) {
+  const fs::path dir = test_dir("cli-range");
+  for (const std::string bad : {"--kd-temperature 0", "--kd-temperature -4", "--seed 18446744073709551615",
+                                "--train-limit -5", "--test-limit -1", "--stop-after -1", "--lr inf",
+                                "--lr 0", "--kd-weight 1.5"}) {
+    const CliResult r = cli("train --quiet " + bad + " --out " + (dir / "r").string());
+    EXPECT_NE(r.status, 0) << bad << ": " << r.output;
+    EXPECT_NE(r.output.find(bad.substr(0, bad.find(' '))), std::string::npos) << bad << ": " << r.output;
+    EXPECT_LT(r.output.size(), 300u) << bad << ": " << r.output;
+  }
+  EXPECT_FALSE(fs::exists(dir / "r"));
+}
+
+// A run directory that already holds a checkpoint is not overwritten by a fresh start.
+TEST(TrainCli, FreshStartKeepsAnExistingRun) {
+  const fs::path dir = test_dir("cli-existing");
+  fs::create_directories(dir / "r");
+  checkpoint_file_write(dir / "r" / "checkpoint.bin", sample());
+  const std::string before = file_read(dir / "r" / "checkpoint.bin");
+  expect_one_line_error(cli("train --quiet --epochs 1 --out " + (dir / "r").string()), "--resume");
+  EXPECT_EQ(file_read(dir / "r" / "checkpoint.bin"), before);
+}
+
+// The reference network takes 28 x 28 images: a well-formed IDX file of another size is refused,
+// naming the file.
+TEST(TrainCli, ImagesOfAnotherSizeAreRefused) {
+  const fs::path dir = test_dir("cli-size");
+  auto be32 = [](std::uint32_t v) {
+    return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  };
+  for (const std::string split : {"train", "t10k"}) {
+    file_write_atomic(dir / (split + "-images-idx3-ubyte"),
+                      be32(0x803) + be32(1) + be32(14) + be32(56) + std::string(14 * 56, '\0'));
+    file_write_atomic(dir / (split + "-labels-idx1-ubyte"), be32(0x801) + be32(1) + std::string(1, '\3'));
+  }
+  expect_one_line_error(cli("train --quiet --epochs 1 --out " + (dir / "r").string() + " --data " + dir.string()),
+                        "train-images-idx3-ubyte: dimensions: the reference network takes 28x28 images");
 }
 
 // Plot input is validated: a metrics file without epochs is one error naming the file.

@@ -2,6 +2,7 @@
 // against the two-kernel model, export -> golden model -> trainer agreement, and exact resume.
 #include "net.hpp"
 
+#include "stqn/checkpoint_file.hpp"
 #include "stqn/error.hpp"
 #include "stqn/fast.hpp"
 #include "stqn/fileio.hpp"
@@ -12,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -219,12 +221,15 @@ RunOptions quiet_run(const fs::path& out_dir, int test_limit) {
   return run;
 }
 
-// The two-kernel STTN model, evaluated on integers: S = conv(a, sign W1) + conv(a, sign W2) with
-// scale alpha, against the merged model's S = conv(a, t), t = (sign W1 + sign W2) / 2, scale
-// 2 alpha. Codes at every layer and the logits must be identical.
-TEST(MergedModel, SameCodesAndPredictionsAsTwoKernelModel) {
+// The M-kernel model as trained, evaluated on integers: S = sum_m conv(a, sign W_m) with scale
+// alpha, against the merged model's one convolution: for STTN (M = 2) t = (sign W1 + sign W2) / 2
+// in {-1, 0, 1} with scale 2 alpha; for STQN:K (M = 2^K - 1) the odd codes sum_m sign W_m with
+// scale alpha. Codes at every layer and the logits must be identical.
+class MergedModel : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(MergedModel, SameCodesAndPredictionsAsTheKernelSum) {
   torch::manual_seed(3);
-  Net net(config_of("sttn", "ternary"));
+  Net net(config_of(GetParam(), "ternary"));
   train_briefly(net, 10);
   namespace F = torch::nn::functional;
   const auto params = net->named_parameters();
@@ -248,8 +253,9 @@ TEST(MergedModel, SameCodesAndPredictionsAsTwoKernelModel) {
       torch::NoGradGuard no_grad;
       const Tensor w = params[fmt::format("w{}", j)].detach();
       const Tensor b = sign_pos(w);
-      s = F::conv2d(a, b[0], conv).round() + F::conv2d(a, b[1], conv).round();
-      const Tensor alpha = w.abs().sum({0, 2, 3, 4}).div(double(2 * w[0][0].numel()));
+      s = torch::zeros_like(F::conv2d(a, b[0], conv));
+      for (int64_t m = 0; m < b.size(0); ++m) s += F::conv2d(a, b[m], conv).round();
+      const Tensor alpha = w.abs().sum({0, 2, 3, 4}).div(double(b.size(0) * w[0][0].numel()));
       const Tensor gamma = params[fmt::format("bn{}.weight", j)].to(torch::kDouble);
       const Tensor var = buffers[fmt::format("bn{}.running_var", j)].to(torch::kDouble);
       const Tensor inv = gamma.div(var.add(kBnEps).sqrt());
@@ -281,6 +287,13 @@ TEST(MergedModel, SameCodesAndPredictionsAsTwoKernelModel) {
   }
   EXPECT_LE(double(differ), 1e-5 * double(total)) << differ << " of " << total << " codes differ";
 }
+
+INSTANTIATE_TEST_SUITE_P(Kernels, MergedModel, ::testing::Values("sttn", "stqn:2", "stqn:3"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), ':', '_');
+                           return n;
+                         });
 
 // ---- Export -> golden model -> trainer ----------------------------------------------------------
 
@@ -349,7 +362,6 @@ TEST_P(ExportAgreement, ShortRunExportsWithFullAgreement) {
   ex.data_dir = STQN_DATA_DIR;
   ex.report = dir / "report.json";
   ex.test_limit = 400;
-  ex.quiet = true;
   const ExportResult r = export_run(ex);
   EXPECT_EQ(r.images, 400);
   EXPECT_EQ(r.agreement, 1.0);
@@ -399,6 +411,80 @@ TEST(Resume, ContinuesExactly) {
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
   const auto ba = a.net->named_buffers(), bb = b.net->named_buffers();
   for (const auto& item : ba) EXPECT_TRUE(torch::equal(item.value(), bb[item.key()])) << item.key();
+}
+
+void expect_same_net(const fs::path& a_ckpt, const fs::path& b_ckpt) {
+  LoadedNet a = net_load(a_ckpt), b = net_load(b_ckpt);
+  const auto pa = a.net->named_parameters(), pb = b.net->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
+}
+
+// A schedule changed on resume (--resume CKPT --epochs N) is part of the run: resuming again
+// later follows the same learning-rate curve as running through (4 epochs cut to 3 after epoch 1;
+// straight to the end, against stopped after epoch 2 and resumed).
+TEST(Resume, AfterAScheduleChangeContinuesExactly) {
+  const fs::path dir = test_dir("resume-change");
+  TrainConfig c = short_config("sttn", "ternary", 4, 256);
+  c.batch = 64;
+  auto changed = [&](const std::string& name, int stop_after_change) {
+    RunOptions run = quiet_run(dir / name, 50);
+    run.stop_after_epochs = 1;
+    const TrainResult first = train_run(c, run);
+    run.resume = first.checkpoint;
+    run.resume_epochs = 3;
+    run.stop_after_epochs = stop_after_change;
+    TrainResult r = train_run(TrainConfig{}, run);
+    if (stop_after_change > 0) {
+      run.resume_epochs = 0;
+      run.stop_after_epochs = 0;
+      r = train_run(TrainConfig{}, run);
+    }
+    return r;
+  };
+  const TrainResult straight = changed("straight", 0), split = changed("split", 1);
+  ASSERT_EQ(straight.history.size(), 3u);
+  ASSERT_EQ(split.history.size(), 3u);
+  for (std::size_t e = 0; e < 3; ++e) {
+    EXPECT_EQ(straight.history[e].lr, split.history[e].lr) << "epoch " << e + 1;
+    EXPECT_EQ(straight.history[e].train_loss, split.history[e].train_loss) << "epoch " << e + 1;
+  }
+  EXPECT_GT(straight.history[1].lr, 0.0);  // epoch 3 ends the new schedule, near 0
+  EXPECT_LT(straight.history[2].lr, straight.history[1].lr);
+  expect_same_net(straight.checkpoint, split.checkpoint);
+}
+
+// The checkpoint's tensors must have the shapes its config implies, its optimizer state the
+// shapes of the parameters: an edited or mixed-up file is one error naming the file.
+TEST(Resume, RefusesTensorsOfOtherShapes) {
+  const fs::path dir = test_dir("resume-shapes");
+  const TrainResult sttn = train_run(short_config("sttn", "ternary", 1, 128), quiet_run(dir / "sttn", 50));
+  const TrainResult twn = train_run(short_config("twn", "ternary", 1, 128), quiet_run(dir / "twn", 50));
+  auto expect_error = [&](const fs::path& ckpt, const std::string& what) {
+    RunOptions run = quiet_run(dir / "resumed", 50);
+    run.resume = ckpt;
+    try {
+      train_run(TrainConfig{}, run);
+      ADD_FAILURE() << "resumed " << ckpt;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(ckpt.string()), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  CheckpointFile f = checkpoint_file_read(sttn.checkpoint);
+  f.header["config"]["weights"] = "twn";  // STTN's (2, O, I, 3, 3) latents under a TWN config
+  checkpoint_file_write(dir / "relabelled.bin", f);
+  expect_error(dir / "relabelled.bin", "model tensor 'w1'");
+  try {
+    net_load(dir / "relabelled.bin");
+    ADD_FAILURE() << "loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("relabelled.bin"), std::string::npos) << e.what();
+  }
+  f = checkpoint_file_read(sttn.checkpoint);
+  f.blobs["optimizer"] = checkpoint_file_read(twn.checkpoint).blobs["optimizer"];
+  checkpoint_file_write(dir / "mixed.bin", f);
+  expect_error(dir / "mixed.bin", "optimizer state");
 }
 
 // ---- Distillation -------------------------------------------------------------------------------
@@ -472,6 +558,33 @@ TEST(Distillation, TeacherCheckpointDrivesTheStudent) {
   EXPECT_TRUE(torch::equal(pa["w1"], pb["w1"]));
   EXPECT_FALSE(torch::equal(pa["w1"], pc["w1"]));
   EXPECT_EQ(c.config.teacher, teacher.checkpoint.string());
+  EXPECT_EQ(c.config.teacher_crc32, net_load(teacher.checkpoint).crc32);
+}
+
+// A run records which teacher file it was distilled from (its CRC-32); resuming it after that file
+// was replaced is refused, naming the checkpoint, the field and the teacher.
+TEST(Distillation, ResumeRefusesAReplacedTeacher) {
+  const fs::path dir = test_dir("distill-replaced");
+  const TrainResult teacher = train_run(short_config("fp32", "relu", 1, 128), quiet_run(dir / "teacher", 50));
+  TrainConfig c = short_config("sttn", "ternary", 2, 128);
+  c.teacher = teacher.checkpoint.string();
+  RunOptions run = quiet_run(dir / "student", 50);
+  run.stop_after_epochs = 1;
+  const TrainResult first = train_run(c, run);
+  TrainConfig other = short_config("fp32", "relu", 1, 128);
+  other.seed = 2;
+  train_run(other, quiet_run(dir / "teacher", 50));  // a different file at the same path
+  run.resume = first.checkpoint;
+  run.stop_after_epochs = 0;
+  try {
+    train_run(TrainConfig{}, run);
+    FAIL() << "resumed with a replaced teacher";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(first.checkpoint.string()), std::string::npos) << m;
+    EXPECT_NE(m.find("teacher_crc32"), std::string::npos) << m;
+    EXPECT_NE(m.find(teacher.checkpoint.string()), std::string::npos) << m;
+  }
 }
 
 // ---- Starting from an fp32 checkpoint (--init) ------------------------------------------------

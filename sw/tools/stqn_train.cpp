@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -57,21 +58,23 @@ int main(int argc, char** argv) {
                     "the head's activation (after block 4, before the average pool): relu | "
                     "ternary | uint:K (default: --acts)");
   train->add_option("--grad", grad, "soft-threshold gradient: exact | code")->capture_default_str();
-  train->add_option("--epochs", config.epochs, "epochs")->capture_default_str()->check(CLI::Range(1, 10000));
-  train->add_option("--batch", config.batch, "batch size")->capture_default_str()->check(CLI::Range(1, 65536));
-  train->add_option("--lr", config.lr, "Adam learning rate (cosine decay)")->capture_default_str()->check(CLI::PositiveNumber);
-  train->add_option("--seed", config.seed, "seed of init, shuffling and augmentation")->capture_default_str();
-  train->add_option("--train-limit", config.train_limit, "use the first N training images (0: all)")->capture_default_str();
+  // The ranges are the checkpoint reader's (stqn/train.hpp): a run that starts can be resumed.
+  const auto images = CLI::Range(0, stqn::kMaxImageCount);
+  train->add_option("--epochs", config.epochs, "epochs")->capture_default_str()->check(CLI::Range(1, stqn::kMaxEpochs));
+  train->add_option("--batch", config.batch, "batch size")->capture_default_str()->check(CLI::Range(1, stqn::kMaxBatch));
+  train->add_option("--lr", config.lr, "Adam learning rate (cosine decay)")->capture_default_str()->check(CLI::Range(stqn::kMinLr, stqn::kMaxLr));
+  train->add_option("--seed", config.seed, "seed of init, shuffling and augmentation")->capture_default_str()->check(CLI::Range(std::uint64_t{0}, stqn::kMaxSeed));
+  train->add_option("--train-limit", config.train_limit, "use the first N training images (0: all)")->capture_default_str()->check(images);
   train->add_option("--teacher", config.teacher, "teacher checkpoint for distillation");
   train->add_option("--init", config.init,
                     "start from this fp32 checkpoint (stem, batch norms, head copied; block weights "
                     "quantized from it, TWN-style for soft thresholds)");
-  train->add_option("--kd-temperature", config.kd_temperature, "distillation temperature")->capture_default_str();
+  train->add_option("--kd-temperature", config.kd_temperature, "distillation temperature")->capture_default_str()->check(CLI::Range(stqn::kMinKdTemperature, stqn::kMaxKdTemperature));
   train->add_option("--kd-weight", config.kd_weight, "distillation loss weight in [0, 1]")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   train->add_option("--bn-recal", config.bn_recal,
                     "after every epoch, re-estimate batch-norm statistics over the first N "
                     "training images (0: keep the momentum averages)")
-      ->capture_default_str()->check(CLI::Range(0, 1 << 30));
+      ->capture_default_str()->check(images);
   std::string pool_at = "bn";
   train->add_option("--pool-at", pool_at,
                     "where training takes the max-pools: bn (before the activation; gradient to "
@@ -81,10 +84,12 @@ int main(int argc, char** argv) {
   train->add_flag("--no-augment", no_augment, "no random crop / flip");
   train->add_option("--out", run.out_dir, "run directory (checkpoint.bin, metrics.json, metrics.csv)")->required();
   train->add_option("--resume", run.resume, "continue from this checkpoint (its config is used)");
+  bool force = false;
+  train->add_flag("--force", force, "start afresh even if --out already holds a checkpoint (it is replaced)");
   train->add_option("--data", run.data_dir, "Fashion-MNIST IDX directory")->capture_default_str();
   train->add_option("--threads", run.threads, "torch threads")->capture_default_str()->check(CLI::Range(1, 256));
-  train->add_option("--test-limit", run.test_limit, "evaluate on the first N test images (0: all)")->capture_default_str();
-  train->add_option("--stop-after", run.stop_after_epochs, "stop after N epochs of this process (0: never)")->capture_default_str();
+  train->add_option("--test-limit", run.test_limit, "evaluate on the first N test images (0: all)")->capture_default_str()->check(images);
+  train->add_option("--stop-after", run.stop_after_epochs, "stop after N epochs of this process (0: never)")->capture_default_str()->check(CLI::Range(0, stqn::kMaxEpochs));
   train->add_flag("--quiet", run.quiet, "no progress output");
 
   stqn::ExportOptions ex;
@@ -96,11 +101,11 @@ int main(int argc, char** argv) {
   exp->add_option("--name", ex.name, "package name");
   exp->add_option("--data", ex.data_dir, "Fashion-MNIST IDX directory")->capture_default_str();
   exp->add_option("--threads", ex.threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
-  exp->add_option("--test-limit", ex.test_limit, "use the first N test images (0: all)")->capture_default_str();
+  exp->add_option("--test-limit", ex.test_limit, "use the first N test images (0: all)")->capture_default_str()->check(images);
   exp->add_option("--bn-recal", ex.bn_recal,
                   "re-estimate batch-norm statistics over the first N training images first (0: as "
                   "checkpointed)")
-      ->capture_default_str()->check(CLI::Range(0, 1 << 30));
+      ->capture_default_str()->check(images);
 
   stqn::BenchOptions bench;
   bench.data_dir = STQN_DEFAULT_DATA_DIR;
@@ -109,7 +114,7 @@ int main(int argc, char** argv) {
   bn->add_option("--weights", weights, "fp32 | twn | sttn | stqn:K | rtn:K")->capture_default_str();
   bn->add_option("--acts", acts, "relu | ternary | uint:K")->capture_default_str();
   bn->add_option("--grad", grad, "soft-threshold gradient: exact | code")->capture_default_str();
-  bn->add_option("--batch", bench.config.batch, "batch size")->capture_default_str()->check(CLI::Range(1, 65536));
+  bn->add_option("--batch", bench.config.batch, "batch size")->capture_default_str()->check(CLI::Range(1, stqn::kMaxBatch));
   bn->add_option("--threads", bench.threads, "torch threads")->capture_default_str()->check(CLI::Range(1, 256));
   bn->add_option("--steps", bench.steps, "timed steps")->capture_default_str()->check(CLI::Range(1, 100000));
   bn->add_option("--warmup", bench.warmup, "untimed steps first")->capture_default_str()->check(CLI::Range(0, 100000));
@@ -131,8 +136,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     auto set_quantizers = [&](stqn::TrainConfig& c) {
-      c.weights = stqn::WeightSpec::parse(weights);
-      c.acts = stqn::ActSpec::parse(acts);
+      c.weights = stqn::WeightSpec::parse(weights, "--weights");
+      c.acts = stqn::ActSpec::parse(acts, "--acts");
       if (grad != "exact" && grad != "code") stqn::fail("--grad", "'{}': expected exact or code", grad);
       c.grad = grad == "exact" ? stqn::SoftGrad::Exact : stqn::SoftGrad::Code;
     };
@@ -161,12 +166,16 @@ int main(int argc, char** argv) {
         const nlohmann::json j = stqn::JsonField::parse_file(plot_run / "metrics.json");
         return stqn::TrainConfig::from_json(stqn::JsonField(j, (plot_run / "metrics.json").string(), "").at("config"));
       }();
+      // Every input is read before anything is written.
+      std::vector<stqn::LatentPanel> panels;
+      if (c.weights.quantized()) {
+        panels.push_back(stqn::latent_weights(plot_run / "checkpoint.bin", plot_layer));
+        for (const auto& other : plot_compare) panels.push_back(stqn::latent_weights(other / "checkpoint.bin", plot_layer));
+      }
       const auto curves = plot_run / "curves.png";
       stqn::plot_curves(history, fmt::format("{} / {}, seed {}", c.weights.name(), c.acts.name(), c.seed), curves);
       fmt::print("wrote {}\n", curves.string());
-      if (c.weights.quantized()) {
-        std::vector<stqn::LatentPanel> panels = {stqn::latent_weights(plot_run / "checkpoint.bin", plot_layer)};
-        for (const auto& other : plot_compare) panels.push_back(stqn::latent_weights(other / "checkpoint.bin", plot_layer));
+      if (!panels.empty()) {
         if (latent_png.empty()) latent_png = plot_run / fmt::format("latent-block{}.png", plot_layer);
         stqn::plot_latent(panels, latent_png);
         fmt::print("wrote {}\n", latent_png.string());
@@ -174,7 +183,12 @@ int main(int argc, char** argv) {
     } else if (*train) {
       if (run.resume.empty()) {
         set_quantizers(config);
-        if (!head_acts.empty()) config.head_acts = stqn::ActSpec::parse(head_acts);
+        if (!head_acts.empty()) config.head_acts = stqn::ActSpec::parse(head_acts, "--head-acts");
+        const auto existing = run.out_dir / "checkpoint.bin";
+        if (!force && std::filesystem::exists(existing)) {
+          stqn::fail(existing.string(), "a run is already here: continue it with --resume {}, or "
+                     "pass --force to start afresh and replace it", existing.string());
+        }
         config.augment = !no_augment;
         config.pool_before_act = pool_at == "bn";
       }

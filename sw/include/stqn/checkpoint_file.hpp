@@ -25,6 +25,7 @@ inline constexpr std::uint64_t kCheckpointMaxHeader = std::uint64_t{1} << 26;
 struct CheckpointFile {
   nlohmann::json header = nlohmann::json::object();  // everything but "blobs"
   std::map<std::string, std::string> blobs;
+  std::uint32_t crc32 = 0;  // the file's CRC-32 (its last 4 bytes), set by checkpoint_file_read
 };
 
 // Writes atomically (temporary file + rename).

@@ -30,7 +30,8 @@ struct WeightSpec {
   int kernels() const;            // latent binary kernels M: 2 (sttn), 2^K - 1 (stqn), else 1
   bool quantized() const { return kind != WeightQuant::Fp32; }
   std::string name() const;       // "sttn", "stqn:3", ...
-  static WeightSpec parse(const std::string& text);  // throws Error
+  // Throws Error naming `option` (the command-line option or checkpoint field it came from).
+  static WeightSpec parse(const std::string& text, const std::string& option = "weights");
 };
 
 // Activations after every BN (method.md section 4):
@@ -43,12 +44,21 @@ struct ActSpec {
   int bits = 2;
   bool quantized() const { return kind != ActQuant::Relu; }
   std::string name() const;
-  static ActSpec parse(const std::string& text);
+  static ActSpec parse(const std::string& text, const std::string& option = "acts");
 };
 
 // Gradient of the soft-threshold (sttn / stqn) weights: the exact one of method.md section 2, or
 // the simpler form of the authors' code (identity STE without the scale, per-kernel scale term).
 enum class SoftGrad { Exact, Code };
+
+// The accepted values of TrainConfig's numbers: the command line and the checkpoint reader check
+// the same ranges, so every run that starts can also be resumed and exported.
+inline constexpr int kMaxEpochs = 10000;
+inline constexpr int kMaxBatch = 65536;
+inline constexpr int kMaxImageCount = 1 << 30;  // train_limit, bn_recal, test limits
+inline constexpr double kMinLr = 1e-9, kMaxLr = 10.0;
+inline constexpr double kMinKdTemperature = 0.01, kMaxKdTemperature = 100.0;
+inline constexpr std::uint64_t kMaxSeed = INT64_MAX;
 
 // Everything that determines a training run's result. Stored in every checkpoint.
 struct TrainConfig {
@@ -69,6 +79,9 @@ struct TrainConfig {
   int train_limit = 0;            // use only the first N training images (0: all)
   std::string teacher;            // checkpoint of a teacher network ("" = no distillation)
   std::string init;               // fp32 checkpoint to start from ("" = random init), see --init
+  // The CRC-32 of the teacher and init checkpoints the run started with (a path alone does not
+  // say which file it was: a resume checks the teacher's). Unset in checkpoints written before.
+  std::optional<std::uint32_t> teacher_crc32, init_crc32;
   double kd_temperature = 4.0;
   double kd_weight = 0.5;         // loss = (1 - w) CE + w T^2 KL(teacher || student)
   // After every epoch, re-estimate the batch norms' running statistics over the first N training
@@ -146,7 +159,6 @@ struct ExportOptions {
   // Re-estimate the batch norms' statistics over the first N training images before exporting
   // (0: as checkpointed; checkpoints of runs with bn_recal already hold re-estimated ones).
   int bn_recal = 0;
-  bool quiet = false;
 };
 
 struct Disagreement {
