@@ -104,6 +104,16 @@ def fp32_checkpoint(args, seed):
     return os.path.join(args.runs, f"fp32-s{seed}", "checkpoint.bin")
 
 
+def checkpoint_crc32(path):
+    """A checkpoint's CRC-32: its last 4 bytes, little-endian (docs/training.md)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(-4, os.SEEK_END)
+            return int.from_bytes(f.read(4), "little")
+    except OSError as e:
+        sys.exit(f"accuracy: {path}: cannot read the checkpoint's CRC-32: {e}")
+
+
 def check_recipe(args, name, seed):
     """A run directory left by another recipe (or variant) must not be resumed or counted."""
     m = os.path.join(args.runs, f"{name}-s{seed}", "metrics.json")
@@ -115,6 +125,9 @@ def check_recipe(args, name, seed):
     expected = dict(RECIPE, weights=weights, acts=acts, seed=seed,
                     init=fp32_checkpoint(args, seed) if "--init" in start else "",
                     teacher=fp32_checkpoint(args, seed) if "--teacher" in start else "")
+    # The teacher by content, not only by path (runs since 2026-11-28 record it).
+    if "--teacher" in start and "teacher_crc32" in config:
+        expected["teacher_crc32"] = checkpoint_crc32(fp32_checkpoint(args, seed))
     for key, want in expected.items():
         got = config.get(key)
         if got != want:

@@ -17,7 +17,7 @@ import accuracy  # noqa: E402  (the recipe and variants the runs must carry)
 EPOCHS = 3
 
 
-def write_run(root, name, seed, top1, epochs=EPOCHS, lr=None, teacher=None):
+def write_run(root, name, seed, top1, epochs=EPOCHS, lr=None, teacher=None, teacher_crc32=None):
     """A finished (or, with fewer epochs, interrupted) run of variant `name`: golden top-1 `top1`.
     Its --init and --teacher are the ones accuracy.py passes, unless `teacher` says otherwise."""
     weights, acts = accuracy.VARIANTS[name]
@@ -31,11 +31,15 @@ def write_run(root, name, seed, top1, epochs=EPOCHS, lr=None, teacher=None):
         config["lr"] = lr
     if teacher is not None:
         config["teacher"] = teacher
+    if teacher_crc32 is not None:
+        config["teacher_crc32"] = teacher_crc32
     metrics = {"config": config,
                "epochs": [{"epoch": e + 1, "wall_seconds": 10.0 * (e + 1), "images_per_second": 100.0,
                            "test_top1": top1} for e in range(epochs)]}
     with open(os.path.join(run, "metrics.json"), "w") as f:
         json.dump(metrics, f)
+    with open(os.path.join(run, "checkpoint.bin"), "wb") as f:  # only its CRC-32 trailer is read
+        f.write(b"STQNCKPT" + (1000 * seed + int(1000 * top1)).to_bytes(4, "little"))
     if weights != "fp32" and epochs == EPOCHS:
         with open(os.path.join(run, "export.json"), "w") as f:
             json.dump({"epochs": EPOCHS, "golden_top1": top1, "trainer_top1": top1, "agreement": 1.0,
@@ -134,6 +138,21 @@ class ReportTest(unittest.TestCase):
         self.assertNotEqual(code, 0)
         self.assertIn(os.path.join(self.runs, "sttn-kd-s2", "metrics.json"), err)
         self.assertIn("'teacher'", err)
+
+    def test_a_distilled_run_must_name_its_teacher_by_content(self):
+        write_run(self.runs, "fp32", 1, 0.93)
+        fp32 = os.path.join(self.runs, "fp32-s1", "checkpoint.bin")
+        write_run(self.runs, "sttn-kd", 1, 0.905, teacher_crc32=accuracy.checkpoint_crc32(fp32))
+        code, err, rep = self.report()
+        self.assertEqual(code, 0, err)
+        # The fp32 run was retrained after the student had started: another teacher.
+        with open(fp32, "r+b") as f:
+            f.seek(-4, os.SEEK_END)
+            f.write((12345).to_bytes(4, "little"))
+        code, err, rep = self.report()
+        self.assertNotEqual(code, 0)
+        self.assertIn(os.path.join(self.runs, "sttn-kd-s1", "metrics.json"), err)
+        self.assertIn("'teacher_crc32'", err)
 
 
 if __name__ == "__main__":
