@@ -27,7 +27,7 @@ constexpr std::size_t kTrimThreshold = std::size_t{1} << 30;
 // - libgomp reads OMP_WAIT_POLICY when it is loaded, before main, so it is set here and the
 //   process re-executes itself once. By default idle OpenMP threads spin for a long time, and on
 //   a shared machine a spinning libtorch thread starves the one it waits for (2 threads ran at
-//   half the images/s of 1 under load); passive threads sleep instead.
+//   about a third of the images/s of 1 under load); passive threads sleep instead.
 // - glibc serves the activations (up to 13 MB each) with mmap and returns them on free, so every
 //   step page-faulted and zeroed ~1 GB afresh; keeping them in the heap saved ~15% CPU.
 void process_setup(char** argv) {
