@@ -697,18 +697,21 @@ void package_save(const Package& original, const std::filesystem::path& requeste
   package_validate(package, dir.string());
   // Replacing a previous package is the point of writing one; replacing anything else (a run
   // directory given by mistake, a file) would lose it.
-  const bool replaceable = !std::filesystem::exists(dir) ||
-                          (std::filesystem::is_directory(dir) && std::filesystem::is_empty(dir)) ||
-                          std::filesystem::is_regular_file(dir / std::string(format::kManifestFile));
-  if (!replaceable) {
-    fail(dir.string(), "exists and is not a model package (no {}): refusing to replace it",
-         format::kManifestFile);
+  std::error_code ec;
+  const bool exists = std::filesystem::exists(dir, ec);
+  if (ec) fail(dir.string(), "cannot inspect: {}", ec.message());
+  if (exists) {
+    const bool empty_dir = std::filesystem::is_directory(dir, ec) && std::filesystem::is_empty(dir, ec);
+    const bool package = std::filesystem::is_regular_file(dir / std::string(format::kManifestFile), ec);
+    if (!empty_dir && !package) {
+      fail(dir.string(), "exists and is not a model package (no {}): refusing to replace it",
+           format::kManifestFile);
+    }
   }
 
   std::random_device entropy;
   const std::filesystem::path tmp_dir =
       dir.string() + fmt::format(".tmp-{}-{:08x}", ::getpid(), entropy());
-  std::error_code ec;
   std::filesystem::create_directories(tmp_dir, ec);
   if (ec) fail(tmp_dir.string(), "cannot create directory: {}", ec.message());
   try {

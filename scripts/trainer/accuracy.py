@@ -128,9 +128,10 @@ def check_recipe(args, name, seed):
     # The teacher by content, not only by path (runs since 2026-11-28 record it).
     if "--teacher" in start and "teacher_crc32" in config:
         expected["teacher_crc32"] = checkpoint_crc32(fp32_checkpoint(args, seed))
+    same_file = lambda a, b: a == b or (a and b and os.path.realpath(a) == os.path.realpath(b))
     for key, want in expected.items():
         got = config.get(key)
-        if got != want:
+        if not (same_file(got, want) if key in ("init", "teacher") else got == want):
             sys.exit(f"accuracy: {m}: config field '{key}' is {got!r}, this table's recipe needs {want!r} "
                      f"(a run of another recipe: move it away or use another --runs directory)")
 
@@ -228,16 +229,20 @@ def table_top1(e):
 
 
 def summarize(entries):
+    fp32 = {e["seed"]: table_top1(e) for e in entries if e["name"] == "fp32"}
     out = []
     for name, (weights, acts) in VARIANTS.items():
         runs = [e for e in entries if e["name"] == name]
         if not runs:
             continue
         top1 = [table_top1(e) for e in runs]
+        paired = [fp32[e["seed"]] - table_top1(e) for e in runs if e["seed"] in fp32]
         out.append({"name": name, "weights": weights, "acts": acts, "seeds": [e["seed"] for e in runs],
                     "top1_mean": statistics.mean(top1),
                     "top1_std": statistics.stdev(top1) if len(top1) > 1 else 0.0,
                     "top1_min": min(top1), "top1_max": max(top1),
+                    # fp32 minus this variant over the seeds both have (None: no such seed).
+                    "below_fp32_points": 100 * statistics.mean(paired) if paired and name != "fp32" else None,
                     "top1_source": "golden" if runs[0]["golden_top1"] is not None else "trainer float eval",
                     "agreement_min": min(e["agreement"] for e in runs) if runs[0]["agreement"] is not None else None,
                     "epochs": runs[0]["epochs"],
@@ -275,13 +280,12 @@ def spread(std, n):
 def table(summary, comparisons, args, pending):
     lines = [TABLE_BEGIN,
              "| variant | weights / activations | epochs | top-1, mean ± std over seeds | min – max | "
-             "below fp32 (points) | agreement golden vs trainer | wall time per run | train images/s |",
+             "below fp32, same seeds (points) | agreement golden vs trainer | wall time per run | train images/s |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    fp32 = next((s["top1_mean"] for s in summary if s["name"] == "fp32"), None)
     for s in summary:
         src = "" if s["top1_source"] == "golden" else " (fp32: trainer)"
         agree = "—" if s["agreement_min"] is None else f"{100 * s['agreement_min']:.2f}%"
-        gap = "—" if fp32 is None or s["name"] == "fp32" else f"{100 * (fp32 - s['top1_mean']):.2f}"
+        gap = "—" if s["below_fp32_points"] is None else f"{s['below_fp32_points']:.2f}"
         lines.append(f"| {s['name']} | {s['weights']} / {s['acts']} | {s['epochs']} | "
                      f"{100 * s['top1_mean']:.2f}%{spread(100 * s['top1_std'], len(s['seeds']))}{src} | "
                      f"{100 * s['top1_min']:.2f} – {100 * s['top1_max']:.2f} | {gap} | {agree} | "

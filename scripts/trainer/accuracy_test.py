@@ -139,6 +139,16 @@ class ReportTest(unittest.TestCase):
         self.assertIn(os.path.join(self.runs, "sttn-kd-s2", "metrics.json"), err)
         self.assertIn("'teacher'", err)
 
+    def test_the_gap_to_fp32_pairs_seeds(self):
+        write_run(self.runs, "fp32", 1, 0.930)
+        write_run(self.runs, "sttn", 1, 0.900)
+        write_run(self.runs, "sttn", 2, 0.880)  # no fp32 seed 2 yet: not in the gap
+        code, err, rep = self.report()
+        self.assertEqual(code, 0, err)
+        row = next(s for s in rep["summary"] if s["name"] == "sttn")
+        self.assertAlmostEqual(row["below_fp32_points"], 3.0, places=9)
+        self.assertIsNone(next(s for s in rep["summary"] if s["name"] == "fp32")["below_fp32_points"])
+
     def test_a_distilled_run_must_name_its_teacher_by_content(self):
         write_run(self.runs, "fp32", 1, 0.93)
         fp32 = os.path.join(self.runs, "fp32-s1", "checkpoint.bin")

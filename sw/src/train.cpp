@@ -59,16 +59,16 @@ double scheduled_lr(double base, long step, long steps_per_epoch, long epochs,
   return cosine_lr(lr, step - start, end - start);
 }
 
-// Records the CRC-32 of a checkpoint a run starts from (fresh start), or checks that a resumed
-// run sees the same file its checkpoint recorded (older checkpoints recorded none).
-void provenance(std::optional<std::uint32_t>& recorded, std::uint32_t found, bool resuming,
-                const std::string& option, const std::string& file, const std::string& where) {
-  if (!resuming) {
-    recorded = found;
-  } else if (recorded && *recorded != found) {
+// Checks that a checkpoint a run uses (`option`: teacher or init) is the file the run recorded
+// (its CRC-32), and records it if none is (a fresh start, or a checkpoint written before the
+// field existed: from then on the file is held to what it is now).
+void provenance(std::optional<std::uint32_t>& recorded, std::uint32_t found, const std::string& option,
+                const std::string& file, const std::string& where) {
+  if (recorded && *recorded != found) {
     fail(where, "config.{}_crc32: the run started from a {} with CRC-32 {:08x}, but {} now has "
          "{:08x} (the file changed or was replaced since)", option, option, *recorded, file, found);
   }
+  recorded = found;
 }
 
 Tensor pixels_tensor(const Dataset& data, int first, int count, float scale) {
@@ -287,8 +287,7 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
   torch::optim::Adam& optimizer = runner.optimizer;
   const bool resuming = !options.resume.empty();
   if (!config.teacher.empty()) {
-    provenance(config.teacher_crc32, runner.teacher_crc32, resuming, "teacher", config.teacher,
-               resume_where);
+    provenance(config.teacher_crc32, runner.teacher_crc32, "teacher", config.teacher, resume_where);
   }
 
   const Dataset train = dataset_load(options.data_dir, "train");
@@ -313,9 +312,13 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
       const JsonField changes = root.at("schedule_changes");
       for (std::size_t i = 0; i < changes.array_size(0, kMaxEpochs); ++i) {
         const JsonField c = changes.at(i);
-        const long after = c.at("after_epoch").integer(schedule_changes.empty() ? 0 : schedule_changes.back().after_epoch, start_epoch);
-        schedule_changes.push_back({after, c.at("from_epochs").integer(after, kMaxEpochs),
-                                    c.at("to_epochs").integer(std::max(after, 1L), kMaxEpochs)});
+        const bool first = schedule_changes.empty();
+        const long after = c.at("after_epoch").integer(first ? 0 : schedule_changes.back().after_epoch, start_epoch);
+        const long from = c.at("from_epochs").integer(after, kMaxEpochs);
+        if (!first && from != schedule_changes.back().to_epochs) {
+          c.at("from_epochs").error(fmt::format("{}, the previous change's to_epochs", schedule_changes.back().to_epochs));
+        }
+        schedule_changes.push_back({after, from, c.at("to_epochs").integer(std::max(after, 1L), kMaxEpochs)});
       }
       if (!schedule_changes.empty() && schedule_changes.back().to_epochs != config.epochs) {
         root.at("schedule_changes").error(fmt::format("changes ending at config.epochs = {}", config.epochs));
@@ -325,6 +328,10 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
       if (options.resume_epochs < start_epoch) {
         fail("--epochs", "{} is fewer than the {} epochs the checkpoint has done", options.resume_epochs,
              start_epoch);
+      }
+      if (start_epoch == config.epochs) {
+        fail("--epochs", "the checkpoint has finished its {} epochs, where the cosine reaches a learning "
+             "rate of 0: {} epochs more would train at 0", config.epochs, options.resume_epochs - start_epoch);
       }
       schedule_changes.push_back({start_epoch, config.epochs, options.resume_epochs});
       config.epochs = options.resume_epochs;
@@ -336,7 +343,7 @@ TrainResult train_run(const TrainConfig& requested, const RunOptions& options) {
   } else if (!config.init.empty()) {
     LoadedNet start = net_load(config.init);
     net->init_from(*start.net, config.init);
-    config.init_crc32 = start.crc32;
+    provenance(config.init_crc32, start.crc32, "init", config.init, config.init);
   }
 
   std::filesystem::create_directories(options.out_dir);

@@ -172,7 +172,7 @@ TEST(TrainCli, OutOfRangeNumbersAreRejected) {
   const fs::path dir = test_dir("cli-range");
   for (const std::string bad : {"--kd-temperature 0", "--kd-temperature -4", "--seed 18446744073709551615",
                                 "--train-limit -5", "--test-limit -1", "--stop-after -1", "--lr inf",
-                                "--lr 0", "--kd-weight 1.5"}) {
+                                "--lr 0", "--lr nan", "--kd-weight 1.5", "--kd-weight nan", "--kd-temperature nan"}) {
     const CliResult r = cli("train --quiet " + bad + " --out " + (dir / "r").string());
     EXPECT_NE(r.status, 0) << bad << ": " << r.output;
     EXPECT_NE(r.output.find(bad.substr(0, bad.find(' '))), std::string::npos) << bad << ": " << r.output;

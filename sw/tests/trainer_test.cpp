@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -449,9 +450,29 @@ TEST(Resume, AfterAScheduleChangeContinuesExactly) {
     EXPECT_EQ(straight.history[e].lr, split.history[e].lr) << "epoch " << e + 1;
     EXPECT_EQ(straight.history[e].train_loss, split.history[e].train_loss) << "epoch " << e + 1;
   }
-  EXPECT_GT(straight.history[1].lr, 0.0);  // epoch 3 ends the new schedule, near 0
-  EXPECT_LT(straight.history[2].lr, straight.history[1].lr);
+  // The curve itself (each epoch reports its last step's rate; 4 steps per epoch): a cosine over
+  // 16 steps until step 4, then from the rate reached there a cosine down to 0 at step 12.
+  // Written out here on its own; same operations, so within a few ulps.
+  const double pi = std::acos(-1.0);
+  const auto cosine = [&](double base, double step, double total) {
+    return base * 0.5 * (1.0 + std::cos(pi * step / total));
+  };
+  const double at_change = cosine(c.lr, 4, 16);
+  EXPECT_DOUBLE_EQ(straight.history[0].lr, cosine(c.lr, 3, 16));
+  EXPECT_DOUBLE_EQ(straight.history[1].lr, cosine(at_change, 7 - 4, 12 - 4));
+  EXPECT_DOUBLE_EQ(straight.history[2].lr, cosine(at_change, 11 - 4, 12 - 4));
   expect_same_net(straight.checkpoint, split.checkpoint);
+
+  // A finished run has reached a rate of 0: more epochs would train at 0, and are refused.
+  RunOptions more = quiet_run(dir / "more", 50);
+  more.resume = straight.checkpoint;
+  more.resume_epochs = 5;
+  try {
+    train_run(TrainConfig{}, more);
+    ADD_FAILURE() << "extended a finished run";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("learning rate of 0"), std::string::npos) << e.what();
+  }
 }
 
 // The checkpoint's tensors must have the shapes its config implies, its optimizer state the
@@ -484,7 +505,7 @@ TEST(Resume, RefusesTensorsOfOtherShapes) {
   f = checkpoint_file_read(sttn.checkpoint);
   f.blobs["optimizer"] = checkpoint_file_read(twn.checkpoint).blobs["optimizer"];
   checkpoint_file_write(dir / "mixed.bin", f);
-  expect_error(dir / "mixed.bin", "optimizer state");
+  expect_error(dir / "mixed.bin", "moments of shape");
 }
 
 // ---- Distillation -------------------------------------------------------------------------------
@@ -585,6 +606,15 @@ TEST(Distillation, ResumeRefusesAReplacedTeacher) {
     EXPECT_NE(m.find("teacher_crc32"), std::string::npos) << m;
     EXPECT_NE(m.find(teacher.checkpoint.string()), std::string::npos) << m;
   }
+  // A checkpoint written before the field existed is resumed, and from then on holds the teacher
+  // file it was resumed with.
+  CheckpointFile legacy = checkpoint_file_read(first.checkpoint);
+  legacy.header["config"].erase("teacher_crc32");
+  checkpoint_file_write(dir / "legacy.bin", legacy);
+  run.resume = dir / "legacy.bin";
+  run.out_dir = dir / "legacy";
+  const TrainResult resumed = train_run(TrainConfig{}, run);
+  EXPECT_EQ(net_load(resumed.checkpoint).config.teacher_crc32, net_load(teacher.checkpoint).crc32);
 }
 
 // ---- Starting from an fp32 checkpoint (--init) ------------------------------------------------
@@ -713,11 +743,15 @@ TEST(Config, KeysAddedLaterMeanTheOldBehaviour) {
   EXPECT_EQ(back.head().name(), "uint:3");
   EXPECT_EQ(back.acts.name(), "ternary");
   nlohmann::json old = c.to_json();
-  for (const char* key : {"pool_at", "bn_recal", "head_acts"}) old.erase(key);
+  c.teacher_crc32 = 0xdeadbeef;
+  EXPECT_EQ(parse(c.to_json()).teacher_crc32, 0xdeadbeefu);
+  EXPECT_FALSE(parse(c.to_json()).init_crc32.has_value());
+  for (const char* key : {"pool_at", "bn_recal", "head_acts", "teacher_crc32"}) old.erase(key);
   const TrainConfig o = parse(old);
   EXPECT_FALSE(o.pool_before_act);
   EXPECT_EQ(o.bn_recal, 0);
   EXPECT_EQ(o.head().name(), "ternary");
+  EXPECT_FALSE(o.teacher_crc32.has_value());
 }
 
 // A run with --init records its source; a quantized checkpoint or a missing file is refused with
@@ -731,6 +765,7 @@ TEST(Init, RunRecordsItsSourceAndRefusesBadOnes) {
   run.out_dir = dir / "sttn";
   const TrainResult st = train_run(c, run);
   EXPECT_EQ(net_load(st.checkpoint).config.init, fp.checkpoint.string());
+  EXPECT_EQ(net_load(st.checkpoint).config.init_crc32, net_load(fp.checkpoint).crc32);
 
   c.init = st.checkpoint.string();  // not fp32
   run.out_dir = dir / "from-sttn";

@@ -39,6 +39,20 @@ void process_setup(char** argv) {
   mallopt(M_TRIM_THRESHOLD, static_cast<int>(std::min<std::size_t>(kTrimThreshold, INT32_MAX)));
 }
 
+// A number in [lo, hi]. CLI11's Range lets NaN through (every comparison with it is false).
+CLI::Validator number_in(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0' || !(v >= lo && v <= hi)) {
+          return fmt::format("{} is not a number in [{}, {}]", text, lo, hi);
+        }
+        return std::string();
+      },
+      fmt::format("NUMBER in [{}, {}]", lo, hi));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -62,15 +76,15 @@ int main(int argc, char** argv) {
   const auto images = CLI::Range(0, stqn::kMaxImageCount);
   train->add_option("--epochs", config.epochs, "epochs")->capture_default_str()->check(CLI::Range(1, stqn::kMaxEpochs));
   train->add_option("--batch", config.batch, "batch size")->capture_default_str()->check(CLI::Range(1, stqn::kMaxBatch));
-  train->add_option("--lr", config.lr, "Adam learning rate (cosine decay)")->capture_default_str()->check(CLI::Range(stqn::kMinLr, stqn::kMaxLr));
+  train->add_option("--lr", config.lr, "Adam learning rate (cosine decay)")->capture_default_str()->check(number_in(stqn::kMinLr, stqn::kMaxLr));
   train->add_option("--seed", config.seed, "seed of init, shuffling and augmentation")->capture_default_str()->check(CLI::Range(std::uint64_t{0}, stqn::kMaxSeed));
   train->add_option("--train-limit", config.train_limit, "use the first N training images (0: all)")->capture_default_str()->check(images);
   train->add_option("--teacher", config.teacher, "teacher checkpoint for distillation");
   train->add_option("--init", config.init,
                     "start from this fp32 checkpoint (stem, batch norms, head copied; block weights "
                     "quantized from it, TWN-style for soft thresholds)");
-  train->add_option("--kd-temperature", config.kd_temperature, "distillation temperature")->capture_default_str()->check(CLI::Range(stqn::kMinKdTemperature, stqn::kMaxKdTemperature));
-  train->add_option("--kd-weight", config.kd_weight, "distillation loss weight in [0, 1]")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  train->add_option("--kd-temperature", config.kd_temperature, "distillation temperature")->capture_default_str()->check(number_in(stqn::kMinKdTemperature, stqn::kMaxKdTemperature));
+  train->add_option("--kd-weight", config.kd_weight, "distillation loss weight in [0, 1]")->capture_default_str()->check(number_in(0.0, 1.0));
   train->add_option("--bn-recal", config.bn_recal,
                     "after every epoch, re-estimate batch-norm statistics over the first N "
                     "training images (0: keep the momentum averages)")
