@@ -7,6 +7,9 @@ Running this again skips finished runs (export.json, or for fp32 metrics.json, a
 count), resumes an interrupted run from its last checkpoint (bit-identical to an uninterrupted run
 on the same machine and thread count) and starts missing ones. Interrupt it at any time.
 
+The report keeps the runs the previous one recorded: run directories live in the build tree and
+may be gone. A run directory that finishes replaces its recorded entry.
+
 A trial budget (--limit N training and test images, or an epoch count other than the official one)
 writes its report, table and figure into the runs directory instead of reports/ and README.md.
 """
@@ -223,6 +226,51 @@ def entry(args, name, seed):
     return e
 
 
+# A recorded run's fields and what each must be (reports/accuracy.json's "runs").
+TEXT, INTEGER, NUMBER = (str, "a string"), (int, "an integer"), ((int, float), "a number")
+RUN_FIELDS = {"name": TEXT, "seed": INTEGER, "weights": TEXT, "acts": TEXT, "epochs": INTEGER,
+              "wall_seconds": NUMBER, "images_per_second": NUMBER, "run": TEXT}
+
+
+def recorded_entries(args):
+    """The runs the existing report recorded, by (variant, seed). Run directories live in the build
+    tree and go with it (a fresh clone, `make clean`); the report keeps what they measured. A run
+    directory that finishes again replaces its recorded entry."""
+    if not os.path.exists(args.report):
+        return {}
+    rep = read_json(args.report, "report")
+    for key, want in (("recipe", RECIPE_TEXT), ("epochs", args.epochs), ("train_limit", args.limit)):
+        got = field(rep, key, args.report)
+        if got != want:
+            sys.exit(f"accuracy: {args.report}: field '{key}' is {got!r}, this table needs {want!r} "
+                     f"(a report of another budget: move it away to start a new one)")
+    runs = field(rep, "runs", args.report)
+    if not isinstance(runs, list):
+        sys.exit(f"accuracy: {args.report}: field 'runs' must be a list")
+    out = {}
+    for i, e in enumerate(runs):
+        where = f"{args.report}: runs[{i}]"
+        if not isinstance(e, dict):
+            sys.exit(f"accuracy: {where}: expected an object")
+        for key, (kind, text) in RUN_FIELDS.items():
+            value = field(e, key, where)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                sys.exit(f"accuracy: {where}: field '{key}' is {value!r}, expected {text}")
+        if VARIANTS.get(e["name"]) != (e["weights"], e["acts"]):
+            sys.exit(f"accuracy: {where}: variant '{e['name']}' with {e['weights']} / {e['acts']} "
+                     f"is not one of this table's")
+        # fp32 has no package: no golden top-1 and no agreement.
+        quantized = e["weights"] != "fp32"
+        for key in ("trainer_top1", "golden_top1", "agreement"):
+            value = field(e, key, where)
+            if value is None and not quantized and key != "trainer_top1":
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+                sys.exit(f"accuracy: {where}: field '{key}' is {value!r}, expected a fraction in [0, 1]")
+        out[(e["name"], e["seed"])] = e
+    return out
+
+
 def table_top1(e):
     """The top-1 a run counts with: the golden model's, or for fp32 the trainer's float eval."""
     return e["golden_top1"] if e["golden_top1"] is not None else e["trainer_top1"]
@@ -378,9 +426,10 @@ def report_write(args, final):
     and Figure 1."""
     entries, pending = [], []
     seeds = args.report_seeds
+    recorded = recorded_entries(args)
     for seed in seeds:
         for name in VARIANTS:
-            e = entry(args, name, seed)
+            e = entry(args, name, seed) or recorded.get((name, seed))
             if e is None:
                 pending.append(f"{name}-s{seed}")
             else:

@@ -4,6 +4,7 @@ stqn-train leaves them (metrics.json, export.json), the report rebuilt by the sc
 it (--report-only), and the claims, pending runs and recipe check read back."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -163,6 +164,60 @@ class ReportTest(unittest.TestCase):
         self.assertNotEqual(code, 0)
         self.assertIn(os.path.join(self.runs, "sttn-kd-s1", "metrics.json"), err)
         self.assertIn("'teacher_crc32'", err)
+
+    def test_the_report_keeps_runs_whose_directories_are_gone(self):
+        write_run(self.runs, "fp32", 1, 0.93)
+        write_run(self.runs, "sttn", 1, 0.905)
+        code, err, rep = self.report()
+        self.assertEqual(code, 0, err)
+        shutil.rmtree(os.path.join(self.runs, "sttn-s1"))  # the build tree went (make clean)
+        shutil.rmtree(os.path.join(self.runs, "fp32-s1"))
+        code, err, rep = self.report()
+        self.assertEqual(code, 0, err)
+        row = next(s for s in rep["summary"] if s["name"] == "sttn")
+        self.assertAlmostEqual(row["top1_mean"], 0.905, places=9)
+        self.assertAlmostEqual(row["below_fp32_points"], 2.5, places=9)
+        self.assertNotIn("sttn-s1", rep["pending"])
+        # A run directory that finishes again replaces what the report recorded.
+        write_run(self.runs, "sttn", 1, 0.911)
+        code, err, rep = self.report()
+        self.assertEqual(code, 0, err)
+        self.assertAlmostEqual(next(s for s in rep["summary"] if s["name"] == "sttn")["top1_mean"], 0.911,
+                               places=9)
+
+    def recorded(self, **changes):
+        """A report that recorded one finished STTN run, with `changes` applied to its top level or,
+        for keys starting with 'run_', to the run."""
+        run = {"name": "sttn", "seed": 1, "weights": "sttn", "acts": "ternary", "epochs": EPOCHS,
+               "wall_seconds": 30.0, "images_per_second": 100.0, "trainer_top1": 0.9, "golden_top1": 0.9,
+               "agreement": 1.0, "run": "gone/sttn-s1"}
+        rep = {"recipe": accuracy.RECIPE_TEXT, "epochs": EPOCHS, "train_limit": 0, "runs": [run]}
+        for key, value in changes.items():
+            target, key = (run, key[4:]) if key.startswith("run_") else (rep, key)
+            if value is None:
+                del target[key]
+            else:
+                target[key] = value
+        with open(os.path.join(self.runs, "accuracy.json"), "w") as f:
+            json.dump(rep, f)
+
+    def test_a_recorded_report_is_read_back_and_checked(self):
+        self.recorded()
+        code, err, rep = self.report()
+        self.assertEqual(code, 0, err)
+        self.assertEqual([(e["name"], e["seed"]) for e in rep["runs"]], [("sttn", 1)])
+        path = os.path.join(self.runs, "accuracy.json")
+        for changes, field in [({"recipe": "SGD"}, "'recipe'"), ({"epochs": EPOCHS + 1}, "'epochs'"),
+                               ({"run_golden_top1": 1.5}, "'golden_top1'"), ({"run_seed": "1"}, "'seed'"),
+                               ({"run_agreement": None}, "'agreement'"), ({"run_weights": "twn"}, "'sttn'")]:
+            with self.subTest(changes=changes):
+                self.recorded(**changes)
+                code, err, rep = self.report()
+                self.assertNotEqual(code, 0)
+                self.assertIn(path, err)
+                self.assertIn(field, err)
+                with open(path) as f:  # a refused report is left as it was
+                    self.assertNotIn("date_utc", json.load(f))
 
 
 if __name__ == "__main__":
