@@ -165,6 +165,7 @@ module stqn_conv #(
       wire host_rd = !busy_o && act_rd_en_i && act_rd_bank_i == j[LOGC-1:0];
       stqn_ram_dp #(.WIDTH(2 * LANES), .DEPTH(1 << AW), .GRAIN(2 * ROWS)) u_ram (
         .clk_i    (clk_i),
+        .rst_ni   (rst_ni),
         .wr_en_i  (act_wr_en_i[j*(LANES/ROWS) +: LANES/ROWS]),
         .wr_addr_i(act_wr_addr_i),
         .wr_data_i(act_wr_data_i[j*2*LANES +: 2*LANES]),
@@ -177,6 +178,7 @@ module stqn_conv #(
 
   stqn_wmem #(.WIDTH(2 * LANES * ROWS), .DEPTH(1 << WAW), .USE_SPRAM(WGT_SPRAM)) u_wram (
     .clk_i    (clk_i),
+    .rst_ni   (rst_ni),
     .wr_en_i  (w_wr_en_i),
     .wr_addr_i(w_wr_addr_i),
     .wr_data_i(w_wr_data_i),

@@ -143,6 +143,7 @@ module stqn_core #(
 
   stqn_ram_dp #(.WIDTH(NTH * ACC_W), .DEPTH(1 << TAW)) u_thr_ram (
     .clk_i    (clk_i),
+    .rst_ni   (rst_ni),
     .wr_en_i  (thr_wr_en_i),
     .wr_addr_i(thr_wr_addr_i),
     .wr_data_i(thr_wr_data_i),

@@ -3,8 +3,9 @@
 // the word (the iCE40 SB_RAM40_4K's per-bit MASK; GRAIN = WIDTH: one enable for the word), so a
 // writer can update some lanes of a word and leave the others. A read of the word being written
 // in the same cycle returns the old word if READ_FIRST, and is undefined otherwise: most users
-// never do it (STQN_ASSERT builds check), and then Yosys needs no bypass logic around the block
-// RAM. Contents are not reset.
+// never do it (STQN_ASSERT builds check it out of reset), and then Yosys needs no bypass logic
+// around the block RAM. Contents are not reset: rst_ni only gates that check, because under reset
+// the users' enables may still come from registers the reset has not reached yet.
 `default_nettype none
 
 module stqn_ram_dp #(
@@ -14,6 +15,7 @@ module stqn_ram_dp #(
   parameter integer READ_FIRST = 0  // 1: a same-cycle read of the word being written is defined
 ) (
   input  wire                     clk_i,
+  input  wire                     rst_ni,    // the collision check's only use of it
   input  wire [WIDTH/GRAIN-1:0]   wr_en_i,   // segment s = bits [s*GRAIN +: GRAIN]
   input  wire [$clog2(DEPTH)-1:0] wr_addr_i,
   input  wire [WIDTH-1:0]         wr_data_i,
@@ -52,13 +54,15 @@ module stqn_ram_dp #(
       end
 `ifdef STQN_ASSERT
       always @(posedge clk_i) begin
-        if (rd_en_i && |wr_en_i && rd_addr_i == wr_addr_i) $error("stqn_ram_dp: read of a word being written");
+        if (rst_ni && rd_en_i && |wr_en_i && rd_addr_i == wr_addr_i)
+          $error("stqn_ram_dp: read of a word being written");
       end
 `endif
     end
   endgenerate
 
   assign rd_data_o = rd_data_q;
+  wire unused_rst = rst_ni;  // used only by STQN_ASSERT builds
 endmodule
 
 `default_nettype wire

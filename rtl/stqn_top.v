@@ -139,6 +139,7 @@ module stqn_top #(
   wire [PAW-1:0] c_prog_addr;
   stqn_ram_dp #(.WIDTH(32), .DEPTH(PROG_DEPTH)) u_prog_ram (
     .clk_i    (clk_i),
+    .rst_ni   (rst_ni),
     .wr_en_i  (h_prog_we),
     .wr_addr_i(h_prog_addr),
     .wr_data_i(h_prog_wdata),
@@ -154,6 +155,7 @@ module stqn_top #(
   // (stqn_axil), so reads and writes never collide and the block RAM needs no bypass.
   stqn_ram_dp #(.WIDTH(32), .DEPTH(PROG_DEPTH / 8)) u_step_cycles (
     .clk_i    (clk_i),
+    .rst_ni   (rst_ni),
     .wr_en_i  (c_stepc_we),
     .wr_addr_i(c_stepc_addr),
     .wr_data_i(c_stepc_data),

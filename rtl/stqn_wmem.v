@@ -10,6 +10,7 @@ module stqn_wmem #(
   parameter integer USE_SPRAM = 0
 ) (
   input  wire                     clk_i,
+  input  wire                     rst_ni,  // the block RAM's collision check only
   input  wire                     wr_en_i,
   input  wire [$clog2(DEPTH)-1:0] wr_addr_i,
   input  wire [WIDTH-1:0]         wr_data_i,
@@ -40,6 +41,7 @@ module stqn_wmem #(
     end else begin : g_bram
       stqn_ram_dp #(.WIDTH(WIDTH), .DEPTH(DEPTH)) u_ram (
         .clk_i    (clk_i),
+        .rst_ni   (rst_ni),
         .wr_en_i  (wr_en_i),
         .wr_addr_i(wr_addr_i),
         .wr_data_i(wr_data_i),
@@ -49,6 +51,7 @@ module stqn_wmem #(
       );
     end
   endgenerate
+  wire unused_rst = rst_ni;  // the SPRAM build has no use for it
 endmodule
 
 `default_nettype wire

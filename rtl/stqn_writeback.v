@@ -307,6 +307,7 @@ module stqn_writeback #(
   wire [LAW+LOGL-1:0] logit_rd_ext = {{LAW{1'b0}}, logit_rd_addr_i};
   stqn_ram_dp #(.WIDTH(LB_W), .DEPTH(LINE_DEPTH)) u_line (
     .clk_i    (clk_i),
+    .rst_ni   (rst_ni),
     .wr_en_i  (lb_wr_en),
     .wr_addr_i(lb_wr_addr),
     .wr_data_i(lb_wr_data),
