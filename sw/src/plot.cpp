@@ -95,19 +95,21 @@ void plot_curves(const std::vector<EpochMetrics>& history, const std::string& ti
   }
   const fs::path dat = work.path() / "curves.dat", out = work.path() / "out.png";
   file_write_atomic(dat, data);
+  // A labelled tick per epoch up to 20 epochs; beyond, every 5th (or 10th) so the labels stay apart.
+  const int xtic_step = history.size() <= 20 ? 1 : history.size() <= 100 ? 5 : 10;
   const std::string script = fmt::format(
       "set terminal pngcairo size {},{} font ',10'\n"
       "set output {}\n"
       "set multiplot layout 1,2 title {}\n"
-      "set xlabel 'epoch'\nset grid\nset key top right\nset xtics 1\n"
+      "set xlabel 'epoch'\nset grid\nset key top right\nset xtics {}\n"
       "set ylabel 'training loss'\n"
       "plot {} using 1:2 with linespoints lw 2 pt 7 title 'train loss'\n"
       "set ylabel 'top-1 (%)'\nset key bottom right\n"
       "plot {} using 1:3 with linespoints lw 2 pt 7 title 'train', "
       "'' using 1:4 with linespoints lw 2 pt 5 title 'test'\n"
       "unset multiplot\n",
-      2 * kPanelWidth, kPanelHeight, quoted(out.string()), quoted(title), quoted(dat.string()),
-      quoted(dat.string()));
+      2 * kPanelWidth, kPanelHeight, quoted(out.string()), quoted(title), xtic_step,
+      quoted(dat.string()), quoted(dat.string()));
   gnuplot_run(script, work.path(), out, png);
 }
 
