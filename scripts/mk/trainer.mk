@@ -38,14 +38,18 @@ reference-package: trainer
 # Long (hours; not in CI): every variant of the accuracy table, 3 seeds, same recipe and epoch
 # budget -> reports/accuracy.json and the README table. Resumable: run it again to continue.
 # A trial budget (make accuracy EPOCHS=1 LIMIT=512) writes into its own runs directory only.
+# RECIPE=no-augment trains without crop + flip, into reports/accuracy-no-augment.json and the
+# README's second table; VARIANTS=fp32,twn,sttn trains a subset (the rest stay pending).
 EPOCHS ?= $(TRAIN_EPOCHS)
 LIMIT  ?= 0
 SEEDS  ?= 1,2,3
-ACCURACY_RUNS ?= $(TRAIN_RUNS)/accuracy-e$(EPOCHS)-limit$(LIMIT)
+RECIPE ?= crop-flip
+VARIANTS ?=
+ACCURACY_RUNS ?= $(TRAIN_RUNS)/accuracy$(if $(filter-out crop-flip,$(RECIPE)),-$(RECIPE))-e$(EPOCHS)-limit$(LIMIT)
 ACCURACY_FLAGS ?=
 ACCURACY = python3 scripts/trainer/accuracy.py --stqn-train $(STQN_TRAIN) --runs $(ACCURACY_RUNS) \
 	  --epochs $(EPOCHS) --official-epochs $(TRAIN_EPOCHS) --limit $(LIMIT) --seeds $(SEEDS) \
-	  --threads $(TRAIN_THREADS) $(ACCURACY_FLAGS)
+	  --threads $(TRAIN_THREADS) --recipe $(RECIPE) $(if $(VARIANTS),--variants $(VARIANTS)) $(ACCURACY_FLAGS)
 accuracy: trainer
 	$(ACCURACY)
 

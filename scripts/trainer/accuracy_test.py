@@ -18,7 +18,8 @@ import accuracy  # noqa: E402  (the recipe and variants the runs must carry)
 EPOCHS = 3
 
 
-def write_run(root, name, seed, top1, epochs=EPOCHS, lr=None, teacher=None, teacher_crc32=None):
+def write_run(root, name, seed, top1, epochs=EPOCHS, lr=None, teacher=None, teacher_crc32=None,
+              recipe=accuracy.DEFAULT_RECIPE):
     """A finished (or, with fewer epochs, interrupted) run of variant `name`: golden top-1 `top1`.
     Its --init and --teacher are the ones accuracy.py passes, unless `teacher` says otherwise."""
     weights, acts = accuracy.VARIANTS[name]
@@ -26,7 +27,7 @@ def write_run(root, name, seed, top1, epochs=EPOCHS, lr=None, teacher=None, teac
     os.makedirs(run)
     fp32 = os.path.join(root, f"fp32-s{seed}", "checkpoint.bin")
     start = accuracy.FROM_FP32.get(name, [])
-    config = dict(accuracy.RECIPE, weights=weights, acts=acts, seed=seed,
+    config = dict(accuracy.RECIPES[recipe], weights=weights, acts=acts, seed=seed,
                   init=fp32 if "--init" in start else "", teacher=fp32 if "--teacher" in start else "")
     if lr is not None:
         config["lr"] = lr
@@ -56,12 +57,12 @@ class ReportTest(unittest.TestCase):
     def tearDown(self):
         self.tmp.cleanup()
 
-    def report(self):
+    def report(self, recipe=accuracy.DEFAULT_RECIPE):
         """Runs the script's --report-only as `make accuracy-report` does (a trial budget: the
         report lands in the runs directory); returns (exit code, stderr, report or None)."""
         p = subprocess.run([sys.executable, SCRIPT, "--stqn-train", "/nonexistent/stqn-train",
                             "--runs", self.runs, "--epochs", str(EPOCHS), "--official-epochs", "10",
-                            "--no-plots", "--report-only"], capture_output=True, text=True)
+                            "--recipe", recipe, "--no-plots", "--report-only"], capture_output=True, text=True)
         path = os.path.join(self.runs, "accuracy.json")
         rep = None
         if p.returncode == 0:
@@ -122,6 +123,24 @@ class ReportTest(unittest.TestCase):
         self.assertIsNone(rep)
         self.assertIn(os.path.join(self.runs, "sttn-s1", "metrics.json"), err)
         self.assertIn("'lr'", err)
+
+    def test_each_recipe_takes_only_its_own_runs(self):
+        write_run(self.runs, "sttn", 1, 0.92, recipe="no-augment")
+        code, err, rep = self.report()  # the main table's recipe trains with crop + flip
+        self.assertNotEqual(code, 0)
+        self.assertIn(os.path.join(self.runs, "sttn-s1", "metrics.json"), err)
+        self.assertIn("'augment'", err)
+        code, err, rep = self.report(recipe="no-augment")
+        self.assertEqual(code, 0, err)
+        self.assertEqual(rep["recipe"], "Adam lr 0.003 cosine, batch 128, no augmentation, pools at bn")
+        self.assertAlmostEqual(rep["summary"][0]["top1_mean"], 0.92, places=9)
+        with open(os.path.join(self.runs, "accuracy-table.md")) as f:
+            table = f.read()
+        self.assertTrue(table.startswith("<!-- accuracy-table-no-augment:begin"), table[:80])
+        # A report of one recipe is not continued under another.
+        code, err, rep = self.report()
+        self.assertNotEqual(code, 0)
+        self.assertIn("'recipe'", err)
 
     def test_a_distilled_run_counts_its_teacher_and_must_use_its_own_seeds(self):
         write_run(self.runs, "fp32", 1, 0.93)
@@ -191,7 +210,7 @@ class ReportTest(unittest.TestCase):
         run = {"name": "sttn", "seed": 1, "weights": "sttn", "acts": "ternary", "epochs": EPOCHS,
                "wall_seconds": 30.0, "images_per_second": 100.0, "trainer_top1": 0.9, "golden_top1": 0.9,
                "agreement": 1.0, "run": "gone/sttn-s1"}
-        rep = {"recipe": accuracy.RECIPE_TEXT, "epochs": EPOCHS, "train_limit": 0, "runs": [run]}
+        rep = {"recipe": accuracy.recipe_text(accuracy.DEFAULT_RECIPE), "epochs": EPOCHS, "train_limit": 0, "runs": [run]}
         for key, value in changes.items():
             target, key = (run, key[4:]) if key.startswith("run_") else (rep, key)
             if value is None:
