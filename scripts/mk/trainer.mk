@@ -42,8 +42,9 @@ reference-package: trainer
 # Long (hours; not in CI): every variant of the accuracy table, 3 seeds, same recipe and epoch
 # budget -> reports/accuracy.json and the README table. Resumable: run it again to continue.
 # A trial budget (make accuracy EPOCHS=1 LIMIT=512) writes into its own runs directory only.
-# RECIPE=no-augment trains without crop + flip, into reports/accuracy-no-augment.json and the
-# README's second table; VARIANTS=fp32,twn,sttn trains a subset (the rest stay pending).
+# RECIPE=no-augment trains fp32, TWN and STTN without crop + flip, into
+# reports/accuracy-no-augment.json and the README's second table; VARIANTS=twn,sttn trains a
+# subset of the recipe's variants (the rest stay pending).
 EPOCHS ?= $(TRAIN_EPOCHS)
 LIMIT  ?= 0
 SEEDS  ?= 1,2,3

@@ -52,25 +52,28 @@ def from_fp32_text(name):
 # data order and augmentation), so the per-seed differences are shown too.
 CLAIMS = [("sttn", "twn"), ("stqn2-ternary", "rtn2-ternary"), ("stqn2-uint2", "rtn2-uint2")]
 # The recipes a table can use, by name: the stqn-train config fields each fixes (checked against
-# every run's metrics.json). Both are Adam with cosine decay and batch 128, with the two settings
-# the recipe exploration chose beyond stqn-train's defaults (docs/training.md): learning rate 3e-3
-# and the max-pools on the batch norm's output. "crop-flip" keeps the reference recipe's
-# augmentation and is the main table's; "no-augment" drops it, which the 10-epoch exploration
-# found ahead by about 1.7 points for STTN (README, "Accuracy without augmentation").
+# every run's metrics.json) and the variants its table covers. Both are Adam with cosine decay and
+# batch 128, with the two settings the recipe exploration chose beyond stqn-train's defaults
+# (docs/training.md): learning rate 3e-3 and the max-pools on the batch norm's output.
+# "crop-flip" keeps the reference recipe's augmentation and is the main table's, over every
+# variant; "no-augment" drops it, which the 10-epoch exploration found ahead by about 1.7 points
+# for STTN (README, "Without augmentation"), and compares STTN with TWN and fp32 only.
 RECIPES = {
-    "crop-flip": {"lr": 3e-3, "pool_at": "bn", "augment": True},
-    "no-augment": {"lr": 3e-3, "pool_at": "bn", "augment": False},
+    "crop-flip": {"config": {"lr": 3e-3, "pool_at": "bn", "augment": True},
+                  "variants": tuple(VARIANTS)},
+    "no-augment": {"config": {"lr": 3e-3, "pool_at": "bn", "augment": False},
+                   "variants": ("fp32", "twn", "sttn")},
 }
 DEFAULT_RECIPE = "crop-flip"
 
 
 def recipe_flags(recipe):
-    r = RECIPES[recipe]
+    r = RECIPES[recipe]["config"]
     return ["--lr", repr(r["lr"]), "--pool-at", r["pool_at"]] + ([] if r["augment"] else ["--no-augment"])
 
 
 def recipe_text(recipe):
-    r = RECIPES[recipe]
+    r = RECIPES[recipe]["config"]
     augment = "crop + flip" if r["augment"] else "no augmentation"
     return f"Adam lr {r['lr']:g} cosine, batch 128, {augment}, pools at {r['pool_at']}"
 
@@ -78,8 +81,6 @@ def recipe_text(recipe):
 def recipe_suffix(recipe):
     """What tells a recipe's report, README table and figure apart from the main table's."""
     return "" if recipe == DEFAULT_RECIPE else f"-{recipe}"
-
-
 
 
 def table_markers(recipe):
@@ -155,7 +156,7 @@ def check_recipe(args, name, seed):
     config = field(read_json(m, "metrics"), "config", m)
     weights, acts = VARIANTS[name]
     start = FROM_FP32.get(name, [])
-    expected = dict(RECIPES[args.recipe], weights=weights, acts=acts, seed=seed,
+    expected = dict(RECIPES[args.recipe]["config"], weights=weights, acts=acts, seed=seed,
                     init=fp32_checkpoint(args, seed) if "--init" in start else "",
                     teacher=fp32_checkpoint(args, seed) if "--teacher" in start else "")
     # The teacher by content, not only by path (runs since 2026-11-28 record it).
@@ -286,7 +287,8 @@ def recorded_entries(args):
             value = field(e, key, where)
             if not isinstance(value, kind) or isinstance(value, bool):
                 sys.exit(f"accuracy: {where}: field '{key}' is {value!r}, expected {text}")
-        if VARIANTS.get(e["name"]) != (e["weights"], e["acts"]):
+        if (e["name"] not in RECIPES[args.recipe]["variants"]
+                or VARIANTS[e["name"]] != (e["weights"], e["acts"])):
             sys.exit(f"accuracy: {where}: variant '{e['name']}' with {e['weights']} / {e['acts']} "
                      f"is not one of this table's")
         # fp32 has no package: no golden top-1 and no agreement.
@@ -417,8 +419,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--limit", type=int, default=0, help="trial: first N training and test images")
     p.add_argument("--seeds", default="1,2,3")
-    p.add_argument("--variants", default=",".join(VARIANTS), help="the variants to train (the report "
-                   "always covers every variant)")
+    p.add_argument("--variants", help="the variants to train (default: every variant of the recipe's "
+                   "table; the report always covers all of them)")
     p.add_argument("--report-seeds", default="1,2,3", help="the seeds the report and its claims cover")
     p.add_argument("--recipe", choices=RECIPES, default=DEFAULT_RECIPE,
                    help="the training recipe of every run; a recipe other than the main table's has its "
@@ -437,10 +439,12 @@ def main():
     args.figure = args.figure or f"reports/training/figure1-latent-block2{suffix}.png"
     seeds = [int(s) for s in args.seeds.split(",")]
     args.report_seeds = sorted(int(s) for s in args.report_seeds.split(","))
-    names = args.variants.split(",")
+    table_variants = RECIPES[args.recipe]["variants"]
+    names = args.variants.split(",") if args.variants else list(table_variants)
     for n in names:
-        if n not in VARIANTS:
-            p.error(f"--variants: unknown '{n}' (known: {', '.join(VARIANTS)})")
+        if n not in table_variants:
+            p.error(f"--variants: '{n}' is not a variant of the {args.recipe} table "
+                    f"(its variants: {', '.join(table_variants)})")
     if args.limit or args.epochs != args.official_epochs:  # a trial never overwrites the real report
         args.report = os.path.join(args.runs, "accuracy.json")
         args.readme = None
@@ -460,14 +464,14 @@ def main():
 
 
 def report_write(args, final):
-    """The report over every variant and the report seeds, whichever subset this pipeline trains
-    (after every run, so an interrupted pipeline still has one), and at the end the README table
-    and Figure 1."""
+    """The report over every variant of the recipe's table and the report seeds, whichever subset
+    this pipeline trains (after every run, so an interrupted pipeline still has one), and at the
+    end the README table and Figure 1."""
     entries, pending = [], []
     seeds = args.report_seeds
     recorded = recorded_entries(args)
     for seed in seeds:
-        for name in VARIANTS:
+        for name in RECIPES[args.recipe]["variants"]:
             e = entry(args, name, seed) or recorded.get((name, seed))
             if e is None:
                 pending.append(f"{name}-s{seed}")

@@ -27,7 +27,7 @@ def write_run(root, name, seed, top1, epochs=EPOCHS, lr=None, teacher=None, teac
     os.makedirs(run)
     fp32 = os.path.join(root, f"fp32-s{seed}", "checkpoint.bin")
     start = accuracy.FROM_FP32.get(name, [])
-    config = dict(accuracy.RECIPES[recipe], weights=weights, acts=acts, seed=seed,
+    config = dict(accuracy.RECIPES[recipe]["config"], weights=weights, acts=acts, seed=seed,
                   init=fp32 if "--init" in start else "", teacher=fp32 if "--teacher" in start else "")
     if lr is not None:
         config["lr"] = lr
@@ -134,13 +134,39 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(code, 0, err)
         self.assertEqual(rep["recipe"], "Adam lr 0.003 cosine, batch 128, no augmentation, pools at bn")
         self.assertAlmostEqual(rep["summary"][0]["top1_mean"], 0.92, places=9)
+        # Its table covers fp32, TWN and STTN only: the others are not pending.
+        self.assertEqual(rep["pending"], [f"{n}-s{s}" for s in (1, 2, 3) for n in ("fp32", "twn", "sttn")
+                                          if (n, s) != ("sttn", 1)])
         with open(os.path.join(self.runs, "accuracy-table.md")) as f:
             table = f.read()
         self.assertTrue(table.startswith("<!-- accuracy-table-no-augment:begin"), table[:80])
+        self.assertIn("8 of 9 runs not finished", table)
         # A report of one recipe is not continued under another.
         code, err, rep = self.report()
         self.assertNotEqual(code, 0)
         self.assertIn("'recipe'", err)
+
+    def test_a_recipe_trains_and_records_only_its_own_variants(self):
+        p = subprocess.run([sys.executable, SCRIPT, "--stqn-train", "/nonexistent/stqn-train",
+                            "--runs", self.runs, "--recipe", "no-augment", "--variants", "sttn,rtn2-ternary",
+                            "--no-plots"], capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("'rtn2-ternary' is not a variant of the no-augment table", p.stderr)
+        self.assertEqual(os.listdir(self.runs), [])  # refused before any run started
+        # A recorded report naming a variant outside the recipe's table is refused, and kept.
+        write_run(self.runs, "sttn", 1, 0.92, recipe="no-augment")
+        code, err, rep = self.report(recipe="no-augment")
+        self.assertEqual(code, 0, err)
+        path = os.path.join(self.runs, "accuracy.json")
+        rep["runs"][0].update(name="rtn2-ternary", weights="rtn:2")
+        with open(path, "w") as f:
+            json.dump(rep, f)
+        shutil.rmtree(os.path.join(self.runs, "sttn-s1"))
+        code, err, _ = self.report(recipe="no-augment")
+        self.assertNotEqual(code, 0)
+        self.assertIn(f"{path}: runs[0]: variant 'rtn2-ternary'", err)
+        with open(path) as f:
+            self.assertEqual(json.load(f)["runs"][0]["name"], "rtn2-ternary")
 
     def test_a_distilled_run_counts_its_teacher_and_must_use_its_own_seeds(self):
         write_run(self.runs, "fp32", 1, 0.93)
