@@ -25,14 +25,16 @@ bench-trainer: trainer
 	  --json bench/results/trainer.json $(BENCH_TRAINER_FLAGS)
 
 # Reproduces models/packages/reference-sttn bit-identically (same machine type): STTN ternary
-# weights / ternary activations, 10 epochs, seed 1, the no-augment recipe (Adam 3e-3 cosine,
-# batch 128, no crop or flip, pools at bn), at 1 thread as shipped (REFERENCE_THREADS: other
-# thread counts sum in another order and round differently). About 25 minutes.
+# weights / ternary activations, 10 epochs, seed 1, the no-augment recipe (its options come from
+# RECIPES in scripts/trainer/accuracy.py: Adam 3e-3 cosine, batch 128, no crop or flip, pools at
+# bn), at 1 thread as shipped (REFERENCE_THREADS: other thread counts sum in another order and
+# round differently). About 25 minutes.
 REFERENCE_THREADS ?= 1
 reference-package: trainer
 	@mkdir -p reports/training
+	recipe=$$(python3 scripts/trainer/accuracy.py --recipe no-augment --print-recipe-flags) && \
 	$(STQN_TRAIN) train --force --weights sttn --acts ternary --epochs $(TRAIN_EPOCHS) --seed 1 \
-	  --lr 3e-3 --pool-at bn --no-augment --threads $(REFERENCE_THREADS) --out $(TRAIN_RUNS)/reference-sttn
+	  $$recipe --threads $(REFERENCE_THREADS) --out $(TRAIN_RUNS)/reference-sttn
 	$(STQN_TRAIN) export --checkpoint $(TRAIN_RUNS)/reference-sttn/checkpoint.bin \
 	  --name reference-sttn --package models/packages/reference-sttn \
 	  --report reports/training/reference-sttn-export.json --threads $(REFERENCE_THREADS)

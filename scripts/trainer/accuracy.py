@@ -412,8 +412,8 @@ def readme_update(path, block, recipe):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--stqn-train", required=True)
-    p.add_argument("--runs", required=True, help="directory of the runs (one per variant and seed)")
+    p.add_argument("--stqn-train")
+    p.add_argument("--runs", help="directory of the runs (one per variant and seed)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--official-epochs", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
@@ -433,7 +433,15 @@ def main():
                    "figure1-latent-block2-RECIPE.png)")
     p.add_argument("--no-plots", dest="plots", action="store_false")
     p.add_argument("--report-only", action="store_true", help="only rebuild the report from finished runs")
+    p.add_argument("--print-recipe-flags", action="store_true",
+                   help="print the recipe's stqn-train options and exit (make reference-package uses them)")
     args = p.parse_args()
+    if args.print_recipe_flags:
+        print(" ".join(recipe_flags(args.recipe)))
+        return
+    for option in ("stqn_train", "runs"):
+        if getattr(args, option) is None:
+            p.error(f"--{option.replace('_', '-')} is required")
     suffix = recipe_suffix(args.recipe)
     args.report = args.report or f"reports/accuracy{suffix}.json"
     args.figure = args.figure or f"reports/training/figure1-latent-block2{suffix}.png"

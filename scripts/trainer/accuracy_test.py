@@ -146,6 +146,18 @@ class ReportTest(unittest.TestCase):
         self.assertNotEqual(code, 0)
         self.assertIn("'recipe'", err)
 
+    def test_the_recipe_flags_train_runs_the_recipe_accepts(self):
+        # make reference-package trains with the printed options: stqn-train records them as the
+        # config fields that check_recipe compares.
+        for recipe, config in accuracy.RECIPES.items():
+            p = subprocess.run([sys.executable, SCRIPT, "--recipe", recipe, "--print-recipe-flags"],
+                               capture_output=True, text=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            flags = p.stdout.split()
+            self.assertEqual(float(flags[flags.index("--lr") + 1]), config["config"]["lr"])
+            self.assertEqual(flags[flags.index("--pool-at") + 1], config["config"]["pool_at"])
+            self.assertEqual("--no-augment" in flags, not config["config"]["augment"])
+
     def test_a_recipe_trains_and_records_only_its_own_variants(self):
         p = subprocess.run([sys.executable, SCRIPT, "--stqn-train", "/nonexistent/stqn-train",
                             "--runs", self.runs, "--recipe", "no-augment", "--variants", "sttn,rtn2-ternary",
